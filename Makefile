@@ -1,0 +1,44 @@
+# Plain runner for mink_toolkit. `make test` and `make lab` are the README's two commands.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+# The stamp is rebuilt when the dependency list changes.
+STAMP  := $(VENV)/.installed
+
+# Real OPERA files shipped beside the checkout (CI and the development machines);
+# elsewhere the toolkit uses its cache and downloads them (see README).
+ifneq ($(wildcard ../shared/data/opera),)
+export MINK_DATA_DIR ?= $(abspath ../shared/data/opera)
+endif
+
+PYTEST_ARGS ?=
+
+.PHONY: test lab venv bench clean
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed: $(PYTHON) not found (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(PY) pyproject.toml
+	$(PY) -m pip install --upgrade pip
+	# torch first, pinned: 2.13.0 is the CPU wheel; an unpinned torch pulls a multi-GB CUDA build.
+	$(PY) -m pip install "torch==2.13.0"
+	$(PY) -m pip install -e ".[test,lab]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mink_toolkit)"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 --dist loadscope tests notebooks \
+		--nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg \
+		-p no:cacheprovider $(PYTEST_ARGS)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks
+
+bench: $(STAMP)
+	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache

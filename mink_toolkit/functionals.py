@@ -1,0 +1,510 @@
+r"""Exact Minkowski functionals of thresholded fields.
+
+For a field :math:`x` and a threshold :math:`u` the excursion set is
+:math:`X_u = \{x \ge u\}`. Its area, boundary length and Euler
+characteristic are the three Minkowski functionals in 2-D.
+
+Every functional here is a linear combination of a handful of *local
+configuration counts* ("terms") of the excursion set on the pixel grid
+(bit-quads; Gray 1971, Ohser & Mücklich 2000). This module owns the one
+definition of those combinations (:func:`combine_terms`); the exact
+counts below, the analytic relaxation (:mod:`mink_toolkit.relax`) and the
+surrogate's targets all go through it, so exact, relaxed and learned
+functionals cannot drift apart (the published research code mixed a
+4-connected relaxed χ with 8-connected targets).
+
+Terms (pixels outside the array are background, i.e. the array is padded
+with background before counting):
+
+``pixels``
+    pixels in the set.
+``pairs_or`` / ``pairs_and``
+    horizontal and vertical neighbour pairs with at least one / both pixels
+    in the set (``pairs_or`` = lattice edges covered by the closed pixels).
+``blocks_or`` / ``blocks_and``
+    2×2 blocks with at least one / all four pixels in the set
+    (``blocks_or`` = lattice vertices covered by the closed pixels).
+``diagonals_or`` / ``diagonals_and``
+    diagonal neighbour pairs (both diagonals) with at least one / both
+    pixels in the set.
+
+Because the excursion sets are nested, "at least one pixel of a pair is in
+:math:`X_u`" is "the pair's maximum is :math:`\ge u`" and "both are" is "its
+minimum is :math:`\ge u`": mapping the field once to threshold levels and
+taking one histogram per term gives every threshold at once.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping
+
+import numpy as np
+
+from ._validation import (
+    check_array_field,
+    check_choice,
+    check_positive,
+    check_thresholds,
+)
+
+__all__ = [
+    "FUNCTIONAL_NAMES",
+    "required_terms",
+    "combine_terms",
+    "configuration_counts",
+    "minkowski_functionals",
+    "betti_numbers",
+]
+
+#: Order of the last axis of every functional array in the toolkit.
+FUNCTIONAL_NAMES = ("area", "perimeter", "euler_characteristic")
+
+CONNECTIVITIES = (4, 8)
+PERIMETERS = ("edges", "crofton")
+NAN_POLICIES = ("raise", "background", "window")
+
+# Crofton weights for the four lattice directions 0°, 45°, 90°, 135°: each
+# direction stands for an arc of π/4 of the direction circle, and the Cauchy–
+# Crofton formula L = ½ ∫₀^π ∫ #(line ∩ ∂X) dp dθ becomes
+# L ≈ (π/8) Σ_dir N_dir Δ_dir, with N the boundary crossings between
+# neighbours along the direction and Δ the spacing of the lines through
+# pixel centres (1 for rows/columns, 1/√2 for diagonals).
+# Legland, Kiêu & Devaux (2007), Image Anal. Stereol. 26:83–92, Table 1;
+# Ohser & Mücklich (2000), Statistical Analysis of Microstructures, §4.2.
+CROFTON_AXIAL_WEIGHT = math.pi / 8.0
+CROFTON_DIAGONAL_WEIGHT = math.pi / (8.0 * math.sqrt(2.0))
+
+
+def required_terms(connectivity: int = 8, perimeter: str = "edges") -> tuple[str, ...]:
+    """Names of the configuration counts :func:`combine_terms` needs.
+
+    Parameters
+    ----------
+    connectivity : {4, 8}
+        Foreground connectivity of the Euler characteristic.
+    perimeter : {"edges", "crofton"}
+        Boundary-length estimator.
+
+    Returns
+    -------
+    tuple of str
+        Term names, a subset of ``pixels``, ``pairs_or``, ``pairs_and``,
+        ``blocks_or``, ``blocks_and``, ``diagonals_or``, ``diagonals_and``.
+    """
+    check_choice(connectivity, CONNECTIVITIES, "connectivity")
+    check_choice(perimeter, PERIMETERS, "perimeter")
+    names = ["pixels", "pairs_or", "pairs_and"]
+    names.append("blocks_or" if connectivity == 8 else "blocks_and")
+    if perimeter == "crofton":
+        names += ["diagonals_or", "diagonals_and"]
+    return tuple(names)
+
+
+def combine_terms(
+    terms: Mapping[str, object],
+    *,
+    connectivity: int = 8,
+    perimeter: str = "edges",
+    pixel_size: float = 1.0,
+    perimeter_terms: Mapping[str, object] | None = None,
+):
+    r"""Combine configuration counts into (area, perimeter, χ).
+
+    The single definition of the functionals in the toolkit; works on numpy
+    arrays and torch tensors alike (only ``+``, ``-`` and ``*``).
+
+    * area :math:`= F \cdot s^2` with :math:`F` = ``pixels`` and :math:`s` the
+      pixel size;
+    * ``perimeter="edges"``: :math:`(E_\vee - E_\wedge)\,s`, the number of unit
+      edges between a set pixel and a background pixel;
+    * ``perimeter="crofton"``: :math:`\frac{\pi}{8}\big[(E_\vee - E_\wedge) +
+      (D_\vee - D_\wedge)/\sqrt2\big]\,s` — the four-direction Crofton
+      estimate (see module notes);
+    * χ, 8-connected foreground: :math:`V_\vee - E_\vee + F` (vertices −
+      edges + faces of the union of closed pixels);
+    * χ, 4-connected foreground: :math:`F - E_\wedge + V_\wedge`.
+
+    Parameters
+    ----------
+    terms : mapping
+        Arrays or tensors of identical shape, keyed by the names of
+        :func:`required_terms`.
+    connectivity, perimeter : see :func:`required_terms`.
+    pixel_size : float
+        Side of a pixel in the units wanted for lengths.
+    perimeter_terms : mapping, optional
+        Counts to use for the perimeter only (the ``"window"`` NaN policy
+        counts only pairs of observed pixels there). Defaults to ``terms``.
+
+    Returns
+    -------
+    area, perimeter, euler_characteristic
+        Three arrays/tensors shaped like the terms.
+    """
+    check_choice(connectivity, CONNECTIVITIES, "connectivity")
+    check_choice(perimeter, PERIMETERS, "perimeter")
+    p = terms if perimeter_terms is None else perimeter_terms
+    area = terms["pixels"] * (pixel_size**2)
+    boundary_axial = p["pairs_or"] - p["pairs_and"]
+    if perimeter == "edges":
+        length = boundary_axial * pixel_size
+    else:
+        boundary_diagonal = p["diagonals_or"] - p["diagonals_and"]
+        length = (
+            CROFTON_AXIAL_WEIGHT * boundary_axial + CROFTON_DIAGONAL_WEIGHT * boundary_diagonal
+        ) * pixel_size
+    if connectivity == 8:
+        euler = terms["blocks_or"] - terms["pairs_or"] + terms["pixels"]
+    else:
+        euler = terms["pixels"] - terms["pairs_and"] + terms["blocks_and"]
+    return area, length, euler
+
+
+# --------------------------------------------------------------------------
+# Exact counts by nested-set histograms
+# --------------------------------------------------------------------------
+
+
+def _levels(field: np.ndarray, thresholds: np.ndarray, nan_mask: np.ndarray | None) -> np.ndarray:
+    """Map each pixel to the number of thresholds it reaches (0 … n).
+
+    ``x >= thresholds[k]``  ⇔  ``level > k``.  NaN pixels (when allowed)
+    get level 0: never in any excursion set.
+    """
+    n = thresholds.size
+    dtype = np.uint8 if n < 255 else (np.uint16 if n < 65535 else np.int64)
+    levels = np.searchsorted(thresholds, field, side="right").astype(dtype, copy=False)
+    if nan_mask is not None:
+        levels[nan_mask] = 0
+    return levels
+
+
+def _count_above(values: np.ndarray, n_levels: int) -> np.ndarray:
+    """For values in 0…n_levels, count per leading index how many exceed k.
+
+    ``values`` is (B, ...); returns (B, n_levels) float64 where column k is
+    ``#{values > k}``: one ``bincount`` for the whole batch, then a reversed
+    cumulative sum turns the histogram into counts of nested sets.
+    """
+    batch = values.shape[0]
+    width = n_levels + 1
+    flat = values.reshape(batch, -1)
+    if batch == 1:
+        hist = np.bincount(flat.ravel(), minlength=width)[None, :]
+    else:
+        offsets = (np.arange(batch, dtype=np.intp) * width)[:, None]
+        hist = np.bincount((flat + offsets).ravel(), minlength=batch * width).reshape(batch, width)
+    above = np.cumsum(hist[:, ::-1], axis=1)[:, ::-1]
+    return above[:, 1:].astype(np.float64)
+
+
+def configuration_counts(
+    levels: np.ndarray,
+    n_levels: int,
+    names: tuple[str, ...],
+    pair_mask: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """Exact configuration counts for every threshold at once.
+
+    Parameters
+    ----------
+    levels : ndarray, shape (B, H, W), small unsigned ints
+        Threshold level of each pixel (see module notes).
+    n_levels : int
+        Number of thresholds.
+    names : tuple of str
+        Terms wanted (see :func:`required_terms`).
+    pair_mask : ndarray of bool, shape (B, H, W), optional
+        Observed pixels; pairs touching an unobserved pixel are dropped
+        (used for the perimeter under ``nan_policy="window"``).
+
+    Returns
+    -------
+    dict of ndarray, each (B, n_levels) float64
+    """
+    out: dict[str, np.ndarray] = {}
+    # Background padding of one pixel: pixels outside the array are background.
+    padded = np.pad(levels, ((0, 0), (1, 1), (1, 1)))
+    if pair_mask is not None:
+        observed = np.pad(pair_mask, ((0, 0), (1, 1), (1, 1)), constant_values=True)
+    if "pixels" in names:
+        out["pixels"] = _count_above(levels, n_levels)
+    need_or = {"pairs_or", "blocks_or"} & set(names)
+    if need_or or "pairs_and" in names:
+        row_max = np.maximum(padded[:, :, :-1], padded[:, :, 1:])
+        col_max = np.maximum(padded[:, :-1, :], padded[:, 1:, :])
+        row_min = np.minimum(padded[:, :, :-1], padded[:, :, 1:])
+        col_min = np.minimum(padded[:, :-1, :], padded[:, 1:, :])
+        if pair_mask is not None:
+            row_ok = observed[:, :, :-1] & observed[:, :, 1:]
+            col_ok = observed[:, :-1, :] & observed[:, 1:, :]
+            for arr, ok in ((row_max, row_ok), (col_max, col_ok), (row_min, row_ok), (col_min, col_ok)):
+                arr[~ok] = 0
+        if "pairs_or" in names:
+            out["pairs_or"] = _count_above(row_max, n_levels) + _count_above(col_max, n_levels)
+        if "pairs_and" in names:
+            out["pairs_and"] = _count_above(row_min, n_levels) + _count_above(col_min, n_levels)
+        if "blocks_or" in names:
+            out["blocks_or"] = _count_above(
+                np.maximum(row_max[:, :-1, :], row_max[:, 1:, :]), n_levels
+            )
+    if "blocks_and" in names:
+        row_min_inner = np.minimum(levels[:, :, :-1], levels[:, :, 1:])
+        out["blocks_and"] = _count_above(
+            np.minimum(row_min_inner[:, :-1, :], row_min_inner[:, 1:, :]), n_levels
+        )
+    if "diagonals_or" in names or "diagonals_and" in names:
+        a, b = padded[:, :-1, :-1], padded[:, 1:, 1:]
+        c, d = padded[:, :-1, 1:], padded[:, 1:, :-1]
+        diag_max = [np.maximum(a, b), np.maximum(c, d)]
+        diag_min = [np.minimum(a, b), np.minimum(c, d)]
+        if pair_mask is not None:
+            oks = [
+                observed[:, :-1, :-1] & observed[:, 1:, 1:],
+                observed[:, :-1, 1:] & observed[:, 1:, :-1],
+            ]
+            for arrs in (diag_max, diag_min):
+                for arr, ok in zip(arrs, oks):
+                    arr[~ok] = 0
+        out["diagonals_or"] = sum(_count_above(m, n_levels) for m in diag_max)
+        out["diagonals_and"] = sum(_count_above(m, n_levels) for m in diag_min)
+    return out
+
+
+def _functionals_numpy(
+    field: np.ndarray,
+    thresholds: np.ndarray,
+    connectivity: int,
+    perimeter: str,
+    pixel_size: float,
+    nan_policy: str,
+) -> np.ndarray:
+    """Core on an already validated ndarray (..., H, W) -> (..., n, 3)."""
+    lead = field.shape[:-2]
+    h, w = field.shape[-2:]
+    batch = int(np.prod(lead)) if lead else 1
+    field3 = field.reshape(batch, h, w)
+    nan_mask = None
+    if np.issubdtype(field3.dtype, np.floating):
+        nan_mask = np.isnan(field3)
+        if not nan_mask.any():
+            nan_mask = None
+    n = thresholds.size
+    levels = _levels(field3, thresholds, nan_mask)
+    names = required_terms(connectivity, perimeter)
+    terms = configuration_counts(levels, n, names)
+    perimeter_terms = None
+    if nan_policy == "window" and nan_mask is not None:
+        pnames = tuple(t for t in names if t.startswith(("pairs", "diagonals")))
+        perimeter_terms = configuration_counts(levels, n, pnames, pair_mask=~nan_mask)
+    area, length, euler = combine_terms(
+        terms,
+        connectivity=connectivity,
+        perimeter=perimeter,
+        pixel_size=pixel_size,
+        perimeter_terms=perimeter_terms,
+    )
+    out = np.stack([area, length, euler], axis=-1)
+    return out.reshape(*lead, n, 3)
+
+
+def minkowski_functionals(
+    field,
+    thresholds,
+    *,
+    connectivity: int = 8,
+    perimeter: str = "edges",
+    pixel_size: float = 1.0,
+    nan_policy: str = "raise",
+):
+    r"""Area, perimeter and Euler characteristic of excursion sets.
+
+    For each threshold :math:`u` the excursion set is :math:`\{x \ge u\}`
+    (a pixel exactly at :math:`u` is in the set). Pixels outside the array
+    are background.
+
+    Parameters
+    ----------
+    field : array_like or xarray.DataArray, shape (..., H, W)
+        Real-valued field (rain rate in mm/h, say), bool/int masks allowed.
+        NaN means "no information" (outside radar coverage); see
+        ``nan_policy``.
+    thresholds : float or 1-D array_like, strictly increasing
+        Thresholds in the units of ``field``.
+    connectivity : {8, 4}
+        Foreground connectivity for χ (the background takes the other).
+    perimeter : {"edges", "crofton"}
+        ``"edges"``: number of unit edges between a set pixel and a
+        background pixel (over-estimates the length of smooth curves by
+        about 4/π). ``"crofton"``: :math:`\frac{\pi}{8}[N_{0°} + N_{90°} +
+        (N_{45°} + N_{135°})/\sqrt2]`, the four-direction Cauchy–Crofton
+        estimate, where :math:`N_\theta` counts set/background transitions
+        between neighbours along direction θ (Legland, Kiêu & Devaux 2007;
+        Ohser & Mücklich 2000). As 2×2 configuration weights: each block
+        contributes π/16 per axial and π/(8√2) per diagonal transition.
+        Nearly unbiased for smooth shapes (within 2 % on digitised discs of
+        radius 5–50 px, see tests).
+    pixel_size : float, > 0
+        Side length of a pixel; area scales with its square, perimeter
+        linearly, χ not at all.
+    nan_policy : {"raise", "background", "window"}
+        ``"raise"``: NaN in ``field`` is a ``ValueError``.
+        ``"background"``: NaN is below every threshold ("dry"); this adds
+        false boundary along the coverage edge.
+        ``"window"``: the functionals of the observed part of the set,
+        :math:`X_u \cap W` with :math:`W` the non-NaN pixels: area and χ
+        as for "background", but the perimeter counts only boundary
+        between two observed pixels (and the array border), so the
+        coverage edge adds no boundary length.
+
+    Returns
+    -------
+    ndarray, shape (..., len(thresholds), 3), float64
+        Last axis ``(area, perimeter, euler_characteristic)``. For xarray
+        input an ``xarray.Dataset`` with variables ``area``, ``perimeter``
+        and ``euler_characteristic`` on dims ``(..., threshold)``, keeping
+        the other coordinates; dask-backed input stays lazy and is computed
+        in parallel, one chunk of leading dims at a time.
+
+    Notes
+    -----
+    With 8-connectivity χ = V − E + F of the union of closed pixels, where F,
+    E and V count set pixels, lattice edges and lattice vertices covered by
+    them; with 4-connectivity χ = F − E∧ + V∧ on pairs and blocks fully in
+    the set (Gray 1971). All thresholds share one pass: see
+    :func:`configuration_counts`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> square = np.zeros((5, 5)); square[1:4, 1:4] = 2.0
+    >>> minkowski_functionals(square, [1.0])
+    array([[[ 9., 12.,  1.]]])
+    """
+    check_choice(connectivity, CONNECTIVITIES, "connectivity")
+    check_choice(perimeter, PERIMETERS, "perimeter")
+    check_choice(nan_policy, NAN_POLICIES, "nan_policy")
+    pixel_size = check_positive(pixel_size, "pixel_size")
+    thresholds = check_thresholds(thresholds)
+    try:
+        import xarray as xr
+    except ImportError:  # pragma: no cover - xarray is a dependency
+        xr = None
+    if xr is not None and isinstance(field, xr.DataArray):
+        return _functionals_xarray(
+            field, thresholds, connectivity, perimeter, pixel_size, nan_policy
+        )
+    arr = check_array_field(field, allow_nan=nan_policy != "raise")
+    return _functionals_numpy(arr, thresholds, connectivity, perimeter, pixel_size, nan_policy)
+
+
+def _functionals_xarray(field, thresholds, connectivity, perimeter, pixel_size, nan_policy):
+    import xarray as xr
+
+    if field.ndim < 2:
+        raise ValueError(f"field must have at least 2 dims (..., y, x); got dims {field.dims}")
+    ydim, xdim = field.dims[-2:]
+    if not (np.issubdtype(field.dtype, np.number) or field.dtype == bool) or np.issubdtype(
+        field.dtype, np.complexfloating
+    ):
+        raise TypeError(f"field must be a real numeric array; got dtype {field.dtype}")
+    if field.sizes[ydim] == 0 or field.sizes[xdim] == 0:
+        raise ValueError(f"field is empty: its sizes are {dict(field.sizes)}")
+    if field.chunks is None:
+        # Eager input: check NaN here so the error names the argument.
+        check_array_field(field.values, allow_nan=nan_policy != "raise")
+
+    def core(block):
+        block = check_array_field(block, allow_nan=nan_policy != "raise")
+        return _functionals_numpy(
+            block, thresholds, connectivity, perimeter, pixel_size, nan_policy
+        )
+
+    result = xr.apply_ufunc(
+        core,
+        field,
+        input_core_dims=[[ydim, xdim]],
+        output_core_dims=[["threshold", "functional"]],
+        dask="parallelized",
+        output_dtypes=[np.float64],
+        dask_gufunc_kwargs={"output_sizes": {"threshold": thresholds.size, "functional": 3}},
+    )
+    units = field.attrs.get("units", "")
+    result = result.assign_coords(threshold=("threshold", thresholds, {"units": units}))
+    length_unit = "pixel" if pixel_size == 1.0 else f"{pixel_size:g} x coordinate unit"
+    attrs_common = {
+        "connectivity": connectivity,
+        "perimeter_estimator": perimeter,
+        "pixel_size": pixel_size,
+        "nan_policy": nan_policy,
+    }
+    data_vars = {}
+    for i, name in enumerate(FUNCTIONAL_NAMES):
+        var = result.isel(functional=i, drop=True)
+        var.attrs = dict(attrs_common)
+        var.attrs["units"] = {
+            "area": "pixel area" if pixel_size == 1.0 else f"({length_unit})^2",
+            "perimeter": length_unit,
+            "euler_characteristic": "1",
+        }[name]
+        data_vars[name] = var
+    ds = xr.Dataset(data_vars)
+    ds.attrs = {"source_quantity": field.attrs.get("quantity", ""), **attrs_common}
+    return ds
+
+
+# --------------------------------------------------------------------------
+# Betti numbers by labelling
+# --------------------------------------------------------------------------
+
+
+def betti_numbers(field, thresholds, *, connectivity: int = 8, nan_policy: str = "raise") -> np.ndarray:
+    """Numbers of components (β0) and holes (β1) of the excursion sets.
+
+    Independent of the configuration counts: components are labelled with
+    :func:`skimage.measure.label`; holes are the background components of
+    the background-padded array (complementary connectivity) that do not
+    touch the outer border. So χ = β0 − β1 is a real check of
+    :func:`minkowski_functionals`.
+
+    Parameters
+    ----------
+    field : array_like, shape (..., H, W)
+    thresholds : float or 1-D array_like, strictly increasing
+    connectivity : {8, 4}
+        Foreground connectivity; the background uses the other one.
+    nan_policy : {"raise", "background"}
+        NaN handling, as in :func:`minkowski_functionals`.
+
+    Returns
+    -------
+    ndarray, shape (..., len(thresholds), 2), int64
+        ``[..., k, 0]`` = β0 and ``[..., k, 1]`` = β1 at ``thresholds[k]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ring = np.ones((5, 5)); ring[2, 2] = 0
+    >>> betti_numbers(ring, [0.5])
+    array([[[1, 1]]])
+    """
+    from skimage.measure import label
+
+    check_choice(connectivity, CONNECTIVITIES, "connectivity")
+    check_choice(nan_policy, ("raise", "background"), "nan_policy")
+    thresholds = check_thresholds(thresholds)
+    arr = check_array_field(field, allow_nan=nan_policy != "raise")
+    lead = arr.shape[:-2]
+    flat = arr.reshape(-1, *arr.shape[-2:])
+    fg_conn = 2 if connectivity == 8 else 1
+    bg_conn = 1 if connectivity == 8 else 2
+    out = np.zeros((flat.shape[0], thresholds.size, 2), dtype=np.int64)
+    with np.errstate(invalid="ignore"):
+        for b, image in enumerate(flat):
+            for k, u in enumerate(thresholds):
+                mask = np.pad(image >= u, 1)  # NaN >= u is False: background
+                out[b, k, 0] = label(mask, connectivity=fg_conn, return_num=True)[1]
+                # The padded border makes the outer background one component.
+                out[b, k, 1] = label(~mask, connectivity=bg_conn, return_num=True)[1] - 1
+    return out.reshape(*lead, thresholds.size, 2)
