@@ -1,0 +1,295 @@
+"""Exact Minkowski functionals: references, oracles, invariances, errors."""
+
+import numpy as np
+import pytest
+import xarray as xr
+from skimage.measure import euler_number, label
+
+from mink_toolkit import betti_numbers, minkowski_functionals
+from mink_toolkit.functionals import combine_terms, configuration_counts, required_terms
+
+RNG = np.random.default_rng(20261127)
+
+
+def _edge_count(mask: np.ndarray) -> int:
+    """Direct count of unit edges between set and background (outside = background)."""
+    padded = np.pad(mask.astype(np.int8), 1)
+    return int(np.abs(np.diff(padded, axis=0)).sum() + np.abs(np.diff(padded, axis=1)).sum())
+
+
+def _random_masks(count=200):
+    for _ in range(count):
+        h, w = RNG.integers(1, 40, size=2)
+        yield RNG.random((h, w)) < RNG.random()
+
+
+def _per_threshold(field, thresholds, connectivity=8, perimeter="edges"):
+    """Reference: one binary image per threshold, counted independently."""
+    rows = []
+    for u in thresholds:
+        mask = field >= u
+        rows.append(minkowski_functionals(mask, [0.5], connectivity=connectivity, perimeter=perimeter)[0])
+    return np.array(rows)
+
+
+# --------------------------------------------------------------------- references
+
+
+@pytest.mark.parametrize("connectivity", [4, 8])
+def test_euler_matches_skimage_and_edges_match_direct_count(connectivity):
+    for mask in _random_masks():
+        area, length, euler = minkowski_functionals(mask, 0.5, connectivity=connectivity)[0]
+        # skimage counts on the array as given: pad so outside = background.
+        assert euler == euler_number(np.pad(mask, 1), connectivity=1 if connectivity == 4 else 2)
+        assert length == _edge_count(mask)
+        assert area == mask.sum()
+
+
+@pytest.mark.parametrize("connectivity", [4, 8])
+def test_euler_is_components_minus_holes(connectivity):
+    for mask in _random_masks(100):
+        euler = minkowski_functionals(mask, 0.5, connectivity=connectivity)[0, 2]
+        b0, b1 = betti_numbers(mask, 0.5, connectivity=connectivity)[0]
+        assert euler == b0 - b1
+        assert b0 == label(mask, connectivity=2 if connectivity == 8 else 1).max()
+
+
+@pytest.mark.parametrize("perimeter", ["edges", "crofton"])
+@pytest.mark.parametrize("connectivity", [4, 8])
+def test_nested_single_pass_equals_per_threshold_definition(connectivity, perimeter):
+    field = RNG.gamma(0.5, 2.0, size=(3, 37, 29))
+    field[field < 0.3] = 0.0
+    thresholds = np.array([0.05, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0])
+    result = minkowski_functionals(field, thresholds, connectivity=connectivity, perimeter=perimeter)
+    assert result.shape == (3, thresholds.size, 3)
+    for b in range(3):
+        expected = _per_threshold(field[b], thresholds, connectivity, perimeter)
+        np.testing.assert_allclose(result[b], expected, rtol=0, atol=1e-9)
+
+
+def test_opera_patches_match_skimage(opera_rate_field):
+    field = np.nan_to_num(opera_rate_field, nan=0.0)
+    thresholds = np.geomspace(0.105, 10.05, 7)  # off the 0.01 mm/h quantisation grid
+    # three 128x128 patches from the wet part of the composite
+    wet_rows, wet_cols = np.nonzero(field > 1.0)
+    for k in (0, len(wet_rows) // 2, len(wet_rows) - 1):
+        r = int(np.clip(wet_rows[k] - 64, 0, field.shape[0] - 128))
+        c = int(np.clip(wet_cols[k] - 64, 0, field.shape[1] - 128))
+        patch = field[r : r + 128, c : c + 128]
+        result = minkowski_functionals(patch, thresholds)
+        for i, u in enumerate(thresholds):
+            mask = patch >= u
+            assert result[i, 0] == mask.sum()
+            assert result[i, 1] == _edge_count(mask)
+            assert result[i, 2] == euler_number(np.pad(mask, 1), connectivity=2)
+
+
+# --------------------------------------------------------------------- oracles
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 17])
+def test_square(n):
+    field = np.zeros((n + 6, n + 4))
+    field[3 : 3 + n, 2 : 2 + n] = 1.0
+    for connectivity in (4, 8):
+        np.testing.assert_array_equal(
+            minkowski_functionals(field, 0.5, connectivity=connectivity)[0], [n * n, 4 * n, 1]
+        )
+
+
+def test_annulus_and_separate_discs():
+    yy, xx = np.mgrid[-30:31, -30:31]
+    radius = np.hypot(yy, xx)
+    annulus = (radius <= 20) & (radius >= 10)
+    for connectivity in (4, 8):
+        assert minkowski_functionals(annulus, 0.5, connectivity=connectivity)[0, 2] == 0
+    discs = np.zeros((40, 130), dtype=bool)
+    yy, xx = np.mgrid[0:40, 0:130]
+    k = 5
+    for i in range(k):
+        discs |= np.hypot(yy - 20, xx - (12 + 25 * i)) <= 8
+    assert minkowski_functionals(discs, 0.5)[0, 2] == k
+    assert betti_numbers(discs, 0.5)[0].tolist() == [k, 0]
+
+
+def test_checkerboard_connectivity():
+    board = (np.indices((8, 8)).sum(axis=0) % 2).astype(float)
+    # 4-connected: 32 isolated pixels; 8-connected: one component with holes.
+    assert minkowski_functionals(board, 0.5, connectivity=4)[0, 2] == 32
+    b0, b1 = betti_numbers(board, 0.5, connectivity=8)[0]
+    assert b0 == 1
+    assert minkowski_functionals(board, 0.5, connectivity=8)[0, 2] == b0 - b1
+    assert b1 > 0
+
+
+def test_empty_and_full_fields_and_out_of_range_thresholds():
+    full = np.full((6, 9), 3.0)
+    res = minkowski_functionals(full, [-1.0, 3.0, 3.5, 1e6])
+    np.testing.assert_array_equal(res[0], [54, 30, 1])
+    np.testing.assert_array_equal(res[1], [54, 30, 1])  # x >= u includes equality
+    np.testing.assert_array_equal(res[2], [0, 0, 0])
+    np.testing.assert_array_equal(res[3], [0, 0, 0])
+    empty = np.zeros((5, 5))
+    np.testing.assert_array_equal(minkowski_functionals(empty, [0.1, 1.0]), np.zeros((2, 3)))
+
+
+def test_invariant_under_the_eight_rotations_and_flips():
+    field = RNG.gamma(0.6, 2.0, size=(31, 23))
+    thresholds = [0.1, 0.7, 2.0, 5.0]
+    for perimeter in ("edges", "crofton"):
+        reference = minkowski_functionals(field, thresholds, perimeter=perimeter)
+        for k in range(4):
+            for flip in (False, True):
+                image = np.rot90(field, k)
+                image = image[:, ::-1] if flip else image
+                np.testing.assert_allclose(
+                    minkowski_functionals(image, thresholds, perimeter=perimeter), reference, atol=1e-9
+                )
+
+
+def test_crofton_is_nearly_unbiased_on_discs_and_edges_overestimate():
+    rng = np.random.default_rng(7)
+    for radius in (5.0, 7.5, 10.0, 20.0, 35.0, 50.0):
+        ratios = {"edges": [], "crofton": []}
+        size = int(radius) + 3
+        yy, xx = np.mgrid[-size : size + 1, -size : size + 1]
+        for _ in range(16):  # average over sub-pixel centre positions
+            cy, cx = rng.random(2)
+            disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2
+            for perimeter in ratios:
+                length = minkowski_functionals(disc, 0.5, perimeter=perimeter)[0, 1]
+                ratios[perimeter].append(length / (2 * np.pi * radius))
+        assert abs(np.mean(ratios["crofton"]) - 1) < 0.02, (radius, np.mean(ratios["crofton"]))
+        assert abs(np.mean(ratios["edges"]) - 4 / np.pi) < 0.02, (radius, np.mean(ratios["edges"]))
+
+
+def test_pixel_size_scales_area_and_perimeter_only():
+    field = RNG.random((20, 20))
+    base = minkowski_functionals(field, [0.3, 0.6])
+    scaled = minkowski_functionals(field, [0.3, 0.6], pixel_size=2.0)
+    np.testing.assert_allclose(scaled[..., 0], 4 * base[..., 0])
+    np.testing.assert_allclose(scaled[..., 1], 2 * base[..., 1])
+    np.testing.assert_allclose(scaled[..., 2], base[..., 2])
+
+
+def test_batch_dims_are_independent():
+    field = RNG.random((2, 3, 15, 16))
+    batched = minkowski_functionals(field, [0.2, 0.5, 0.9])
+    assert batched.shape == (2, 3, 3, 3)
+    for i in range(2):
+        for j in range(3):
+            np.testing.assert_array_equal(batched[i, j], minkowski_functionals(field[i, j], [0.2, 0.5, 0.9]))
+
+
+def test_combine_terms_is_the_single_definition():
+    field = RNG.random((1, 12, 14))
+    thresholds = np.array([0.25, 0.5, 0.75])
+    levels = np.searchsorted(thresholds, field, side="right").astype(np.uint8)
+    for connectivity in (4, 8):
+        for perimeter in ("edges", "crofton"):
+            names = required_terms(connectivity, perimeter)
+            terms = configuration_counts(levels, 3, names)
+            combined = np.stack(combine_terms(terms, connectivity=connectivity, perimeter=perimeter), -1)
+            np.testing.assert_array_equal(
+                combined[0],
+                minkowski_functionals(field[0], thresholds, connectivity=connectivity, perimeter=perimeter),
+            )
+
+
+# --------------------------------------------------------------------- NaN policies
+
+
+def test_nan_policies():
+    field = np.zeros((10, 12))
+    field[2:8, 2:6] = 5.0
+    field[:, 7:] = np.nan  # outside coverage, touching nothing wet
+    field[2:8, 6] = 5.0  # wet pixels along the coverage edge
+    with pytest.raises(ValueError, match="field"):
+        minkowski_functionals(field, [1.0])
+    background = minkowski_functionals(field, [1.0], nan_policy="background")[0]
+    window = minkowski_functionals(field, [1.0], nan_policy="window")[0]
+    # 6x5 rectangle: area 30, edge perimeter 22, chi 1.
+    np.testing.assert_array_equal(background, [30, 22, 1])
+    # window: the 6 edges along the NaN column are not boundary of the observed set.
+    np.testing.assert_array_equal(window, [30, 16, 1])
+    # Without NaN the window policy is the default.
+    clean = np.nan_to_num(field)
+    np.testing.assert_array_equal(
+        minkowski_functionals(clean, [1.0], nan_policy="window"), minkowski_functionals(clean, [1.0])
+    )
+
+
+def test_window_policy_crofton_ignores_pairs_touching_nan():
+    field = np.full((9, 9), 2.0)
+    field[:, 5:] = np.nan
+    window = minkowski_functionals(field, [1.0], nan_policy="window", perimeter="crofton")[0, 1]
+    # Only the three array-border sides of the 9x5 block remain: 9 + 5 + 5 axial
+    # transitions and 2 * (transitions) diagonal ones along those sides.
+    full_block = np.zeros((9, 9))
+    full_block[:, :5] = 2.0
+    background = minkowski_functionals(full_block, [1.0], perimeter="crofton")[0, 1]
+    assert window < background
+
+
+# --------------------------------------------------------------------- xarray
+
+
+def test_xarray_in_dataset_out_and_dask_lazy_equals_numpy():
+    data = RNG.gamma(0.5, 2.0, size=(4, 20, 24))
+    da = xr.DataArray(
+        data,
+        dims=("time", "y", "x"),
+        coords={"time": np.arange(4), "y": np.arange(20)[::-1] * 2000.0, "x": np.arange(24) * 2000.0},
+        attrs={"units": "mm/h", "quantity": "RATE"},
+    )
+    thresholds = [0.1, 1.0, 5.0]
+    ds = minkowski_functionals(da, thresholds)
+    assert isinstance(ds, xr.Dataset)
+    assert set(ds.data_vars) == {"area", "perimeter", "euler_characteristic"}
+    assert ds["area"].dims == ("time", "threshold")
+    assert ds["threshold"].attrs["units"] == "mm/h"
+    np.testing.assert_array_equal(ds["time"], da["time"])
+    expected = minkowski_functionals(data, thresholds)
+    np.testing.assert_array_equal(ds["perimeter"].values, expected[..., 1])
+    lazy = minkowski_functionals(da.chunk({"time": 1}), thresholds)
+    assert lazy["area"].chunks is not None  # still lazy
+    np.testing.assert_array_equal(lazy["euler_characteristic"].compute().values, expected[..., 2])
+
+
+# --------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"field": np.zeros(5)}, ValueError, "field"),
+        ({"field": np.zeros((3, 3), dtype=complex)}, TypeError, "field"),
+        ({"field": np.array([["a", "b"], ["c", "d"]])}, TypeError, "field"),
+        ({"field": np.zeros((0, 4))}, ValueError, "field"),
+        ({"field": np.full((3, 3), np.nan)}, ValueError, "field"),
+        ({"thresholds": [1.0, 0.5]}, ValueError, "thresholds"),
+        ({"thresholds": [1.0, 1.0]}, ValueError, "thresholds"),
+        ({"thresholds": [0.1, np.nan]}, ValueError, "thresholds"),
+        ({"thresholds": []}, ValueError, "thresholds"),
+        ({"connectivity": 6}, ValueError, "connectivity"),
+        ({"perimeter": "marching"}, ValueError, "perimeter"),
+        ({"pixel_size": 0.0}, ValueError, "pixel_size"),
+        ({"pixel_size": -2.0}, ValueError, "pixel_size"),
+        ({"nan_policy": "zero"}, ValueError, "nan_policy"),
+    ],
+)
+def test_bad_input_names_the_argument(kwargs, error, match):
+    args = {"field": np.ones((4, 4)), "thresholds": [0.5]}
+    args.update(kwargs)
+    field = args.pop("field")
+    thresholds = args.pop("thresholds")
+    with pytest.raises(error, match=match):
+        minkowski_functionals(field, thresholds, **args)
+
+
+def test_input_is_not_modified():
+    field = RNG.random((10, 10))
+    field[0, 0] = np.nan
+    copy = field.copy()
+    minkowski_functionals(field, [0.5], nan_policy="background")
+    np.testing.assert_array_equal(field, copy)
