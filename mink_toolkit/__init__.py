@@ -23,3 +23,33 @@ __all__ = [
     "minkowski_functionals",
     "required_terms",
 ]
+
+# --- OPERA input (mink_toolkit.opera, mink_toolkit.registry) ---
+from .opera import (
+    dbz_to_rainrate,
+    extract_patches,
+    load_opera,
+    project_lonlat,
+    read_odim,
+)
+from .registry import (
+    OperaChecksumError,
+    OperaDataNotFoundError,
+    OperaFileError,
+    fetch_opera,
+    opera_files,
+)
+
+__all__ += [
+    "OperaChecksumError",
+    "OperaDataNotFoundError",
+    "OperaFileError",
+    "dbz_to_rainrate",
+    "extract_patches",
+    "fetch_opera",
+    "load_opera",
+    "opera_files",
+    "project_lonlat",
+    "read_odim",
+]
+# --- end OPERA input ---
