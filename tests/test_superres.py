@@ -1,0 +1,163 @@
+"""Tests of mink_toolkit.superres and the superres experiment."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mink_toolkit import superres as sr
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)
+
+
+@pytest.fixture
+def rain():
+    rng = np.random.default_rng(0)
+    return rng.gamma(0.5, 2.0, size=(6, 32, 32))
+
+
+# ------------------------------------------------------------------ coarsen / upsample
+
+
+def test_coarsen_block_mean_and_mass(rain):
+    coarse = sr.coarsen(rain, 8)
+    assert coarse.shape == (6, 4, 4)
+    np.testing.assert_allclose(coarse[2, 1, 3], rain[2, 8:16, 24:32].mean())
+    np.testing.assert_allclose(coarse.sum(axis=(-2, -1)) * 64, rain.sum(axis=(-2, -1)))
+
+
+def test_coarsen_nan_aware_mass_conserving(rain):
+    x = rain[0].copy()
+    x[:5, :7] = np.nan  # partly observed block
+    x[24:, 24:] = np.nan  # fully unobserved block
+    coarse = sr.coarsen(x, 8)
+    counts = sr.coarsen(np.where(np.isnan(x), np.nan, 1.0), 8) * 0 + (~np.isnan(x)).reshape(4, 8, 4, 8).sum((1, 3))
+    assert np.isnan(coarse[3, 3])
+    assert np.isfinite(np.delete(coarse.ravel(), 15)).all()
+    np.testing.assert_allclose(np.nansum(coarse * counts), np.nansum(x))
+    np.testing.assert_allclose(coarse[0, 0], np.nanmean(x[:8, :8]))
+
+
+@pytest.mark.parametrize(
+    "field, factor, exc, match",
+    [
+        (np.ones((10, 16)), 8, ValueError, "multiples"),
+        (-np.ones((16, 16)), 8, ValueError, "negative"),
+        (np.ones((16, 16)), 0, ValueError, "factor"),
+        (np.ones((16, 16)), 2.0, TypeError, "factor"),
+        (np.ones(16), 2, ValueError, "2 dims"),
+    ],
+)
+def test_coarsen_bad_input(field, factor, exc, match):
+    with pytest.raises(exc, match=match):
+        sr.coarsen(field, factor)
+
+
+def test_upsample_nearest_inverts_coarsen_mass(rain):
+    coarse = sr.coarsen(rain, 4)
+    up = sr.upsample(coarse, 4, "nearest")
+    np.testing.assert_allclose(sr.coarsen(up, 4), coarse)
+    bic = sr.upsample(coarse, 4, "bicubic")
+    assert bic.shape == rain.shape and (bic >= 0).all()
+    # bicubic of a constant field is that constant
+    np.testing.assert_allclose(sr.upsample(np.full((3, 3), 2.5), 4, "bicubic"), 2.5, rtol=1e-6)
+    t = torch.as_tensor(coarse)
+    assert isinstance(sr.upsample(t, 4), torch.Tensor)
+    with pytest.raises(ValueError, match="method"):
+        sr.upsample(coarse, 4, "bilinear")
+    with pytest.raises(ValueError, match="NaN"):
+        sr.upsample(np.full((2, 2), np.nan), 2)
+
+
+# ------------------------------------------------------------------ network
+
+
+def test_unet_starts_as_bicubic_and_is_non_negative():
+    torch.manual_seed(0)
+    net = sr.ResidualUNet(factor=4, width=4, depth=2)
+    coarse = torch.rand(3, 1, 8, 8) * 5
+    np.testing.assert_allclose(net(coarse).detach(), sr.upsample(coarse, 4), atol=1e-5)
+    # with random head weights the output stays non-negative
+    torch.nn.init.normal_(net.head.weight, std=3.0)
+    out = net(coarse)
+    assert (out >= 0).all() and out.shape == (3, 1, 32, 32)
+
+
+def test_unet_bad_input():
+    net = sr.ResidualUNet(factor=4, width=2, depth=1)
+    with pytest.raises(ValueError, match=r"\(B, 1, h, w\)"):
+        net(torch.rand(2, 8, 8))
+    with pytest.raises(ValueError, match="NaN"):
+        net(torch.full((1, 1, 4, 4), float("nan")))
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        net(np.ones((1, 1, 4, 4)))
+    with pytest.raises(ValueError, match="depth"):
+        sr.ResidualUNet(depth=0)
+
+
+def test_lambda_schedule():
+    s = sr.LambdaSchedule(final=1.0, warmup=4, start=2)
+    assert [s(e) for e in range(7)] == [0, 0, 0.25, 0.5, 0.75, 1.0, 1.0]
+    assert sr.LambdaSchedule(final=0.3)(0) == 0.3
+    with pytest.raises(ValueError, match="final"):
+        sr.LambdaSchedule(final=-1.0)
+    with pytest.raises(ValueError, match="warmup"):
+        sr.LambdaSchedule(final=1.0, warmup=-1)
+
+
+def test_training_reduces_loss_and_logs(rain, tmp_path):
+    fine = np.repeat(rain, 2, axis=0).astype(np.float32)
+    coarse = sr.coarsen(fine, 4)
+    torch.manual_seed(0)
+    net = sr.ResidualUNet(factor=4, width=4, depth=1)
+    before = float(sr.log_mse(torch.as_tensor(sr.predict(net, coarse)), torch.as_tensor(fine, dtype=torch.float64)))
+    h = sr.train_superres(net, coarse, fine, epochs=6, batch_size=4, lr=5e-3, crop=16, progress=False,
+                          checkpoint=tmp_path / "net.pt")
+    after = float(sr.log_mse(torch.as_tensor(sr.predict(net, coarse)), torch.as_tensor(fine, dtype=torch.float64)))
+    assert after < before
+    assert len(h["grad_norm"]) == 6 and all(np.isfinite(h["step_grad_norm"]))
+    loaded, history = sr.load_superres_checkpoint(tmp_path / "net.pt", expect={"factor": 4})
+    np.testing.assert_allclose(sr.predict(loaded, coarse), sr.predict(net, coarse))
+    assert history["loss"] == h["loss"]
+    with pytest.raises(ValueError, match="factor"):
+        sr.load_superres_checkpoint(tmp_path / "net.pt", expect={"factor": 8})
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        sr.load_superres_checkpoint(tmp_path / "bad.pt")
+
+
+def test_training_is_seeded(rain):
+    fine = rain.astype(np.float32)
+    coarse = sr.coarsen(fine, 4)
+    outs = []
+    for _ in range(2):
+        torch.manual_seed(3)
+        net = sr.ResidualUNet(factor=4, width=4, depth=1)
+        sr.train_superres(net, coarse, fine, epochs=2, batch_size=3, crop=16, seed=3, progress=False)
+        outs.append(sr.predict(net, coarse))
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def test_training_bad_input(rain):
+    net = sr.ResidualUNet(factor=4, width=2, depth=1)
+    coarse = sr.coarsen(rain, 4)
+    with pytest.raises(ValueError, match="factor"):
+        sr.train_superres(net, coarse, rain[:, :16, :16], progress=False)
+    with pytest.raises(ValueError, match="crop"):
+        sr.train_superres(net, coarse, rain, crop=10, progress=False)
+    with pytest.raises(ValueError, match="NaN"):
+        sr.train_superres(net, coarse, np.where(rain > 1, np.nan, rain), progress=False)
+
+
+def test_gradient_high_share():
+    y, x = np.mgrid[0:32, 0:32]
+    smooth = torch.as_tensor(np.cos(2 * np.pi * x / 32))[None, None]
+    rough = torch.as_tensor(np.cos(2 * np.pi * 12 * x / 32))[None, None]
+    assert sr.gradient_high_share(smooth, 1 / 16) < 1e-9
+    assert sr.gradient_high_share(rough, 1 / 16) > 0.999
