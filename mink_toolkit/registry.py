@@ -333,9 +333,6 @@ def fetch_opera(name: str, *, download: bool = True) -> Path:
     if not download:
         looked.append(f"download from {url}: not tried (download=False)")
     else:
-        # Imported lazily, as pooch itself does, to keep `import mink_toolkit` light.
-        import requests
-
         try:
             path = pooch.retrieve(
                 url,
@@ -352,7 +349,9 @@ def fetch_opera(name: str, *, download: bool = True) -> Path:
                 f"registry's sha256 {entry.sha256}; it was refused and not kept. The server "
                 f"holds a different or damaged file (pooch: {exc})"
             ) from None
-        except (requests.exceptions.RequestException, OSError) as exc:
+        except OSError as exc:
+            # requests' RequestException (connection refused, HTTP 404, timeout)
+            # is an OSError subclass, as are file-system errors in the cache.
             looked.append(f"download from {url}: failed ({type(exc).__name__}: {exc})")
 
     places = "\n  - ".join(looked)
