@@ -224,51 +224,62 @@ def configuration_counts(
     dict of ndarray, each (B, n_levels) float64
     """
     out: dict[str, np.ndarray] = {}
-    # Background padding of one pixel: pixels outside the array are background.
-    padded = np.pad(levels, ((0, 0), (1, 1), (1, 1)))
-    if pair_mask is not None:
-        observed = np.pad(pair_mask, ((0, 0), (1, 1), (1, 1)), constant_values=True)
+    names = set(names)
+    pixels = _count_above(levels, n_levels)
     if "pixels" in names:
-        out["pixels"] = _count_above(levels, n_levels)
-    need_or = {"pairs_or", "blocks_or"} & set(names)
-    if need_or or "pairs_and" in names:
+        out["pixels"] = pixels
+    if pair_mask is not None:
+        return _masked_pair_counts(levels, n_levels, names, pair_mask, out)
+    # Inclusion–exclusion saves half of the histograms: [max(a, b) > k] =
+    # [a > k] + [b > k] - [min(a, b) > k], and in the background-padded array
+    # every pixel belongs to exactly two horizontal, two vertical and two
+    # pairs along each diagonal, so  pairs_or = 4 F - pairs_and  and
+    # diagonals_or = 4 F - diagonals_and  (F = pixels).
+    if names & {"pairs_or", "pairs_and"}:
+        pairs_and = _count_above(np.minimum(levels[:, :, :-1], levels[:, :, 1:]), n_levels)
+        pairs_and += _count_above(np.minimum(levels[:, :-1, :], levels[:, 1:, :]), n_levels)
+        out["pairs_and"] = pairs_and
+        out["pairs_or"] = 4.0 * pixels - pairs_and
+    if "blocks_or" in names:
+        # Background padding of one pixel: pixels outside the array are background.
+        padded = np.pad(levels, ((0, 0), (1, 1), (1, 1)))
         row_max = np.maximum(padded[:, :, :-1], padded[:, :, 1:])
-        col_max = np.maximum(padded[:, :-1, :], padded[:, 1:, :])
-        row_min = np.minimum(padded[:, :, :-1], padded[:, :, 1:])
-        col_min = np.minimum(padded[:, :-1, :], padded[:, 1:, :])
-        if pair_mask is not None:
-            row_ok = observed[:, :, :-1] & observed[:, :, 1:]
-            col_ok = observed[:, :-1, :] & observed[:, 1:, :]
-            for arr, ok in ((row_max, row_ok), (col_max, col_ok), (row_min, row_ok), (col_min, col_ok)):
-                arr[~ok] = 0
-        if "pairs_or" in names:
-            out["pairs_or"] = _count_above(row_max, n_levels) + _count_above(col_max, n_levels)
-        if "pairs_and" in names:
-            out["pairs_and"] = _count_above(row_min, n_levels) + _count_above(col_min, n_levels)
-        if "blocks_or" in names:
-            out["blocks_or"] = _count_above(
-                np.maximum(row_max[:, :-1, :], row_max[:, 1:, :]), n_levels
-            )
+        out["blocks_or"] = _count_above(np.maximum(row_max[:, :-1, :], row_max[:, 1:, :]), n_levels)
     if "blocks_and" in names:
-        row_min_inner = np.minimum(levels[:, :, :-1], levels[:, :, 1:])
-        out["blocks_and"] = _count_above(
-            np.minimum(row_min_inner[:, :-1, :], row_min_inner[:, 1:, :]), n_levels
-        )
-    if "diagonals_or" in names or "diagonals_and" in names:
-        a, b = padded[:, :-1, :-1], padded[:, 1:, 1:]
-        c, d = padded[:, :-1, 1:], padded[:, 1:, :-1]
-        diag_max = [np.maximum(a, b), np.maximum(c, d)]
-        diag_min = [np.minimum(a, b), np.minimum(c, d)]
-        if pair_mask is not None:
-            oks = [
-                observed[:, :-1, :-1] & observed[:, 1:, 1:],
-                observed[:, :-1, 1:] & observed[:, 1:, :-1],
-            ]
-            for arrs in (diag_max, diag_min):
-                for arr, ok in zip(arrs, oks):
-                    arr[~ok] = 0
-        out["diagonals_or"] = sum(_count_above(m, n_levels) for m in diag_max)
-        out["diagonals_and"] = sum(_count_above(m, n_levels) for m in diag_min)
+        row_min = np.minimum(levels[:, :, :-1], levels[:, :, 1:])
+        out["blocks_and"] = _count_above(np.minimum(row_min[:, :-1, :], row_min[:, 1:, :]), n_levels)
+    if names & {"diagonals_or", "diagonals_and"}:
+        diagonals_and = _count_above(np.minimum(levels[:, :-1, :-1], levels[:, 1:, 1:]), n_levels)
+        diagonals_and += _count_above(np.minimum(levels[:, :-1, 1:], levels[:, 1:, :-1]), n_levels)
+        out["diagonals_and"] = diagonals_and
+        out["diagonals_or"] = 4.0 * pixels - diagonals_and
+    return out
+
+
+def _masked_pair_counts(levels, n_levels, names, pair_mask, out):
+    """Pair counts restricted to pairs of two observed pixels (``"window"`` policy).
+
+    Dropping pairs breaks the inclusion–exclusion shortcut, so both the
+    maximum and the minimum of each kept pair are histogrammed.
+    """
+    padded = np.pad(levels, ((0, 0), (1, 1), (1, 1)))
+    observed = np.pad(pair_mask, ((0, 0), (1, 1), (1, 1)), constant_values=True)
+    shifts = {"pairs": [((0, 0), (0, 1)), ((0, 0), (1, 0))], "diagonals": [((0, 0), (1, 1)), ((0, 1), (1, 0))]}
+    h, w = padded.shape[1:]
+    for family, pairs in shifts.items():
+        if not names & {f"{family}_or", f"{family}_and"}:
+            continue
+        total_or = np.zeros((levels.shape[0], n_levels))
+        total_and = np.zeros((levels.shape[0], n_levels))
+        for (r0, c0), (r1, c1) in pairs:
+            dr, dc = max(r0, r1), max(c0, c1)
+            a = padded[:, r0 : h - dr + r0, c0 : w - dc + c0]
+            b = padded[:, r1 : h - dr + r1, c1 : w - dc + c1]
+            ok = observed[:, r0 : h - dr + r0, c0 : w - dc + c0] & observed[:, r1 : h - dr + r1, c1 : w - dc + c1]
+            total_or += _count_above(np.where(ok, np.maximum(a, b), 0), n_levels)
+            total_and += _count_above(np.where(ok, np.minimum(a, b), 0), n_levels)
+        out[f"{family}_or"] = total_or
+        out[f"{family}_and"] = total_and
     return out
 
 
