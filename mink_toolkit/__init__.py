@@ -53,3 +53,9 @@ __all__ += [
     "read_odim",
 ]
 # --- end OPERA input ---
+
+# --- archive analysis (mink_toolkit.archive) ---
+from .archive import coarsen_nanmean, minkowski_curves, open_opera, to_rainrate
+
+__all__ += ["coarsen_nanmean", "minkowski_curves", "open_opera", "to_rainrate"]
+# --- end archive analysis ---

@@ -730,7 +730,9 @@ def write_atomically(dataset, out) -> Path:
         if fmt == "netcdf":
             dataset.to_netcdf(tmp, engine="h5netcdf")
         else:
-            dataset.to_zarr(tmp, mode="w", consolidated=True)
+            # Zarr format 2: its string dtypes and consolidated metadata are
+            # specified (format 3 has neither yet), so other readers can open it.
+            dataset.to_zarr(tmp, mode="w", zarr_format=2, consolidated=True)
         if out.exists() and fmt == "zarr":
             _remove(out)  # os.replace cannot replace a non-empty directory
         os.replace(tmp, out)

@@ -86,3 +86,154 @@ def _draw_excursion(field, threshold, output):
         axes[1].set_xlabel(f"x ({unit})")
         axes[1].set_ylabel(f"y ({unit})")
         plt.show()
+
+
+# ---------------------------------------------------------------- notebook 05: archive time slider
+# (owned by the archive analysis, mink_toolkit.archive; kept in this block)
+
+__all__ += ["curves_at_time", "archive_time_explorer"]
+
+
+def curves_at_time(curves, time_index: int, threshold: float) -> dict:
+    """The functionals of one field of a curves dataset, at one threshold.
+
+    The logic behind :func:`archive_time_explorer`, usable (and tested)
+    without a browser.
+
+    Parameters
+    ----------
+    curves : xarray.Dataset
+        From :func:`mink_toolkit.archive.minkowski_curves`: ``area``,
+        ``perimeter``, ``euler_characteristic`` on ``(time, threshold)``.
+    time_index : int
+        Position along ``time`` (negative counts from the end).
+    threshold : float
+        Must be one of ``curves.threshold`` (no interpolation between
+        thresholds: the curves are exact only where they were computed).
+
+    Returns
+    -------
+    dict
+        ``time`` (ISO string, minutes, UTC), ``threshold``, ``area``,
+        ``perimeter``, ``euler_characteristic`` (floats) and ``summary``
+        (one line of HTML).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from mink_toolkit import minkowski_functionals
+    >>> field = xr.DataArray(np.eye(4)[None] * 2.0, dims=("time", "y", "x"),
+    ...                      coords={"time": [np.datetime64("2018-08-24T18:00", "ns")]})
+    >>> row = curves_at_time(minkowski_functionals(field, [1.0]), 0, 1.0)
+    >>> row["time"], row["area"], row["euler_characteristic"]
+    ('2018-08-24T18:00', 4.0, 1.0)
+    """
+    n_times = curves.sizes["time"]
+    if isinstance(time_index, bool) or not isinstance(time_index, (int, np.integer)):
+        raise TypeError(f"time_index must be an integer; got {type(time_index).__name__}")
+    if not -n_times <= time_index < n_times:
+        raise ValueError(f"time_index must be in [{-n_times}, {n_times}); got {time_index}")
+    thresholds = np.asarray(curves["threshold"].values, dtype=float)
+    matches = np.flatnonzero(np.isclose(thresholds, float(threshold), rtol=1e-12, atol=0.0))
+    if matches.size == 0:
+        raise ValueError(f"threshold {threshold!r} is not one of the curves' thresholds {thresholds.tolist()}")
+    point = curves.isel(time=int(time_index), threshold=int(matches[0]))
+    stamp = np.datetime_as_string(point["time"].values, unit="m")
+    values = {name: float(point[name].values) for name in ("area", "perimeter", "euler_characteristic")}
+    units = curves["threshold"].attrs.get("units", "")
+    area_unit = curves["area"].attrs.get("units", "")
+    length_unit = curves["perimeter"].attrs.get("units", "")
+    summary = (
+        f"<b>{stamp} UTC, u = {thresholds[matches[0]]:g} {units}</b>: "
+        f"area {values['area']:.0f} {area_unit}, perimeter {values['perimeter']:.0f} {length_unit}, "
+        f"Euler characteristic {values['euler_characteristic']:.0f}"
+    )
+    return {"time": stamp, "threshold": float(thresholds[matches[0]]), **values, "summary": summary}
+
+
+def archive_time_explorer(series, curves, threshold: float | None = None, *, draw: bool = True):
+    """Time slider over a radar series: field, excursion set and the curves so far.
+
+    Parameters
+    ----------
+    series : xarray.DataArray (time, y, x)
+        Rain rate (mm/h), typically lazy from :func:`mink_toolkit.archive.open_opera`:
+        only the field under the slider is read.
+    curves : xarray.Dataset
+        :func:`mink_toolkit.archive.minkowski_curves` of ``series``.
+    threshold : float, optional
+        Initial threshold, one of ``curves.threshold`` (default the middle one).
+    draw : bool
+        Draw the figure on every change (False in tests: state only).
+
+    Returns
+    -------
+    ipywidgets.VBox
+        With attributes ``slider`` (IntSlider over time positions),
+        ``threshold`` (Dropdown of the curves' thresholds), ``summary``
+        (HTML from :func:`curves_at_time`) and ``output`` (the figure).
+    """
+    import ipywidgets as widgets
+
+    if series.sizes["time"] != curves.sizes["time"] or not np.array_equal(
+        series["time"].values, curves["time"].values
+    ):
+        raise ValueError("series and curves must have the same times")
+    thresholds = [float(u) for u in curves["threshold"].values]
+    units = curves["threshold"].attrs.get("units", "")
+    initial = thresholds[len(thresholds) // 2] if threshold is None else float(threshold)
+    curves_at_time(curves, 0, initial)  # validates the threshold
+    times = [np.datetime_as_string(t, unit="m") for t in curves["time"].values]
+    slider = widgets.IntSlider(value=0, min=0, max=len(times) - 1, description="time",
+                               continuous_update=False, readout=False)
+    label = widgets.Label(value=times[0])
+    chooser = widgets.Dropdown(options=[(f"{u:g} {units}", u) for u in thresholds], value=initial,
+                               description="threshold")
+    summary = widgets.HTML()
+    output = widgets.Output()
+
+    def update(change=None):
+        row = curves_at_time(curves, slider.value, chooser.value)
+        label.value = f"{row['time']} UTC"
+        summary.value = row["summary"]
+        if draw:
+            _draw_archive_frame(series, curves, slider.value, chooser.value, output)
+
+    slider.observe(update, names="value")
+    chooser.observe(update, names="value")
+    update()
+    box = widgets.VBox([widgets.HBox([slider, label, chooser]), summary, output])
+    box.slider, box.threshold, box.summary, box.output, box.label = slider, chooser, summary, output, label
+    return box
+
+
+def _draw_archive_frame(series, curves, time_index, threshold, output):
+    import matplotlib.pyplot as plt
+
+    from .plotting import extent_km, plot_rain
+
+    field = series.isel(time=time_index).load()  # reads this one file only
+    output.clear_output(wait=True)
+    with output:
+        fig = plt.figure(figsize=(12, 6.5), constrained_layout=True)
+        grid = fig.add_gridspec(3, 3)
+        ax_field, ax_set = fig.add_subplot(grid[:, 0]), fig.add_subplot(grid[:, 1])
+        plot_rain(field, ax_field, title=f"{np.datetime_as_string(field['time'].values, unit='m')} UTC")
+        data = np.asarray(field, dtype=float)
+        with np.errstate(invalid="ignore"):
+            mask = np.where(np.isnan(data), np.nan, (data >= threshold).astype(float))
+        extent = extent_km(field)
+        ax_set.imshow(mask, cmap="Blues", vmin=0, vmax=1.2, extent=extent, interpolation="nearest")
+        ax_set.set_title(f"excursion set, u = {threshold:g} {field.attrs.get('units', '')}")
+        ax_set.set_xlabel("x (km, LAEA)" if extent else "x (pixels)")
+        ax_set.set_ylabel("y (km, LAEA)" if extent else "y (pixels)")
+        point = curves.sel(threshold=threshold)
+        hours = (curves["time"].values - curves["time"].values[0]) / np.timedelta64(1, "h")
+        for row, name in enumerate(("area", "perimeter", "euler_characteristic")):
+            ax = fig.add_subplot(grid[row, 2])
+            ax.plot(hours, point[name].values, color="C0")
+            ax.axvline(hours[time_index], color="C3", lw=1)
+            unit = curves[name].attrs.get("units", "")
+            ax.set_ylabel(f"{name.replace('_', ' ')}\n({unit})" if unit and unit != "1" else name.replace("_", " "))
+            ax.set_xlabel(f"hours since {np.datetime_as_string(curves['time'].values[0], unit='m')} UTC")
+        plt.show()
