@@ -28,10 +28,9 @@ def precip_cmap():
     from matplotlib.colors import BoundaryNorm, ListedColormap
 
     base = colormaps["viridis"].resampled(len(PRECIP_LEVELS) - 1)
-    cmap = ListedColormap(base(np.arange(len(PRECIP_LEVELS) - 1)), name="precip")
-    cmap.set_under((1, 1, 1, 0))
-    cmap.set_over(colormaps["magma"](0.95))
-    cmap.set_bad("0.85")
+    cmap = ListedColormap(base(np.arange(len(PRECIP_LEVELS) - 1)), name="precip").with_extremes(
+        under=(1, 1, 1, 0), over=colormaps["magma"](0.95), bad="0.85"
+    )
     return cmap, BoundaryNorm(PRECIP_LEVELS, cmap.N)
 
 

@@ -1,0 +1,54 @@
+"""Notebook 01's threshold slider and the plotting helpers, driven without a browser."""
+
+import matplotlib
+
+matplotlib.use("Agg")  # this test process only; notebook kernels keep their inline backend
+
+import numpy as np
+import xarray as xr
+
+from mink_toolkit import minkowski_functionals
+from mink_toolkit.plotting import extent_km, plot_rain, precip_cmap
+from mink_toolkit.widgets import excursion_set_explorer
+
+
+def _field():
+    rng = np.random.default_rng(3)
+    data = rng.gamma(0.5, 2.0, size=(40, 50))
+    data[:, :5] = np.nan
+    return xr.DataArray(
+        data,
+        dims=("y", "x"),
+        coords={"y": -1000.0 - 2000.0 * np.arange(40), "x": 1000.0 + 2000.0 * np.arange(50)},
+        attrs={"units": "mm/h"},
+    )
+
+
+def test_slider_updates_summary_with_window_functionals():
+    field = _field()
+    thresholds = [0.1, 1.0, 5.0]
+    explorer = excursion_set_explorer(field, thresholds, draw=False)
+    expected = minkowski_functionals(field.values, thresholds, nan_policy="window")
+    for k, u in enumerate(thresholds):
+        explorer.slider.value = u
+        area, perimeter, euler = expected[k]
+        assert f"area {area:.0f} px" in explorer.summary.value
+        assert f"perimeter {perimeter:.0f} px" in explorer.summary.value
+        assert f"Euler characteristic {euler:.0f}" in explorer.summary.value
+
+
+def test_drawing_into_output_and_plot_helpers():
+    field = _field()
+    explorer = excursion_set_explorer(field, [0.5, 2.0], draw=True)
+    explorer.slider.value = 2.0
+    assert explorer.output is not None
+    left, right, bottom, top = extent_km(field)
+    assert (left, right) == (0.0, 100.0) and (bottom, top) == (-80.0, 0.0)
+    cmap, norm = precip_cmap()
+    assert cmap(np.nan)[:3] != cmap(norm(0.2))[:3]  # no data is not drawn like rain
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    plot_rain(field, ax)
+    assert "km" in ax.get_xlabel() and "km" in ax.get_ylabel()
+    plt.close(fig)
