@@ -59,3 +59,97 @@ from .archive import coarsen_nanmean, minkowski_curves, open_opera, to_rainrate
 
 __all__ += ["coarsen_nanmean", "minkowski_curves", "open_opera", "to_rainrate"]
 # --- end archive analysis ---
+
+# --- super-resolution (mink_toolkit.metrics, mink_toolkit.superres) ---
+from .metrics import (
+    critical_success_index,
+    fractions_skill_score,
+    gradient_grid_alignment,
+    high_wavenumber_power_ratio,
+    maximum_ratio,
+    minkowski_errors,
+    rapsd,
+    superres_scores,
+    wet_wasserstein,
+)
+from .superres import (
+    AnalyticMinkowskiTerm,
+    LambdaSchedule,
+    ResidualUNet,
+    SurrogateTerm,
+    coarsen,
+    superres_patches,
+    train_superres,
+    upsample,
+)
+
+__all__ += [
+    "AnalyticMinkowskiTerm",
+    "LambdaSchedule",
+    "ResidualUNet",
+    "SurrogateTerm",
+    "coarsen",
+    "critical_success_index",
+    "fractions_skill_score",
+    "gradient_grid_alignment",
+    "high_wavenumber_power_ratio",
+    "maximum_ratio",
+    "minkowski_errors",
+    "rapsd",
+    "superres_patches",
+    "superres_scores",
+    "train_superres",
+    "upsample",
+    "wet_wasserstein",
+]
+# --- end super-resolution ---
+
+# --- relaxation and Minkowski image loss (mink_toolkit.relax, mink_toolkit.losses) ---
+from .losses import (
+    MinkowskiLoss,
+    Quantiles,
+    compress_functionals,
+    functional_distance,
+    gradient_share,
+    minkowski_loss,
+    resolve_thresholds,
+    threshold_gradients,
+)
+from .relax import (
+    ConstantSchedule,
+    CosineSchedule,
+    ExponentialSchedule,
+    LinearSchedule,
+    TemperatureSchedule,
+    membership_functionals,
+    offset_from_grid,
+    paper_relaxation,
+    paper_temperature,
+    resolve_temperature,
+    soft_minkowski_functionals,
+    soft_threshold,
+)
+
+__all__ += [
+    "ConstantSchedule",
+    "CosineSchedule",
+    "ExponentialSchedule",
+    "LinearSchedule",
+    "MinkowskiLoss",
+    "Quantiles",
+    "TemperatureSchedule",
+    "compress_functionals",
+    "functional_distance",
+    "gradient_share",
+    "membership_functionals",
+    "minkowski_loss",
+    "offset_from_grid",
+    "paper_relaxation",
+    "paper_temperature",
+    "resolve_temperature",
+    "resolve_thresholds",
+    "soft_minkowski_functionals",
+    "soft_threshold",
+    "threshold_gradients",
+]
+# --- end relaxation and loss ---

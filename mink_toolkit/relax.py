@@ -758,7 +758,7 @@ def paper_relaxation(
     >>> import torch
     >>> square = torch.zeros(5, 5); square[1:4, 1:4] = 1.0
     >>> paper_relaxation(square, [0.5], 1e-3, relative=False).round(decimals=2)
-    tensor([[ 9.0000, 10.8300,  1.0000]])
+    tensor([[ 9.0000, 16.8300,  1.0000]])
     """
     pixel_size = check_positive(pixel_size, "pixel_size")
     field = _check_field(field)

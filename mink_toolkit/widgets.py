@@ -237,3 +237,265 @@ def _draw_archive_frame(series, curves, time_index, threshold, output):
             ax.set_ylabel(f"{name.replace('_', ' ')}\n({unit})" if unit and unit != "1" else name.replace("_", " "))
             ax.set_xlabel(f"hours since {np.datetime_as_string(curves['time'].values[0], unit='m')} UTC")
         plt.show()
+
+
+# ---------------------------------------------------------------- notebook 04: super-resolution browser
+# (block owned by the super-resolution module; see mink_toolkit.superres)
+
+__all__ += ["superres_case_summary", "superres_browser"]
+
+
+def superres_case_summary(predictions: dict, truth, case: int, model: str, *, threshold: float = 1.0) -> dict:
+    """Per-case scores shown by :func:`superres_browser` (pure logic, no widgets).
+
+    Parameters
+    ----------
+    predictions : dict of str -> ndarray (N, H, W)
+        Fine rain rates (mm/h) of each model.
+    truth : ndarray (N, H, W)
+        True rain rates (mm/h).
+    case : int
+        Index of the patch.
+    model : str
+        Key of ``predictions``.
+    threshold : float
+        FSS threshold (mm/h).
+
+    Returns
+    -------
+    dict
+        ``mae``, ``fss_1px``, ``fss_9px`` (at ``threshold``), ``max_pred``,
+        ``max_true``, ``rapsd_high_ratio`` (cut-off 1/16 cycles/pixel, the
+        Nyquist frequency of a ×8 coarse grid).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.random.default_rng(0).gamma(0.5, 2.0, (2, 32, 32))
+    >>> superres_case_summary({"truth": t}, t, 1, "truth")["fss_1px"]
+    1.0
+    """
+    from . import metrics
+
+    if model not in predictions:
+        raise ValueError(f"model must be one of {tuple(predictions)}; got {model!r}")
+    truth = np.asarray(truth, dtype=float)
+    if not 0 <= case < truth.shape[0]:
+        raise ValueError(f"case must be in [0, {truth.shape[0] - 1}]; got {case}")
+    p, t = np.asarray(predictions[model], dtype=float)[case], truth[case]
+    return {
+        "mae": metrics.mae(p, t),
+        "fss_1px": metrics.fractions_skill_score(p, t, threshold, 1),
+        "fss_9px": metrics.fractions_skill_score(p, t, threshold, 9),
+        "max_pred": float(p.max()),
+        "max_true": float(t.max()),
+        "rapsd_high_ratio": metrics.high_wavenumber_power_ratio(p, t, 1.0 / 16),
+    }
+
+
+def superres_browser(coarse, predictions: dict, truth, *, draw: bool = True):
+    """Browse super-resolution cases: coarse input, chosen models and truth side by side.
+
+    Parameters
+    ----------
+    coarse : ndarray (N, h, w)
+        Coarse input (mm/h).
+    predictions : dict of str -> ndarray (N, H, W)
+        Fine outputs of each model (mm/h).
+    truth : ndarray (N, H, W)
+    draw : bool
+        Draw on every change (False in tests: state only).
+
+    Returns
+    -------
+    ipywidgets.VBox
+        Attributes ``case`` (IntSlider), ``models`` (SelectMultiple of the
+        model names to show), ``summary`` (HTML table of
+        :func:`superres_case_summary` per shown model), ``output``.
+    """
+    import ipywidgets as widgets
+
+    truth = np.asarray(truth, dtype=float)
+    names = list(predictions)
+    case = widgets.IntSlider(value=0, min=0, max=truth.shape[0] - 1, description="case", continuous_update=False)
+    models = widgets.SelectMultiple(options=names, value=tuple(names[:3]), description="models", rows=min(6, len(names)))
+    summary = widgets.HTML()
+    output = widgets.Output()
+
+    def update(change=None):
+        rows = []
+        for name in models.value:
+            s = superres_case_summary(predictions, truth, case.value, name)
+            rows.append(
+                f"<tr><td>{name}</td><td>{s['mae']:.3f}</td><td>{s['fss_1px']:.3f}</td><td>{s['fss_9px']:.3f}</td>"
+                f"<td>{s['max_pred']:.1f} / {s['max_true']:.1f}</td><td>{s['rapsd_high_ratio']:.3f}</td></tr>"
+            )
+        summary.value = (
+            "<table><tr><th>model</th><th>MAE (mm/h)</th><th>FSS 1 mm/h, 1 px</th><th>FSS 1 mm/h, 9 px</th>"
+            "<th>max pred / true (mm/h)</th><th>high-k power ratio</th></tr>" + "".join(rows) + "</table>"
+        )
+        if draw:
+            _draw_superres(coarse, predictions, truth, case.value, models.value, output)
+
+    case.observe(update, names="value")
+    models.observe(update, names="value")
+    update()
+    box = widgets.VBox([widgets.HBox([case, models]), summary, output])
+    box.case, box.models, box.summary, box.output = case, models, summary, output
+    return box
+
+
+def _draw_superres(coarse, predictions, truth, index, names, output):
+    import matplotlib.pyplot as plt
+
+    from .plotting import plot_rain
+
+    output.clear_output(wait=True)
+    with output:
+        panels = [("coarse input", np.asarray(coarse)[index])] + [
+            (n, np.asarray(predictions[n])[index]) for n in names
+        ] + [("truth", truth[index])]
+        fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), constrained_layout=True)
+        for ax, (title, field) in zip(np.atleast_1d(axes), panels):
+            plot_rain(field, ax, title=title, colorbar=ax is np.atleast_1d(axes)[-1])
+        plt.show()
+
+
+# ---------------------------------------------------------------- notebook 02: soft excursion sets
+
+__all__ += ["soft_excursion_summary", "soft_excursion_explorer"]
+
+
+def soft_excursion_summary(field, threshold: float, temperature: float, *, tnorm: str = "product") -> dict:
+    """Soft excursion set and its relaxed vs exact functionals at one (u, T).
+
+    The update logic of :func:`soft_excursion_explorer`, usable without a
+    browser.
+
+    Parameters
+    ----------
+    field : xarray.DataArray (y, x) or 2-D array, finite
+        Rain rate in mm/h (a NaN-free patch, e.g. from
+        :func:`~mink_toolkit.extract_patches` with ``min_coverage=1``).
+    threshold : float
+        u in mm/h.
+    temperature : float, > 0
+        Absolute T in mm/h.
+    tnorm : {"product", "godel", "lukasiewicz"}
+
+    Returns
+    -------
+    dict
+        ``membership`` (H, W) ndarray σ((x − u)/T); ``soft`` and ``exact``:
+        (area, perimeter, euler_characteristic) as floats (pixels, edges);
+        ``ties``: number of pixels exactly at u (membership 0.5 at every T).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> field = np.zeros((6, 6)); field[1:4, 1:4] = 2.0
+    >>> out = soft_excursion_summary(field, 1.0, 1e-3)
+    >>> out["soft"], out["exact"]
+    ((9.0, 12.0, 1.0), (9.0, 12.0, 1.0))
+    """
+    import torch
+
+    from .functionals import minkowski_functionals
+    from .relax import membership_functionals, soft_threshold
+
+    values = np.asarray(field, dtype=np.float64)
+    if values.ndim != 2:
+        raise ValueError(f"field must be 2-D (y, x); got shape {values.shape}")
+    x = torch.as_tensor(values)
+    membership = soft_threshold(x, float(threshold), float(temperature))
+    soft = membership_functionals(membership, tnorm=tnorm)
+    exact = minkowski_functionals(values, [float(threshold)])[0]
+    return {
+        "membership": membership.numpy(),
+        "soft": tuple(round(float(v), 6) for v in soft),
+        "exact": tuple(float(v) for v in exact),
+        "ties": int(np.count_nonzero(values == float(threshold))),
+    }
+
+
+def soft_excursion_explorer(field, thresholds=None, *, temperature: float = 0.05, draw: bool = True):
+    """Sliders for threshold u and temperature T showing the soft excursion set σ((x − u)/T).
+
+    Parameters
+    ----------
+    field : xarray.DataArray (y, x) or 2-D array, finite
+        Rain rate in mm/h (NaN-free patch).
+    thresholds : 1-D array_like, optional
+        Threshold slider positions (mm/h); default 21 log-spaced values
+        0.1–10 mm/h moved half a quantum off the 0.01 mm/h data grid.
+    temperature : float
+        Initial T in mm/h; the slider is logarithmic from 1e-4 to 10 mm/h.
+    draw : bool
+        Draw the figure on every change (False in tests: state only).
+
+    Returns
+    -------
+    ipywidgets.VBox
+        With attributes ``threshold_slider`` (SelectionSlider),
+        ``temperature_slider`` (FloatLogSlider), ``summary`` (HTML with
+        soft vs exact functionals) and ``output`` (the figure).
+    """
+    import ipywidgets as widgets
+
+    from .relax import offset_from_grid
+
+    if thresholds is None:
+        thresholds = offset_from_grid(np.geomspace(0.1, 10.0, 21))
+    thresholds = np.asarray(thresholds, dtype=float)
+    values = np.asarray(field, dtype=np.float64)
+    if values.ndim != 2 or not np.isfinite(values).all():
+        raise ValueError("field must be a finite 2-D array (cut a NaN-free patch first)")
+    options = [(f"{u:.3g} mm/h", float(u)) for u in thresholds]
+    threshold_slider = widgets.SelectionSlider(
+        options=options, value=float(thresholds[len(thresholds) // 2]), description="u",
+        continuous_update=False,
+    )
+    temperature_slider = widgets.FloatLogSlider(
+        value=temperature, base=10, min=-4, max=1, step=0.1, description="T (mm/h)",
+        continuous_update=False, readout_format=".1e",
+    )
+    summary = widgets.HTML()
+    output = widgets.Output()
+
+    def update(change=None):
+        out = soft_excursion_summary(values, threshold_slider.value, temperature_slider.value)
+        (sa, sp, se), (ea, ep, ee) = out["soft"], out["exact"]
+        summary.value = (
+            f"<b>u = {threshold_slider.value:.3g} mm/h, T = {temperature_slider.value:.2g} mm/h</b>: "
+            f"area {sa:.1f} (exact {ea:.0f}) px, perimeter {sp:.1f} ({ep:.0f}) px edges, "
+            f"Euler characteristic {se:.2f} ({ee:.0f}); ties at u: {out['ties']}"
+        )
+        if draw:
+            _draw_soft_excursion(field, out["membership"], threshold_slider.value, temperature_slider.value, output)
+
+    threshold_slider.observe(update, names="value")
+    temperature_slider.observe(update, names="value")
+    update()
+    box = widgets.VBox([threshold_slider, temperature_slider, summary, output])
+    box.threshold_slider, box.temperature_slider = threshold_slider, temperature_slider
+    box.summary, box.output = summary, output
+    return box
+
+
+def _draw_soft_excursion(field, membership, threshold, temperature, output):
+    import matplotlib.pyplot as plt
+
+    from .plotting import extent_km, plot_rain
+
+    output.clear_output(wait=True)
+    with output:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
+        plot_rain(field, axes[0], title="rain rate")
+        extent = extent_km(field)
+        image = axes[1].imshow(membership, cmap="Blues", vmin=0, vmax=1, extent=extent, interpolation="nearest")
+        axes[1].set_title(f"membership σ((x − {threshold:.3g})/{temperature:.2g})")
+        unit = "km, LAEA" if extent is not None else "pixels"
+        axes[1].set_xlabel(f"x ({unit})")
+        axes[1].set_ylabel(f"y ({unit})")
+        fig.colorbar(image, ax=axes[1], label="membership (1)", shrink=0.8)
+        plt.show()
