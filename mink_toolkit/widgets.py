@@ -388,7 +388,8 @@ def soft_excursion_summary(field, threshold: float, temperature: float, *, tnorm
     dict
         ``membership`` (H, W) ndarray σ((x − u)/T); ``soft`` and ``exact``:
         (area, perimeter, euler_characteristic) as floats (pixels, edges);
-        ``ties``: number of pixels exactly at u (membership 0.5 at every T).
+        ``ties``: number of pixels at u to within 1e-9 (decoded radar values
+        carry float noise; membership 0.5 at every practical T).
 
     Examples
     --------
@@ -414,7 +415,7 @@ def soft_excursion_summary(field, threshold: float, temperature: float, *, tnorm
         "membership": membership.numpy(),
         "soft": tuple(round(float(v), 6) for v in soft),
         "exact": tuple(float(v) for v in exact),
-        "ties": int(np.count_nonzero(values == float(threshold))),
+        "ties": int(np.count_nonzero(np.abs(values - float(threshold)) <= 1e-9)),
     }
 
 
