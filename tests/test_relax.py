@@ -351,11 +351,14 @@ def test_schedules():
 def test_soft_excursion_summary_and_widget():
     rng = np.random.default_rng(11)
     field = rng.gamma(0.6, 1.5, size=(24, 20)).round(2)
+    field[:3, 0] = 1.0
     u = offset_from_grid([0.2, 1.0, 3.0])
     out = soft_excursion_summary(field, u[1], 1e-4)
     np.testing.assert_allclose(out["soft"], minkowski_functionals(field, [u[1]])[0], atol=1e-4)
     assert out["membership"].shape == field.shape and out["ties"] == 0
-    assert soft_excursion_summary(field, 1.0, 1e-4)["ties"] == np.count_nonzero(field == 1.0) > 0
+    ties = soft_excursion_summary(field, 1.0, 1e-4)
+    assert ties["ties"] == np.count_nonzero(field == 1.0) >= 3
+    assert ties["soft"][0] == pytest.approx(minkowski_functionals(field, [1.0])[0, 0] - ties["ties"] / 2)
 
     box = soft_excursion_explorer(field, u, temperature=1e-3, draw=False)
     before = box.summary.value
