@@ -595,6 +595,7 @@ def minkowski_curves(
     perimeter: str = "edges",
     nan_policy: str = "window",
     pixel_size: float = 1.0,
+    length_unit: str | None = None,
     scheduler="threads",
     num_workers: int | None = None,
     progress: bool = False,
@@ -610,6 +611,10 @@ def minkowski_curves(
         In the units of ``series`` (mm/h for rain rate).
     connectivity, perimeter, pixel_size :
         As :func:`~mink_toolkit.functionals.minkowski_functionals`.
+    length_unit : str, optional
+        Unit in which ``pixel_size`` is given (``"km"`` with
+        ``pixel_size=2.0`` on the 2 km grid); written to the ``units``
+        attributes (area ``km2``, perimeter ``km``).
     nan_policy : {"window", "background", "raise"}
         Default ``"window"``: OPERA composites are NaN outside radar
         coverage, and treating that as dry ("background") adds false
@@ -655,6 +660,8 @@ def minkowski_curves(
             raise ValueError("scheduler must be 'threads', 'processes', 'synchronous' or a scheduler address")
     elif not _is_client(scheduler):
         raise TypeError(f"scheduler must be a string or a distributed.Client; got {type(scheduler).__name__}")
+    if length_unit is not None and (not isinstance(length_unit, str) or not length_unit.strip()):
+        raise ValueError(f"length_unit must be a non-empty string such as 'km'; got {length_unit!r}")
     if series.chunks is None:
         series = series.chunk({series.dims[0]: 1})
     lazy = minkowski_functionals(
@@ -669,6 +676,9 @@ def minkowski_curves(
     computed = lazy.copy()
     for i, name in enumerate(FUNCTIONAL_NAMES):
         computed[name] = lazy[name].copy(data=values[..., i])
+    if length_unit is not None:
+        computed["area"].attrs["units"] = f"{length_unit}2"
+        computed["perimeter"].attrs["units"] = length_unit
     return computed
 
 
@@ -876,6 +886,7 @@ def run_curves(args, argv: list[str]):
         perimeter=args.perimeter,
         nan_policy=args.nan_policy,
         pixel_size=pixel_size,
+        length_unit="km" if args.length_unit == "km" else None,
         scheduler=args.scheduler,
         num_workers=args.workers,
         progress=not args.no_progress,

@@ -276,6 +276,8 @@ def test_curves_of_in_memory_series_and_argument_errors(synthetic):
         minkowski_curves(eager, THRESHOLDS, scheduler=2)
     with pytest.raises(ValueError, match="thresholds"):
         minkowski_curves(eager, [1.0, 0.5])
+    with pytest.raises(ValueError, match="length_unit"):
+        minkowski_curves(eager, THRESHOLDS, length_unit="")
     with pytest.raises(ValueError, match="contains NaN"):
         minkowski_curves(eager, THRESHOLDS, nan_policy="raise", scheduler="synchronous")
 
@@ -378,6 +380,7 @@ def test_cli_writes_netcdf_with_provenance(synthetic, tmp_path, capsys):
     settings = json.loads(ds.attrs["settings"])
     assert settings["connectivity"] == 4 and settings["thresholds"] == THRESHOLDS
     assert settings["nan_policy"] == "window" and settings["pixel_size"] == 2.0
+    assert ds["area"].attrs["units"] == "km2" and ds["perimeter"].attrs["units"] == "km"
     files = json.loads(ds.attrs["source_files"])
     for entry in files:
         assert entry["sha256"] == hashlib.sha256(Path(entry["path"]).read_bytes()).hexdigest()
