@@ -37,9 +37,13 @@ def precip_cmap():
 def extent_km(field) -> tuple[float, float, float, float] | None:
     """Image extent (left, right, bottom, top) in km from ``x``/``y`` pixel-centre coordinates.
 
-    Returns ``None`` for arrays without coordinates (pixel axes then).
+    Returns ``None`` (pixel axes then) for arrays without coordinates, and
+    for coordinates not in metres (``units`` attribute ``"m"``), such as the
+    in-patch pixel indices of :func:`~mink_toolkit.extract_patches`.
     """
     if not hasattr(field, "coords") or "x" not in field.coords or "y" not in field.coords:
+        return None
+    if field["x"].attrs.get("units") != "m" or field["y"].attrs.get("units") != "m":
         return None
     x = np.asarray(field["x"], dtype=float) / 1000.0
     y = np.asarray(field["y"], dtype=float) / 1000.0

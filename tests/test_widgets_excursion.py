@@ -19,7 +19,10 @@ def _field():
     return xr.DataArray(
         data,
         dims=("y", "x"),
-        coords={"y": -1000.0 - 2000.0 * np.arange(40), "x": 1000.0 + 2000.0 * np.arange(50)},
+        coords={
+            "y": ("y", -1000.0 - 2000.0 * np.arange(40), {"units": "m"}),
+            "x": ("x", 1000.0 + 2000.0 * np.arange(50), {"units": "m"}),
+        },
         attrs={"units": "mm/h"},
     )
 
@@ -44,6 +47,7 @@ def test_drawing_into_output_and_plot_helpers():
     assert explorer.output is not None
     left, right, bottom, top = extent_km(field)
     assert (left, right) == (0.0, 100.0) and (bottom, top) == (-80.0, 0.0)
+    assert extent_km(field.assign_coords(x=np.arange(50), y=np.arange(40))) is None  # pixel indices
     cmap, norm = precip_cmap()
     assert cmap(np.nan)[:3] != cmap(norm(0.2))[:3]  # no data is not drawn like rain
     import matplotlib.pyplot as plt
