@@ -499,8 +499,8 @@ def coarsen_nanmean(field, factor: int, *, min_observed: int = 1):
     --------
     >>> import numpy as np, xarray as xr
     >>> f = xr.DataArray([[1.0, 3.0], [np.nan, 2.0]], dims=("y", "x"))
-    >>> float(coarsen_nanmean(f, 2))
-    2.0
+    >>> coarsen_nanmean(f, 2).values.tolist()
+    [[2.0]]
     """
     import xarray as xr
 

@@ -138,7 +138,7 @@ def curves_at_time(curves, time_index: int, threshold: float) -> dict:
     if matches.size == 0:
         raise ValueError(f"threshold {threshold!r} is not one of the curves' thresholds {thresholds.tolist()}")
     point = curves.isel(time=int(time_index), threshold=int(matches[0]))
-    stamp = np.datetime_as_string(point["time"].values, unit="m")
+    stamp = str(np.datetime_as_string(point["time"].values, unit="m"))
     values = {name: float(point[name].values) for name in ("area", "perimeter", "euler_characteristic")}
     units = curves["threshold"].attrs.get("units", "")
     area_unit = curves["area"].attrs.get("units", "")
@@ -183,7 +183,7 @@ def archive_time_explorer(series, curves, threshold: float | None = None, *, dra
     units = curves["threshold"].attrs.get("units", "")
     initial = thresholds[len(thresholds) // 2] if threshold is None else float(threshold)
     curves_at_time(curves, 0, initial)  # validates the threshold
-    times = [np.datetime_as_string(t, unit="m") for t in curves["time"].values]
+    times = [str(np.datetime_as_string(t, unit="m")) for t in curves["time"].values]
     slider = widgets.IntSlider(value=0, min=0, max=len(times) - 1, description="time",
                                continuous_update=False, readout=False)
     label = widgets.Label(value=times[0])
