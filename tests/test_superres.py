@@ -161,3 +161,46 @@ def test_gradient_high_share():
     rough = torch.as_tensor(np.cos(2 * np.pi * 12 * x / 32))[None, None]
     assert sr.gradient_high_share(smooth, 1 / 16) < 1e-9
     assert sr.gradient_high_share(rough, 1 / 16) > 0.999
+
+
+# ------------------------------------------------------------------ experiment (quick, in-process)
+
+
+def test_quick_experiment_writes_schema(tmp_path, monkeypatch):
+    """The quick configuration end to end on real OPERA files (MINK_DATA_DIR)."""
+    from mink_toolkit import superres_experiment as exp
+
+    monkeypatch.setenv("MINK_CACHE_DIR", str(tmp_path / "cache"))
+    rc = exp.main(["--quick", "--output", str(tmp_path), "--no-progress"])
+    assert rc == 0
+    results = json.loads((tmp_path / "superres.json").read_text())
+    assert set(results["models"]) == set(exp.MODEL_NAMES)
+    for name, entry in results["models"].items():
+        assert len(entry["seeds"]) >= 3
+        m = entry["metrics"]
+        for key in ("mae", "rmse", "rapsd_high_ratio", "max_ratio", "wasserstein_wet", "grid_alignment"):
+            assert set(m[key]) == {"mean", "std"}
+        assert set(m["fss"]) == {"u=1", "u=5"} and set(m["fss"]["u=1"]) == {"n=1", "n=3", "n=9", "n=27"}
+        assert set(m["minkowski_error"]) == {"area", "perimeter", "euler_characteristic", "mean"}
+    # the baselines are deterministic; the networks start from bicubic and are trained
+    assert results["models"]["nearest"]["metrics"]["mae"]["std"] == 0
+    assert results["models"]["bicubic"]["metrics"]["rapsd_high_ratio"]["mean"] < 1
+    assert results["models"]["unet_mse"]["training"]["grad_norm_mean"]["mean"] > 0
+    # the sweep covers the bounds and λ of the quick configuration
+    assert [row["lipschitz_bound"] for row in results["sweep"]["lipschitz"]] == list(exp.QUICK.sweep_bounds)
+    assert [row["lambda"] for row in results["sweep"]["lambda"]] == list(exp.QUICK.sweep_lambdas)
+    table = (tmp_path / "superres.md").read_text()
+    assert "unet_surrogate_lipschitz" in table and "±" in table
+
+
+def test_markdown_tables_format():
+    from mink_toolkit import superres_experiment as exp
+
+    entry = {"mean": 0.5, "std": 0.25}
+    m = {k: entry for k in ("mae", "rmse", "rapsd_high_ratio", "wasserstein_wet", "grid_alignment", "max_ratio")}
+    m["fss"] = {u: {n: entry for n in ("n=1", "n=3", "n=9", "n=27")} for u in ("u=1", "u=5")}
+    m["csi"] = {"u=1": entry, "u=5": entry}
+    m["minkowski_error"] = {"mean": entry}
+    res = {"config": {"factor": 8}, "models": {"x": {"metrics": m}}, "reference": {"truth_grid_alignment": 0.1}}
+    text = exp.markdown_tables(res)
+    assert "| x | 0.500 ± 0.250 |" in text
