@@ -1,0 +1,391 @@
+"""Tests of the Lipschitz surrogate: certificate, constraints, model, training, checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mink_toolkit import betti_numbers, minkowski_functionals
+from mink_toolkit.datasets import PatchSet, exact_targets
+from mink_toolkit.surrogate import (
+    MinkowskiSurrogate,
+    _ceil_two_sqrt,
+    conv_operator_norm,
+    empirical_lipschitz,
+    geometric_violations,
+    lipschitz_upper_bound,
+    load_surrogate,
+    normalise_rain,
+    project_feasible,
+    save_surrogate,
+    train_surrogate,
+)
+
+THRESHOLDS = np.array([0.2, 0.5, 1.0, 3.0])
+
+
+def dense_matrix(fn, shape) -> torch.Tensor:
+    """Matrix of a linear map of (H, W) inputs, one basis vector at a time."""
+    n = shape[0] * shape[1]
+    cols = [fn(torch.eye(n, dtype=torch.float64)[i].reshape(shape)).reshape(-1) for i in range(n)]
+    return torch.stack(cols, dim=1)
+
+
+# ---------------------------------------------------------------- operator norms
+
+
+@pytest.mark.parametrize("c_out,c_in,k", [(3, 1, 2), (2, 2, 3)])
+def test_conv_operator_norm_equals_dense_circular_norm(c_out, c_in, k):
+    gen = torch.Generator().manual_seed(c_out + k)
+    w = torch.randn(c_out, c_in, k, k, generator=gen, dtype=torch.float64)
+    grid = (5, 6)
+
+    def circular(x):  # x: (c_in * 5, 6) stacked channels
+        x = x.reshape(1, c_in, *grid)
+        x = F.pad(x, (0, k - 1, 0, k - 1), mode="circular")
+        return F.conv2d(x, w.flip(-1, -2))  # true convolution on the torus
+
+    n = c_in * grid[0] * grid[1]
+    cols = [circular(torch.eye(n, dtype=torch.float64)[i]).reshape(-1) for i in range(n)]
+    dense = torch.stack(cols, dim=1)
+    assert float(conv_operator_norm(w, grid)) == pytest.approx(float(torch.linalg.matrix_norm(dense, 2)), rel=1e-10)
+
+
+def test_entry_layer_is_the_padded_convolution_and_bounded_by_its_fft_norm():
+    model = MinkowskiSurrogate(THRESHOLDS, width=6, depth=1, lipschitz=False).double()
+    w = model.entry_weight.detach()
+    shape = (4, 5)
+
+    def entry_linear(x):  # the model's unfold + matmul, without bias
+        blocks = F.unfold(F.pad(x[None, None], (1, 1, 1, 1)), 2).transpose(1, 2)
+        return blocks @ w.reshape(6, 4).T
+
+    def padded_conv(x):
+        return F.conv2d(x[None, None], w, padding=1).permute(0, 2, 3, 1)
+
+    dense = dense_matrix(entry_linear, shape)
+    torch.testing.assert_close(dense, dense_matrix(padded_conv, shape))
+    exact = float(torch.linalg.matrix_norm(dense, 2))
+    bound = float(conv_operator_norm(w, (shape[0] + 1, shape[1] + 1)))
+    assert exact <= bound + 1e-12
+    assert exact > 0.5 * bound  # the bound is not vacuous
+
+
+def test_weight_caps_hold_even_for_huge_raw_weights():
+    model = MinkowskiSurrogate(THRESHOLDS, width=8, depth=3, local_lipschitz=5.0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(100.0)
+    with torch.no_grad():
+        w = model.layer_weights()
+    assert float(conv_operator_norm(w["entry"], model.norm_grid)) <= 2.0 + 1e-5
+    for m in [*w["hidden"], w["level"], w["head"]]:
+        assert float(torch.linalg.matrix_norm(m, 2)) <= 1.0 + 1e-5
+    assert float(w["slope"].max()) <= model.max_slope + 1e-5
+    assert lipschitz_upper_bound(model, (128, 128)) <= 5.0 * np.sqrt(129 * 129 * len(THRESHOLDS)) * (1 + 1e-4)
+
+
+@pytest.mark.parametrize("lipschitz", [True, False])
+def test_bound_exceeds_jacobian_norm_and_gradient_ascent(lipschitz):
+    torch.manual_seed(3)
+    model = MinkowskiSurrogate(THRESHOLDS, width=8, depth=2, levels=4, lipschitz=lipschitz, local_lipschitz=8.0)
+    with torch.no_grad():
+        model.log_slope.fill_(np.log(40.0))  # steep steps: the ratio is large near thresholds
+    shape = (5, 6)
+    bound = lipschitz_upper_bound(model, shape)
+    rain = torch.rand(2, 1, *shape) * 4.0
+    z = normalise_rain(rain)
+    for zi in z:
+        jac = torch.autograd.functional.jacobian(lambda t: model.features(t[None, None]).reshape(-1), zi[0])
+        assert float(torch.linalg.matrix_norm(jac.reshape(jac.shape[0], -1), 2)) <= bound
+    empirical = empirical_lipschitz(model, z, steps=15)
+    assert 0 < empirical <= bound
+
+
+# ---------------------------------------------------------------- constraints
+
+
+def test_ceil_two_sqrt_is_exact():
+    area = torch.tensor([0.0, 0.25, 1.0, 1.0 + 1e-12, 2.25, 2.2500001, 4.0, 9.0, 10.0, 16384.0], dtype=torch.float64)
+    expected = [int(np.ceil(2 * np.sqrt(a))) if a not in (1.0, 2.25, 4.0, 9.0, 16384.0) else int(2 * np.sqrt(a))
+                for a in area.tolist()]
+    assert _ceil_two_sqrt(area).tolist() == expected
+
+
+def random_binary_stack(rng, count, max_size=12):
+    images = []
+    for _ in range(count):
+        h, w = rng.integers(1, max_size + 1, size=2)
+        p = rng.random()
+        images.append((rng.random((h, w)) < p).astype(float))
+    return images
+
+
+def test_exact_functionals_never_violate_the_conditions():
+    """The conditions are necessary: 600 random binary images (and a few extreme ones) pass."""
+    rng = np.random.default_rng(0)
+    images = random_binary_stack(rng, 600)
+    checker = np.indices((9, 9)).sum(0) % 2
+    images += [np.ones((5, 5)), np.zeros((3, 4)), checker.astype(float), 1 - checker.astype(float), np.ones((1, 1))]
+    worst = 0.0
+    for img in images:
+        # Three thresholds on a 0/1/2 field: nested sets, including empty ones.
+        field = img * (1 + (rng.random(img.shape) < 0.5))
+        u = [0.5, 1.5, 2.5]
+        f = minkowski_functionals(field, u)
+        b0 = betti_numbers(field, u)[..., 0]
+        v = geometric_violations(f, img.shape, components=b0)
+        worst = max(worst, max(v.values()))
+    assert worst == 0.0
+
+
+def test_exact_functionals_pass_in_physical_units():
+    rng = np.random.default_rng(1)
+    x = rng.gamma(0.5, 1.0, (20, 16, 16))
+    f, b0 = exact_targets(x, THRESHOLDS)
+    f_km = f * np.array([4.0, 2.0, 1.0])  # 2 km pixels
+    assert max(geometric_violations(f_km, (16, 16), pixel_size=2.0, components=b0).values()) == 0.0
+
+
+@pytest.mark.parametrize(
+    "row,name",
+    [
+        ([-1.0, 0.0, 0.0], "area_range"),
+        ([65.0, 40.0, 1.0], "area_range"),
+        ([0.0, 4.0, 0.0], "perimeter_zero"),
+        ([2.0, 4.0, 1.0], "perimeter_min"),
+        ([4.0, 6.0, 1.0], "perimeter_min"),
+        ([1.0, 6.0, 1.0], "perimeter_max"),
+        ([0.0, 0.0, 1.0], "euler_zero"),
+        ([4.0, 8.0, 3.0], "euler_upper"),
+        ([5.0, 12.0, -2.0], "euler_lower"),
+    ],
+)
+def test_violations_are_detected(row, name):
+    v = geometric_violations(np.array([[row]]), (8, 8))
+    assert v[name] == 1.0
+    assert v["any"] == 1.0
+    assert sum(v.values()) == 2.0  # no other condition fires
+
+
+def test_monotonicity_and_components_violations_are_detected():
+    f = np.array([[[4.0, 8.0, 1.0], [5.0, 12.0, 1.0]]])
+    assert geometric_violations(f, (8, 8))["area_monotone"] == 1.0
+    f = np.array([[[4.0, 10.0, 0.0]]])
+    assert geometric_violations(f, (8, 8), components=np.array([[1.0]]))["any"] == 0.0
+    v = geometric_violations(f, (8, 8), components=np.array([[0.5]]))  # a wet set has a component
+    assert v["components_range"] == 1.0 and v["euler_components"] == 0.0
+    v = geometric_violations(f, (8, 8), components=np.array([[2.0]]))  # 2 components + 2 holes need P >= 16
+    assert v["components_range"] == 0.0 and v["euler_components"] == 1.0
+
+
+def test_geometric_violations_bad_input():
+    with pytest.raises(ValueError, match="functionals must be shaped"):
+        geometric_violations(np.zeros((3, 2)), (4, 4))
+    with pytest.raises(ValueError, match="perimeter"):
+        geometric_violations(np.zeros((1, 3)), (4, 4), perimeter="crofton")
+    with pytest.raises(ValueError, match="NaN"):
+        geometric_violations(np.full((1, 3), np.nan), (4, 4))
+    with pytest.raises(ValueError, match="image_shape"):
+        geometric_violations(np.zeros((1, 3)), (0, 4))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    height=st.integers(1, 9),
+    width=st.integers(1, 9),
+    weight_scale=st.floats(1e-3, 1e3),
+    rain_scale=st.floats(0.0, 1e3),
+    dry_fraction=st.floats(0.0, 1.0),
+    lipschitz=st.booleans(),
+)
+def test_constrained_model_never_violates(seed, height, width, weight_scale, rain_scale, dry_fraction, lipschitz):
+    """Any input, any weights: the constrained head's outputs are feasible."""
+    torch.manual_seed(seed)
+    model = MinkowskiSurrogate(THRESHOLDS, width=4, depth=2, levels=4, lipschitz=lipschitz, constrained=True)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn_like(p) * weight_scale)
+    gen = torch.Generator().manual_seed(seed)
+    rain = torch.rand(3, 1, height, width, generator=gen) * rain_scale
+    rain[torch.rand(rain.shape, generator=gen) < dry_fraction] = 0.0
+    f, b0 = model(rain, return_components=True)
+    v = geometric_violations(f, (height, width), components=b0, rtol=0.0)
+    assert max(v.values()) == 0.0, v
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    raw=st.lists(
+        st.tuples(*[st.floats(-1e5, 1e5, allow_nan=False) for _ in range(4)]), min_size=1, max_size=6
+    ),
+    n_pixels=st.integers(1, 400),
+)
+def test_project_feasible_on_arbitrary_raw_values(raw, n_pixels):
+    out = project_feasible(torch.tensor([raw], dtype=torch.float64), n_pixels)
+    f = out[..., [0, 1, 3]]
+    v = geometric_violations(f, (n_pixels, 1), components=out[..., 2], rtol=0.0)
+    assert max(v.values()) == 0.0, (v, out)
+
+
+def test_projection_keeps_feasible_values_and_passes_gradients_straight_through():
+    x = np.zeros((2, 6, 6))
+    x[0, 1:4, 1:3] = 2.0
+    x[1, 0, 0] = 2.0
+    x[1, 3:5, 2:5] = 5.0
+    f, b0 = exact_targets(x, [1.0, 3.0])
+    raw = torch.tensor(np.concatenate([f[..., :2], b0[..., None], f[..., 2:]], axis=-1), requires_grad=True)
+    out = project_feasible(raw, 36)
+    torch.testing.assert_close(out, raw.detach())
+    out.mul(torch.arange(16.0, dtype=torch.float64).reshape(2, 2, 4)).sum().backward()
+    torch.testing.assert_close(raw.grad, torch.arange(16.0, dtype=torch.float64).reshape(2, 2, 4))
+
+
+def test_unconstrained_models_can_violate():
+    """The check can fail: a random plain head predicts impossible values."""
+    torch.manual_seed(0)
+    model = MinkowskiSurrogate(THRESHOLDS, width=4, depth=2, levels=4, lipschitz=False, constrained=False)
+    f = model(torch.rand(4, 1, 8, 8) * 5)
+    assert geometric_violations(f, (8, 8))["any"] > 0
+
+
+# ---------------------------------------------------------------- model
+
+
+def test_forward_shapes_units_and_errors():
+    model = MinkowskiSurrogate(THRESHOLDS, width=4, depth=2, levels=4, pixel_size=2.0)
+    x = torch.rand(2, 1, 10, 12) * 3
+    f, b0 = model(x, return_components=True)
+    assert f.shape == (2, 4, 3) and b0.shape == (2, 4) and f.dtype == torch.float64
+    assert geometric_violations(f, (10, 12), pixel_size=2.0, components=b0)["any"] == 0.0
+    with pytest.raises(ValueError, match=r"\(B, 1, H, W\)"):
+        model(torch.rand(2, 2, 8, 8))
+    with pytest.raises(ValueError, match=r"\(B, 1, H, W\)"):
+        model(torch.rand(8, 8))
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        model(np.zeros((1, 1, 8, 8)))
+    with pytest.raises(TypeError, match="floating"):
+        model(torch.zeros(1, 1, 8, 8, dtype=torch.int64))
+    bad = torch.rand(1, 1, 8, 8)
+    bad[0, 0, 3, 3] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        model(bad)
+    with pytest.raises(ValueError, match="negative"):
+        model(-bad.nan_to_num())
+    with pytest.raises(ValueError, match="width must be even"):
+        MinkowskiSurrogate(THRESHOLDS, width=5)
+    with pytest.raises(ValueError, match="thresholds must be > 0"):
+        MinkowskiSurrogate([0.0, 1.0])
+    with pytest.raises(ValueError, match="strictly increasing"):
+        MinkowskiSurrogate([1.0, 0.5])
+
+
+def test_model_owns_its_input_transform():
+    """Feeding mm/h is right; the model normalises inside (dry stays dry)."""
+    assert normalise_rain(torch.tensor([0.0])).item() == 0.0
+    model = MinkowskiSurrogate(THRESHOLDS, width=4, depth=2, levels=4)
+    x = torch.rand(1, 1, 8, 8) * 3
+    raw = model.features(normalise_rain(x)) @ model.layer_weights()["head"].T
+    f, b0 = model(x, return_components=True)
+    torch.testing.assert_close(f[..., 2], project_feasible(raw, 64)[..., 3])
+
+
+def test_sum_pooling_makes_the_model_additive():
+    """Two fields side by side with a 2-column dry gap: raw outputs add up, like the exact functionals.
+
+    The joined field has 7 x 15 lattice vertices: the 7 x 7 of each part (their blocks see the
+    gap as the parts' own background padding) and one column of 7 all-dry vertices.
+    """
+    torch.manual_seed(2)
+    model = MinkowskiSurrogate(THRESHOLDS, width=4, depth=2, levels=4, constrained=False).double()
+    a, b = torch.rand(1, 1, 6, 6, dtype=torch.float64) * 4, torch.rand(1, 1, 6, 6, dtype=torch.float64) * 4
+    joined = torch.cat([a, torch.zeros(1, 1, 6, 2, dtype=torch.float64), b], dim=-1)
+    dry_vertex = model(torch.zeros(1, 1, 1, 1, dtype=torch.float64)) / 4.0  # one dry pixel: 4 vertices
+    torch.testing.assert_close(model(joined), model(a) + model(b) + 7 * dry_vertex)
+    exact = minkowski_functionals(joined[0, 0].numpy(), THRESHOLDS)
+    np.testing.assert_allclose(
+        exact, minkowski_functionals(a[0, 0].numpy(), THRESHOLDS) + minkowski_functionals(b[0, 0].numpy(), THRESHOLDS)
+    )
+
+
+# ---------------------------------------------------------------- training and checkpoints
+
+
+def synthetic_patches(count, size, seed):
+    rng = np.random.default_rng(seed)
+    rain = (rng.gamma(0.4, 2.0, (count, size, size)) * (rng.random((count, 1, 1)) < 0.9)).astype(np.float32)
+    f, b0 = exact_targets(rain, THRESHOLDS)
+    return PatchSet(rain, f, b0, THRESHOLDS, np.zeros(count, "datetime64[s]"), np.array(["synthetic"] * count),
+                    np.zeros((count, 2), int))
+
+
+def test_training_reduces_validation_loss_and_keeps_the_best_weights():
+    torch.manual_seed(0)
+    train, val = synthetic_patches(16, 24, 0), synthetic_patches(4, 24, 1)
+    model = MinkowskiSurrogate(THRESHOLDS, width=8, depth=2, levels=6)
+    result = train_surrogate(model, train, val, steps=40, batch_size=8, crop_size=16, eval_every=10,
+                             patience=10, val_patches=4, progress=False)
+    losses = [h["val_loss"] for h in result.history]
+    assert len(losses) == 4 and result.best_val_loss == min(losses)
+    assert losses[-1] < losses[0] or result.best_step < 40
+    from mink_toolkit.surrogate import _predict, surrogate_loss
+
+    pred, comps = _predict(model, val.rain)
+    again = float(surrogate_loss(pred, torch.as_tensor(val.functionals), comps, torch.as_tensor(val.components),
+                                 THRESHOLDS))
+    assert again == pytest.approx(result.best_val_loss, rel=1e-5)
+    with pytest.raises(ValueError, match="thresholds"):
+        train_surrogate(MinkowskiSurrogate([0.3, 1.0]), train, val, steps=1, progress=False)
+
+
+def test_checkpoint_roundtrip_and_validation(tmp_path):
+    torch.manual_seed(1)
+    model = MinkowskiSurrogate(THRESHOLDS, width=4, depth=2, levels=4, lipschitz=False)
+    path = save_surrogate(model, tmp_path / "m.pt", metadata={"note": "test"})
+    loaded = load_surrogate(path, thresholds=THRESHOLDS, config={"lipschitz": False, "width": 4})
+    x = torch.rand(2, 1, 9, 9)
+    torch.testing.assert_close(loaded(x), model(x))
+    assert loaded.config() == model.config()
+    with pytest.raises(ValueError, match="thresholds do not match"):
+        load_surrogate(path, thresholds=[0.2, 0.5, 1.0, 2.0])
+    with pytest.raises(ValueError, match="lipschitz"):
+        load_surrogate(path, config={"lipschitz": True})
+    with pytest.raises(ValueError, match="unknown surrogate setting"):
+        load_surrogate(path, config={"colour": "blue"})
+    with pytest.raises(FileNotFoundError):
+        load_surrogate(tmp_path / "missing.pt")
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ValueError, match="corrupt"):
+        load_surrogate(corrupt)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(3)}, other)
+    with pytest.raises(ValueError, match="not a mink_toolkit surrogate"):
+        load_surrogate(other)
+    payload = torch.load(path, weights_only=True)
+    payload["config"]["width"] = 6  # weights of width 4 under a width-6 configuration
+    torch.save(payload, tmp_path / "mismatch.pt")
+    with pytest.raises(ValueError, match="do not fit"):
+        load_surrogate(tmp_path / "mismatch.pt")
+
+
+def test_reproduce_quick_writes_the_results(tmp_path, monkeypatch):
+    from mink_toolkit.__main__ import main
+
+    assert main(["reproduce", "surrogate", "--quick", "--no-progress", "--output", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "surrogate.json").read_text())
+    assert set(results["models"]) == {"cnn", "lipschitz", "constrained"}
+    for name, m in results["models"].items():
+        assert set(m["r2"]) == set(m["mae"]) == {"area", "perimeter", "euler_characteristic"}
+        assert m["lipschitz_empirical"] <= m["lipschitz_certified"]
+        assert m["train_seconds"] > 0
+    assert results["models"]["constrained"]["violations"]["any"] == 0.0
+    assert "| constrained |" in (tmp_path / "surrogate.md").read_text()
+    assert (tmp_path / "checkpoints" / "surrogate_constrained.pt").is_file()
