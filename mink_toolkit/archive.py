@@ -26,6 +26,7 @@ blocked algorithms and task scheduling", Proc. SciPy) and, on a cluster,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import hashlib
 import json
@@ -682,6 +683,29 @@ def minkowski_curves(
     return computed
 
 
+def _delayed_sha256(path: str):
+    import dask
+
+    return dask.delayed(file_sha256, pure=True)(path, dask_key_name=f"sha256-{dask.base.tokenize(path)}")
+
+
+def _compute_tasks(tasks: list, scheduler, num_workers: int | None) -> list:
+    """Compute dask.delayed objects on the same kind of scheduler as :func:`minkowski_curves`."""
+    import dask
+
+    if isinstance(scheduler, str) and scheduler in LOCAL_SCHEDULERS:
+        kwargs = {"scheduler": scheduler}
+        if num_workers is not None and scheduler != "synchronous":
+            kwargs["num_workers"] = num_workers
+        return list(dask.compute(*tasks, **kwargs))
+    from distributed import Client
+
+    if isinstance(scheduler, Client):
+        return scheduler.gather(scheduler.compute(tasks))
+    with Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False) as client:
+        return client.gather(client.compute(tasks))
+
+
 def _is_client(obj) -> bool:
     try:
         from distributed import Client
@@ -803,6 +827,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="NaN (outside coverage): 'window' (default) adds no false boundary at the coverage edge")
     parser.add_argument("--scheduler", default="threads",
                         help="threads (default), processes, synchronous, or a dask.distributed address tcp://HOST:PORT")
+    parser.add_argument("--connect-timeout", type=_positive_float, default=CONNECT_TIMEOUT_S, metavar="SECONDS",
+                        help=f"how long to try to reach a dask.distributed scheduler (default {CONNECT_TIMEOUT_S})")
     parser.add_argument("--workers", type=_positive_int, default=None,
                         help="threads/processes of a local scheduler (default: number of cores)")
     parser.add_argument("--on-duplicate", choices=ON_DUPLICATE, default="raise",
@@ -879,20 +905,33 @@ def run_curves(args, argv: list[str]):
         series = coarsen_nanmean(series, args.coarsen)
     pixel_size = _grid_spacing_km(series) if args.length_unit == "km" else 1.0
 
-    curves = minkowski_curves(
-        series,
-        args.thresholds,
-        connectivity=args.connectivity,
-        perimeter=args.perimeter,
-        nan_policy=args.nan_policy,
-        pixel_size=pixel_size,
-        length_unit="km" if args.length_unit == "km" else None,
-        scheduler=args.scheduler,
-        num_workers=args.workers,
-        progress=not args.no_progress,
-    )
-    paths = [str(p) for p in series["path"].values]
-    hashes = {p: file_sha256(p) for p in paths}
+    with contextlib.ExitStack() as stack:
+        scheduler = args.scheduler
+        if scheduler not in LOCAL_SCHEDULERS:
+            # One connection for the curves and the checksums; fails fast and clearly.
+            from distributed import Client
+
+            try:
+                client = Client(scheduler, timeout=args.connect_timeout, set_as_default=False)
+            except (OSError, ValueError) as exc:
+                raise OSError(f"cannot connect to the dask scheduler {scheduler!r}: {exc}") from None
+            scheduler = stack.enter_context(client)
+        curves = minkowski_curves(
+            series,
+            args.thresholds,
+            connectivity=args.connectivity,
+            perimeter=args.perimeter,
+            nan_policy=args.nan_policy,
+            pixel_size=pixel_size,
+            length_unit="km" if args.length_unit == "km" else None,
+            scheduler=scheduler,
+            num_workers=args.workers,
+            progress=not args.no_progress,
+        )
+        paths = [str(p) for p in series["path"].values]
+        # Hashed where the files are read (the workers, on a cluster), in parallel.
+        digests = _compute_tasks([_delayed_sha256(p) for p in paths], scheduler, args.workers)
+    hashes = dict(zip(paths, digests))
     curves = curves.assign_coords(sha256=("time", np.array([hashes[p] for p in paths])))
     curves["sha256"].attrs["long_name"] = "SHA-256 of the source file"
     curves.attrs = _provenance_attrs(args, argv, series, hashes, pixel_size)

@@ -282,18 +282,37 @@ def test_curves_of_in_memory_series_and_argument_errors(synthetic):
         minkowski_curves(eager, THRESHOLDS, nan_policy="raise", scheduler="synchronous")
 
 
-def test_two_worker_local_cluster_matches_serial(odyssey_paths):
-    distributed = pytest.importorskip("distributed")  # a declared dependency: never skipped in CI
+def test_two_worker_local_cluster_matches_serial(odyssey_paths, synthetic, tmp_path, capsys):
+    import distributed
+
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        assert len(client.scheduler_info()["workers"]) == 2
         curves = minkowski_curves(open_opera(odyssey_paths[:2]), THRESHOLDS, scheduler=client)
-        # The scheduler's address string is the route the command line takes.
         by_address = minkowski_curves(open_opera(odyssey_paths[2:]), THRESHOLDS,
                                       scheduler=cluster.scheduler_address)
-        assert len(client.scheduler_info()["workers"]) == 2
+        # The command line with the scheduler's address.
+        out = tmp_path / "cluster.nc"
+        status = run_cli(*synthetic, "--thresholds", "0.1,1,5", "--scheduler", cluster.scheduler_address,
+                         "--no-progress", "--out", out)
+        assert status == 0, capsys.readouterr().err
     expected = serial_reference(odyssey_paths)
     np.testing.assert_array_equal(as_array(curves), expected[:2])
     np.testing.assert_array_equal(as_array(by_address), expected[2:])
+    with xr.open_dataset(out, engine="h5netcdf") as ds:
+        np.testing.assert_array_equal(as_array(ds), serial_reference(synthetic, [0.1, 1.0, 5.0]))
+        assert list(ds["sha256"].values) == [
+            hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in sorted(synthetic)
+        ]  # file names sort in time order here
+
+
+def test_cli_unreachable_scheduler_exits_1(synthetic, tmp_path, capsys):
+    out = tmp_path / "c.nc"
+    status = run_cli(*synthetic, "--thresholds", "1", "--scheduler", "tcp://127.0.0.1:9",
+                     "--connect-timeout", "1", "--out", out)
+    assert status == 1
+    assert "cannot connect to the dask scheduler 'tcp://127.0.0.1:9'" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == ["archive"]
 
 
 # --------------------------------------------------------------------- rain rate and common grid
