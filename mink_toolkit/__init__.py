@@ -153,3 +153,27 @@ __all__ += [
     "threshold_gradients",
 ]
 # --- end relaxation and loss ---
+
+# --- neural surrogate (mink_toolkit.surrogate, mink_toolkit.datasets) ---
+from .datasets import DEFAULT_THRESHOLDS, PatchSet, load_patches
+from .surrogate import (
+    MinkowskiSurrogate,
+    geometric_violations,
+    lipschitz_upper_bound,
+    load_surrogate,
+    save_surrogate,
+    train_surrogate,
+)
+
+__all__ += [
+    "DEFAULT_THRESHOLDS",
+    "MinkowskiSurrogate",
+    "PatchSet",
+    "geometric_violations",
+    "lipschitz_upper_bound",
+    "load_patches",
+    "load_surrogate",
+    "save_surrogate",
+    "train_surrogate",
+]
+# --- end neural surrogate ---

@@ -90,6 +90,22 @@ __all__ = [
 RAIN_OFFSET = 0.01
 
 ACTIVATIONS = ("maxmin", "relu")
+
+#: The fixed level features: order statistics of the 2×2 block (a b / c d) at a lattice vertex.
+ORDER_STATISTICS = ("pixel", "row_max", "row_min", "column_max", "column_min", "block_max", "block_min")
+
+#: Squared ℓ2 Lipschitz constants of the map field -> vertex grid of each order statistic.
+FIXED_LIPSCHITZ_SQUARED = (1.0, 2.0, 2.0, 2.0, 2.0, 4.0, 4.0)
+
+#: Head weights of the exact estimator on ORDER_STATISTICS (rows: area, perimeter, β0, χ):
+#: A = F, P = E_or - E_and, χ8 = V_or - E_or + F (see mink_toolkit.functionals.combine_terms);
+#: β0 starts at χ (it is learnt).
+EXACT_HEAD = (
+    (1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+    (0.0, 1.0, -1.0, 1.0, -1.0, 0.0, 0.0),
+    (1.0, -1.0, 0.0, -1.0, 0.0, 1.0, 0.0),
+    (1.0, -1.0, 0.0, -1.0, 0.0, 1.0, 0.0),
+)
 CHECKPOINT_FORMAT = "mink_toolkit.surrogate"
 CHECKPOINT_VERSION = 1
 
@@ -319,9 +335,13 @@ def project_feasible(raw: torch.Tensor, n_pixels: int) -> torch.Tensor:
         perimeter = torch.minimum(torch.maximum(r[..., 1], lower), 4.0 * area)
         quarter = perimeter / 4.0
         euler = torch.minimum(torch.maximum(r[..., 3], 2.0 - quarter), torch.minimum(area, quarter))
+        # Largest float b with 2b - P/4 <= χ as the checks compute it (the sum may round up).
+        half = (euler + quarter) / 2.0
+        for _ in range(2):
+            half = torch.where(2.0 * half - quarter > euler, torch.nextafter(half, torch.full_like(half, -math.inf)), half)
         components = torch.minimum(
             torch.maximum(r[..., 2], torch.clamp(euler, min=1.0)),
-            torch.minimum(torch.minimum(area, quarter), (euler + quarter) / 2.0),
+            torch.minimum(torch.minimum(area, quarter), half),
         )
         zero = torch.zeros_like(area)
         projected = torch.stack(
@@ -477,27 +497,30 @@ class MinkowskiSurrogate(nn.Module):
     Architecture (see the module notes for why):
 
     1. :math:`z` = :func:`normalise_rain` of the input;
-    2. a local network :math:`g` reads the 2×2 block of :math:`z` around
-       every lattice vertex :math:`v` (2×2 convolution, zero = dry padding,
-       then ``depth - 1`` 1×1 convolutions, 1-Lipschitz activations, and a
-       linear map to ``levels`` outputs): :math:`s_j(v)`, *level features*
-       in units of z. The exact estimator uses such features too — a pixel
-       value, the max/min of a pair, the max of a block — and MaxMin can
-       represent max and min exactly;
+    2. at every lattice vertex :math:`v` the 2×2 block of :math:`z` around it
+       gives *level features* :math:`s_j(v)` in units of z: the seven
+       order statistics the exact estimator is made of (:data:`ORDER_STATISTICS`:
+       the pixel, max and min of the horizontal and the vertical pair, max
+       and min of the block), and ``levels`` more learnt by a local network
+       (2×2 convolution, zero = dry padding, ``depth - 1`` 1×1 convolutions,
+       1-Lipschitz activations, a linear map);
     3. each threshold :math:`c_k` (normalised) turns them into soft
        indicators :math:`\sigma(a_j (s_j(v) - c_k) + b_j)` with learnt
-       slopes :math:`a_j > 0`;
+       slopes :math:`a_j > 0` and offsets :math:`b_j`;
     4. global sum pooling over the :math:`(H+1)(W+1)` vertices gives the
-       features :math:`F_{k} \in \mathbb R^{\mathrm{levels}}`
+       features :math:`F_{k} \in \mathbb R^{7 + \mathrm{levels}}`
        (:meth:`features`);
     5. a bias-free linear head gives raw (area, perimeter, β0, χ) per
        threshold; with ``constrained=True`` they are projected onto the
        feasible set (:func:`project_feasible`).
 
-    The exact estimator itself lies in this family (hard steps, counts of
-    pixels, pair maxima/minima and block maxima, weights ±1), so few
-    parameters suffice; the network's freedom is in the smooth steps and
-    their placement between OPERA's quantised values.
+    With hard steps the exact estimator lies in this family (area = pixel
+    count, perimeter = pair maxima − pair minima, χ = block maxima − pair
+    maxima + pixels), and the head is initialised there; training adapts
+    the steps to OPERA's quantised values, learns β0 (which is not local)
+    and corrects the smoothing that a finite slope brings. That is why few
+    parameters and a few minutes of CPU suffice, where a conventional CNN
+    with mean pooling and a dense head (the paper's) must discover additivity.
 
     Parameters
     ----------
@@ -512,16 +535,20 @@ class MinkowskiSurrogate(nn.Module):
     depth : int, default 3
         Layers of the local network before the level map (the 2×2 entry
         convolution and ``depth - 1`` 1×1 convolutions).
-    levels : int, default 8
-        Number of level features :math:`s_j`.
+    levels : int, default 4
+        Number of learnt level features (besides the 7 order statistics).
     local_lipschitz : float, default 16
-        With ``lipschitz=True``, the cap on the Lipschitz constant of the map
-        from the 2×2 blocks of z to the soft indicators: the entry convolution
-        is capped at 2 (the norm of copying each pixel into the 4 blocks that
-        contain it), the 1×1 convolutions and the level map at 1, and the
-        steps' slopes at :math:`a_j \le 2 L` (a sigmoid of slope a is
-        a/4-Lipschitz). Thresholds are 0.1 apart in z; a larger L allows
-        sharper steps, a smaller one smoother gradients.
+        With ``lipschitz=True``, the cap on the Lipschitz constant of each
+        path from the field to one soft indicator: order statistics are
+        2-Lipschitz from the field to their vertex grid (each pixel lies in
+        4 blocks); the learnt path's entry convolution is capped at 2, its
+        1×1 convolutions and level map at 1; and the steps' slopes at
+        :math:`a_j \le 2L` (a sigmoid of slope a is a/4-Lipschitz).
+        Thresholds are 0.1 apart in z: a larger L allows sharper steps (more
+        accurate), a smaller one smoother gradients.
+    head_lipschitz : float, default 4
+        With ``lipschitz=True``, the cap on the head's spectral norm (the
+        exact combination has norm 2.6).
     activation : {"maxmin", "relu"}, default "maxmin"
     pixel_size : float, default 1
         Area is returned times its square, perimeter times it.
@@ -548,8 +575,9 @@ class MinkowskiSurrogate(nn.Module):
         constrained: bool = True,
         width: int = 16,
         depth: int = 3,
-        levels: int = 8,
+        levels: int = 4,
         local_lipschitz: float = 16.0,
+        head_lipschitz: float = 4.0,
         activation: str = "maxmin",
         pixel_size: float = 1.0,
         norm_grid: tuple[int, int] = (129, 129),
@@ -558,9 +586,9 @@ class MinkowskiSurrogate(nn.Module):
         thresholds = check_thresholds(thresholds)
         if (thresholds <= 0).any():
             raise ValueError(f"thresholds must be > 0 mm/h; got {thresholds.tolist()}")
-        for name, value in (("width", width), ("depth", depth), ("levels", levels)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        for name, value, low in (("width", width, 1), ("depth", depth, 1), ("levels", levels, 0)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
         check_choice(activation, ACTIVATIONS, "activation")
         if activation == "maxmin" and width % 2:
             raise ValueError(f"width must be even for activation='maxmin'; got {width}")
@@ -571,6 +599,7 @@ class MinkowskiSurrogate(nn.Module):
         self.depth = int(depth)
         self.levels = int(levels)
         self.local_lipschitz = check_positive(local_lipschitz, "local_lipschitz")
+        self.head_lipschitz = check_positive(head_lipschitz, "head_lipschitz")
         self.activation = activation
         self.pixel_size = check_positive(pixel_size, "pixel_size")
         self.norm_grid = (int(norm_grid[0]), int(norm_grid[1]))
@@ -586,10 +615,14 @@ class MinkowskiSurrogate(nn.Module):
         self.hidden_biases = nn.ParameterList([nn.Parameter(torch.zeros(m)) for _ in range(self.depth - 1)])
         self.level_weight = nn.Parameter(torch.randn(self.levels, m) / math.sqrt(m))
         self.level_bias = nn.Parameter(torch.zeros(self.levels))
-        # Initial slope 10 per unit z: a step about one threshold spacing (0.1) wide... and then learnt.
-        self.log_slope = nn.Parameter(torch.full((self.levels,), math.log(10.0)))
-        self.step_offset = nn.Parameter(torch.zeros(self.levels))
-        self.head_weight = nn.Parameter(torch.randn(4, self.levels) * 0.1)
+        n_features = len(ORDER_STATISTICS) + self.levels
+        # Initial slope 20 per unit z: a step half a threshold spacing (0.1) wide; then learnt.
+        self.log_slope = nn.Parameter(torch.full((n_features,), math.log(20.0)))
+        self.step_offset = nn.Parameter(torch.zeros(n_features))
+        head = torch.zeros(4, n_features)
+        head[:, : len(ORDER_STATISTICS)] = torch.as_tensor(EXACT_HEAD, dtype=torch.float32)
+        head[:, len(ORDER_STATISTICS) :] = torch.randn(4, self.levels) * 0.01
+        self.head_weight = nn.Parameter(head)
         self.act = _MaxMin() if activation == "maxmin" else nn.ReLU()
 
     # -- configuration ----------------------------------------------------
@@ -603,6 +636,7 @@ class MinkowskiSurrogate(nn.Module):
             "depth": self.depth,
             "levels": self.levels,
             "local_lipschitz": self.local_lipschitz,
+            "head_lipschitz": self.head_lipschitz,
             "activation": self.activation,
             "pixel_size": self.pixel_size,
             "norm_grid": list(self.norm_grid),
@@ -611,7 +645,7 @@ class MinkowskiSurrogate(nn.Module):
     @property
     def max_slope(self) -> float:
         """Largest step slope allowed with ``lipschitz=True``: :math:`2L`."""
-        return 4.0 * self.local_lipschitz / self.ENTRY_CAP
+        return 2.0 * self.local_lipschitz
 
     # -- weights ----------------------------------------------------------
     def layer_weights(self) -> dict[str, object]:
@@ -633,21 +667,27 @@ class MinkowskiSurrogate(nn.Module):
             hidden = [_cap(w, _matrix_norm(w), 1.0) for w in hidden]
             level = _cap(level, _matrix_norm(level), 1.0)
             slope = torch.clamp(slope, max=self.max_slope)
-            head = _cap(head, _matrix_norm(head), 1.0)
+            head = _cap(head, _matrix_norm(head), self.head_lipschitz)
         return {"entry": entry, "hidden": hidden, "level": level, "slope": slope, "head": head}
 
     # -- forward ----------------------------------------------------------
     def level_features(self, z: torch.Tensor, weights: dict | None = None) -> torch.Tensor:
-        """Level features :math:`s_j(v)` at every lattice vertex, shape (B, (H+1)(W+1), levels)."""
+        """Level features :math:`s_j(v)` at every lattice vertex, shape (B, (H+1)(W+1), 7 + levels)."""
         weights = self.layer_weights() if weights is None else weights
-        m = self.width
-        # The 2×2 blocks around every lattice vertex, background (z = 0) outside:
-        # unfold + matmul is the 2×2 convolution with padding 1, channels last.
+        # The 2×2 blocks (a b / c d) around every lattice vertex, background (z = 0) outside.
         blocks = F.unfold(F.pad(z, (1, 1, 1, 1)), kernel_size=2).transpose(1, 2)  # (B, P, 4)
-        h = self.act(blocks @ weights["entry"].reshape(m, 4).T + self.entry_bias)
-        for w, b in zip(weights["hidden"], self.hidden_biases):
-            h = self.act(h @ w.T + b)
-        return h @ weights["level"].T + self.level_bias
+        a, b, c, d = blocks.unbind(-1)
+        # Every horizontal (vertical) pair of the padded grid is the top row (left column) of one block.
+        stats = [a, torch.maximum(a, b), torch.minimum(a, b), torch.maximum(a, c), torch.minimum(a, c),
+                 blocks.amax(-1), blocks.amin(-1)]
+        if self.levels == 0:
+            return torch.stack(stats, dim=-1)
+        # Learnt features: unfold + matmul is the 2×2 convolution with padding 1, channels last.
+        h = self.act(blocks @ weights["entry"].reshape(self.width, 4).T + self.entry_bias)
+        for w, bias in zip(weights["hidden"], self.hidden_biases):
+            h = self.act(h @ w.T + bias)
+        learnt = h @ weights["level"].T + self.level_bias
+        return torch.cat([torch.stack(stats, dim=-1), learnt], dim=-1)
 
     def features(self, z: torch.Tensor, weights: dict | None = None) -> torch.Tensor:
         r"""Sum-pooled soft indicators of each threshold, from the *normalised* input.
@@ -659,7 +699,7 @@ class MinkowskiSurrogate(nn.Module):
 
         Returns
         -------
-        torch.Tensor, shape (B, n_thresholds, levels)
+        torch.Tensor, shape (B, n_thresholds, 7 + levels)
             :math:`F_{kj} = \sum_v \sigma(a_j (s_j(v) - c_k) + b_j)`;
             flattened, the vector that :func:`lipschitz_upper_bound` certifies.
         """
@@ -706,7 +746,7 @@ class MinkowskiSurrogate(nn.Module):
         return (
             f"n_thresholds={len(self.thresholds)}, lipschitz={self.lipschitz}, constrained={self.constrained}, "
             f"width={self.width}, depth={self.depth}, levels={self.levels}, "
-            f"local_lipschitz={self.local_lipschitz:g}, activation={self.activation!r}"
+            f"local_lipschitz={self.local_lipschitz:g}, head_lipschitz={self.head_lipschitz:g}, activation={self.activation!r}"
         )
 
 
@@ -715,36 +755,47 @@ class MinkowskiSurrogate(nn.Module):
 # --------------------------------------------------------------------------
 
 
-def lipschitz_upper_bound(model: MinkowskiSurrogate, input_shape: tuple[int, int] = (128, 128)) -> float:
+def lipschitz_upper_bound(
+    model: MinkowskiSurrogate, input_shape: tuple[int, int] = (128, 128), *, include_head: bool = False
+) -> float:
     r"""Certified ℓ2 Lipschitz bound of ``model.features`` on ``input_shape`` fields.
 
-    .. math::
-        L \le \sqrt{n}\,\sqrt{(H+1)(W+1)}\;\|K_0\|_{(H+1)\times(W+1)}
-              \prod_{l=1}^{D-1} \|W_l\|_2\;\|W_s\|_2\;\frac{\max_j a_j}{4}
+    Let :math:`S_j` be the grid of level feature j over the
+    :math:`P = (H+1)(W+1)` vertices and :math:`T_{kj} = \sigma(a_j(S_j - c_k) + b_j)`.
+    Then
 
-    * :math:`\|K_0\|`: exact norm of the zero-padded 2×2 entry convolution's
-      circular extension on the :math:`(H+1)\times(W+1)` grid
-      (:func:`conv_operator_norm`; an upper bound for the padded one);
-    * :math:`\|W_l\|_2`, :math:`\|W_s\|_2`: spectral norms of the 1×1
-      convolutions and of the level map (a 1×1 convolution acts on each
-      position alike, so its norm is the matrix's);
-    * activations (MaxMin, ReLU) and the shifts by :math:`c_k` and biases are
-      1-Lipschitz; the soft step :math:`\sigma(a_j t + b_j)` is
-      :math:`a_j/4`-Lipschitz in each channel, so :math:`\max_j a_j / 4`
-      for the diagonal map;
-    * sum pooling over :math:`P = (H+1)(W+1)` positions:
-      :math:`\|\sum_p v_p\| \le \sqrt P\,\|v\|` (Cauchy–Schwarz);
-    * the same per-vertex map for :math:`n` thresholds, concatenated:
-      :math:`\sqrt n`.
+    .. math::
+        \|\Delta F\| \le \sqrt{n}\,\sqrt{P}\,
+        \Big(\sum_{j\,\mathrm{fixed}} \frac{a_j^2}{16}\,\ell_j^2
+        + \max_{j\,\mathrm{learnt}} \frac{a_j^2}{16}\; L_g^2\Big)^{1/2} \|\Delta z\|
+
+    * order statistics: :math:`\ell_j^2 = 1` for the pixel (each pixel is the
+      top-left of one block), 2 for pair max/min (a pixel is the first member
+      of one counted pair and the second of one), 4 for block max/min
+      (each pixel is in 4 blocks), because max and min are 1-Lipschitz in the
+      ℓ∞ norm of their arguments;
+    * learnt features: :math:`L_g = \|K_0\|\prod_l \|W_l\|_2\,\|W_s\|_2`, with
+      :math:`\|K_0\|` the exact norm of the zero-padded 2×2 entry convolution's
+      circular extension on the :math:`(H+1)\times(W+1)` grid (Sedghi et al.
+      2019, :func:`conv_operator_norm`; an upper bound for the padded one), the
+      spectral norms of the 1×1 convolutions and of the level map (a 1×1
+      convolution acts on every position alike, so its norm is the matrix's);
+      MaxMin/ReLU, shifts and biases are 1-Lipschitz;
+    * the soft step :math:`\sigma(a t + b)` is :math:`a/4`-Lipschitz;
+    * sum pooling over P vertices: :math:`\|\sum_p v_p\| \le \sqrt P \|v\|`
+      (Cauchy–Schwarz); the same map for n thresholds, stacked: :math:`\sqrt n`.
 
     It holds for any weights, with or without ``lipschitz=True`` (for the
-    plain CNN it is merely large). Measured in the normalised input
-    :math:`z` (:func:`normalise_rain`); the head is not included.
+    plain CNN it is merely larger). Measured in the normalised input
+    :math:`z` (:func:`normalise_rain`).
 
     Parameters
     ----------
     model : MinkowskiSurrogate
     input_shape : (int, int), default (128, 128)
+    include_head : bool, default False
+        Multiply by the head's spectral norm: a bound for the raw outputs
+        (before the projection of the constrained head).
 
     Returns
     -------
@@ -752,23 +803,28 @@ def lipschitz_upper_bound(model: MinkowskiSurrogate, input_shape: tuple[int, int
 
     Examples
     --------
-    >>> model = MinkowskiSurrogate([1.0], width=4, depth=1, local_lipschitz=1.0)
-    >>> lipschitz_upper_bound(model, (3, 3)) <= 1 * 4 * 2 * 1 * 0.5 + 1e-6
-    True
+    >>> model = MinkowskiSurrogate([1.0], levels=0, local_lipschitz=1.0)
+    >>> round(lipschitz_upper_bound(model, (3, 3)), 3)  # 4 * (1/2) * sqrt(1+2+2+2+2+4+4)
+    8.246
     """
     if not isinstance(model, MinkowskiSurrogate):
         raise TypeError(f"model must be a MinkowskiSurrogate; got {type(model).__name__}")
     h, w = int(input_shape[0]), int(input_shape[1])
     if h < 1 or w < 1:
         raise ValueError(f"input_shape must be (H, W) with H, W >= 1; got {input_shape}")
+    n_fixed = len(ORDER_STATISTICS)
     with torch.no_grad():
         weights = model.layer_weights()
-        bound = float(conv_operator_norm(weights["entry"].double(), (h + 1, w + 1)))
-        for weight in weights["hidden"]:
-            bound *= float(_matrix_norm(weight.double()))
-        bound *= float(_matrix_norm(weights["level"].double()))
-        bound *= float(weights["slope"].max()) / 4.0
-    return bound * math.sqrt((h + 1) * (w + 1)) * math.sqrt(len(model.thresholds))
+        step = weights["slope"].double() / 4.0
+        squared = float((step[:n_fixed] ** 2 * torch.as_tensor(FIXED_LIPSCHITZ_SQUARED, dtype=torch.float64)).sum())
+        if model.levels:
+            learnt = float(conv_operator_norm(weights["entry"].double(), (h + 1, w + 1)))
+            for weight in weights["hidden"]:
+                learnt *= float(_matrix_norm(weight.double()))
+            learnt *= float(_matrix_norm(weights["level"].double()))
+            squared += float(step[n_fixed:].max()) ** 2 * learnt**2
+        head = float(_matrix_norm(weights["head"].double())) if include_head else 1.0
+    return math.sqrt(squared) * math.sqrt((h + 1) * (w + 1)) * math.sqrt(len(model.thresholds)) * head
 
 
 def empirical_lipschitz(

@@ -44,17 +44,17 @@ MODEL_SETTINGS = {
 CONFIGS = {
     "full": {
         "data": {"train": None, "val": None, "test": None},
-        "model": {"width": 16, "depth": 3, "levels": 8, "local_lipschitz": 16.0},
-        "train": {"steps": 800, "batch_size": 32, "crop_size": 32, "lr": 2e-2, "eval_every": 100,
-                  "patience": 4, "val_patches": 32},
+        "model": {"width": 16, "depth": 3, "levels": 4, "local_lipschitz": 16.0},
+        "train": {"steps": 400, "batch_size": 32, "crop_size": 32, "lr": 5e-3, "eval_every": 50,
+                  "patience": 3, "val_patches": 32},
         "lipschitz_patches": 4,
         "lipschitz_steps": 30,
         "gradient_patches": 16,
     },
     "quick": {
         "data": {"train": 1, "val": 1, "test": 1},
-        "model": {"width": 8, "depth": 2, "levels": 6, "local_lipschitz": 16.0},
-        "train": {"steps": 30, "batch_size": 8, "crop_size": 24, "lr": 2e-2, "eval_every": 15,
+        "model": {"width": 4, "depth": 2, "levels": 2, "local_lipschitz": 16.0},
+        "train": {"steps": 20, "batch_size": 8, "crop_size": 24, "lr": 5e-3, "eval_every": 10,
                   "patience": 2, "val_patches": 4},
         "lipschitz_patches": 1,
         "lipschitz_steps": 3,
