@@ -394,3 +394,22 @@ def test_reproduce_quick_writes_the_results(tmp_path, monkeypatch):
     assert results["models"]["constrained"]["violations"]["any"] == 0.0
     assert "| constrained |" in (tmp_path / "surrogate.md").read_text()
     assert (tmp_path / "checkpoints" / "surrogate_constrained.pt").is_file()
+
+
+def test_gradient_explorer_widget_updates_without_a_browser():
+    from mink_toolkit.surrogate_experiment import gradient_explorer, with_lipschitz
+
+    train = synthetic_patches(2, 12, 3)
+    model = MinkowskiSurrogate(THRESHOLDS, width=4, depth=2, levels=2)
+    widget = gradient_explorer(model, train.rain, train.functionals, bounds=(1, 16))
+    patch, cap, info, _ = widget.children
+    assert "certified bound" in info.value
+    before = info.value
+    cap.value = 1.0
+    assert info.value != before
+    bound_low = float(info.value.split("certified bound ")[1].split(";")[0])
+    assert bound_low == pytest.approx(lipschitz_upper_bound(with_lipschitz(model, 1.0), (12, 12)), rel=1e-3)
+    patch.value = 1
+    assert "R²" in info.value
+    with pytest.raises(ValueError, match="lipschitz=True"):
+        with_lipschitz(MinkowskiSurrogate(THRESHOLDS, lipschitz=False), 2.0)
