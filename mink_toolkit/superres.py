@@ -498,7 +498,9 @@ def train_superres(
         ``loss_std`` (std of the step losses within the epoch),
         ``grad_norm`` and ``grad_norm_max`` (total gradient norm, mean and
         max over steps), ``term_grad_high_share`` (high-wavenumber share of
-        ∂term/∂pred on the first batch); plus ``step_loss`` and
+        ∂term/∂pred on the first batch), ``term_grad_norm`` and
+        ``mse_grad_norm`` (ℓ2 norms of ∂term/∂pred and ∂MSE/∂pred on the
+        first batch; NaN while λ = 0); plus ``step_loss`` and
         ``step_grad_norm`` (every step), ``seconds``.
 
     Examples
@@ -543,7 +545,8 @@ def train_superres(
     fine_t = torch.from_numpy(f)[:, None]
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     cutoff = 1.0 / (2 * factor)
-    keys = ("lambda", "loss", "mse", "term", "loss_std", "grad_norm", "grad_norm_max", "term_grad_high_share")
+    keys = ("lambda", "loss", "mse", "term", "loss_std", "grad_norm", "grad_norm_max", "term_grad_high_share",
+            "term_grad_norm", "mse_grad_norm")
     history: dict = {k: [] for k in keys}
     history["step_loss"], history["step_grad_norm"] = [], []
     start = time.perf_counter()
@@ -555,7 +558,7 @@ def train_superres(
             term.set_progress(epoch / epochs)
         order = rng.permutation(n)
         losses, mses, terms, norms = [], [], [], []
-        high_share = float("nan")
+        high_share = term_grad = mse_grad = float("nan")
         for b0 in range(0, n, batch_size):
             idx = order[b0 : b0 + batch_size]
             xb, yb = coarse_t[idx], fine_t[idx]
@@ -574,8 +577,15 @@ def train_superres(
             if term is not None and lam > 0:
                 term_value = term(pred, yb)
                 if b0 == 0:
+                    # What the term tells the network, measured where it enters: ∂term/∂pred
+                    # (its norm, and how much of it lies above the coarse grid's Nyquist
+                    # frequency), next to ∂MSE/∂pred. Only the first batch of each epoch, to
+                    # keep the two extra backward passes cheap.
                     (g,) = torch.autograd.grad(term_value, pred, retain_graph=True)
+                    (g_mse,) = torch.autograd.grad(mse, pred, retain_graph=True)
                     high_share = gradient_high_share(g, cutoff)
+                    term_grad = float(torch.linalg.vector_norm(g))
+                    mse_grad = float(torch.linalg.vector_norm(g_mse))
                 loss = mse + lam * term_value
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
@@ -597,6 +607,8 @@ def train_superres(
         history["grad_norm"].append(float(np.mean(norms)))
         history["grad_norm_max"].append(float(np.max(norms)))
         history["term_grad_high_share"].append(high_share)
+        history["term_grad_norm"].append(term_grad)
+        history["mse_grad_norm"].append(mse_grad)
         history["step_loss"] += losses
         history["step_grad_norm"] += norms
     history["seconds"] = time.perf_counter() - start

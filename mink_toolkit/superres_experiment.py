@@ -70,12 +70,14 @@ class SuperresConfig:
 
     train_files: int = 12
     test_files: int = 5
-    max_train_patches: int | None = 256
+    max_train_patches: int | None = 192
     max_test_patches: int | None = 96
     factor: int = 8
     epochs: int = 8
     batch_size: int = 16
-    crop: int | None = 64
+    # Training crops of 48 px (6 × 6 coarse pixels): the surrogate term costs about 5× the
+    # U-Net step per pixel, and 48 px keeps the full run within ~12 minutes on 2 cores.
+    crop: int | None = 48
     width: int = 8
     depth: int = 2
     lr: float = 2e-3
@@ -87,32 +89,37 @@ class SuperresConfig:
     relative_temperature: float = 0.1
     # trade-off sweep
     # Lipschitz caps of the surrogate's local map (MinkowskiSurrogate's local_lipschitz,
-    # default 16); None = no Lipschitz constraint (same constrained head).
-    sweep_bounds: tuple = (2.0, 8.0, 16.0, 64.0, None)
+    # default 16; it caps the step slopes at 2L per unit of the surrogate's input z, whose
+    # thresholds are 0.1 apart); None = no Lipschitz constraint (same constrained head).
+    sweep_bounds: tuple = (1.0, 4.0, 16.0, None)
     sweep_lambdas: tuple = (1e-3, 1e-2, 1e-1)
     sweep_seeds: tuple = (0,)
-    # surrogates (trained here when no checkpoint is given)
-    surrogate_patches: int = 256
-    surrogate_epochs: int = 6
+    # surrogates (trained here on random crops with exact targets when no checkpoint is given)
+    surrogate_patches: int = 192
+    surrogate_steps: int = 150
+    surrogate_batch: int = 32
+    surrogate_crop: int = 32
     surrogate_seed: int = 0
 
 
-#: Reference configuration (a few minutes on 2 cores).
+#: Reference configuration (about 10 minutes on 2 shared cores).
 FULL = SuperresConfig()
-#: Smoke-test configuration (< ~60 s): only data and epochs shrink.
+#: Smoke-test configuration (well under a minute): only data, epochs and sweep rows shrink;
+#: still three seeds per model.
 QUICK = replace(
     FULL,
-    train_files=2,
+    train_files=1,
     test_files=1,
-    max_train_patches=32,
-    max_test_patches=12,
+    max_train_patches=24,
+    max_test_patches=8,
     epochs=2,
+    crop=32,
     warmup=1,
     start=0,
-    sweep_bounds=(16.0, None),
+    sweep_bounds=(1.0, None),
     sweep_lambdas=(1e-2,),
-    surrogate_patches=32,
-    surrogate_epochs=1,
+    surrogate_patches=16,
+    surrogate_steps=10,
 )
 
 
@@ -121,9 +128,21 @@ QUICK = replace(
 # --------------------------------------------------------------------------
 
 
-def _surrogate_key(config: SuperresConfig, constrained: bool, bound) -> str:
-    blob = json.dumps([config.train_files, config.factor, config.surrogate_patches, config.surrogate_epochs,
-                       config.surrogate_seed, constrained, bound, 1])
+def _make_surrogate(lipschitz, constrained: bool):
+    from .datasets import DEFAULT_THRESHOLDS
+    from .surrogate import MinkowskiSurrogate
+
+    if lipschitz is True or lipschitz is False:
+        return MinkowskiSurrogate(DEFAULT_THRESHOLDS, lipschitz=lipschitz, constrained=constrained)
+    return MinkowskiSurrogate(DEFAULT_THRESHOLDS, lipschitz=True, constrained=constrained, local_lipschitz=float(lipschitz))
+
+
+def _surrogate_key(config: SuperresConfig, model) -> str:
+    # Every setting that changes the trained weights, including the surrogate's own
+    # configuration (its architecture may change between versions: a stale cache must miss).
+    blob = json.dumps([config.train_files, config.factor, config.surrogate_patches, config.surrogate_steps,
+                       config.surrogate_batch, config.surrogate_crop, config.surrogate_seed, model.config(),
+                       sorted(model.state_dict()), 2], default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -133,9 +152,12 @@ def build_surrogate(config: SuperresConfig, *, lipschitz, constrained: bool, pro
     The surrogate (:class:`mink_toolkit.MinkowskiSurrogate`) maps mm/h to the
     functionals at its own thresholds and owns its input transform. It is
     fitted here with the shared :func:`~mink_toolkit.losses.functional_distance`
-    against exact targets of 2018 training patches (``surrogate_patches``
-    of them, ``surrogate_epochs`` epochs, D4 augmentation), then cached
-    under ``cache_dir()/superres`` keyed by every setting.
+    against exact targets of random ``surrogate_crop`` crops (random
+    rotation) of 2018 training patches: ``surrogate_steps`` Adam steps of
+    ``surrogate_batch`` crops. The model is additive over lattice vertices,
+    so what it learns on crops holds on full patches, at a fraction of the
+    cost. The weights are cached under ``cache_dir()/superres`` keyed by
+    every setting (and the surrogate's configuration).
 
     Parameters
     ----------
@@ -146,49 +168,48 @@ def build_surrogate(config: SuperresConfig, *, lipschitz, constrained: bool, pro
         (``local_lipschitz`` of :class:`~mink_toolkit.MinkowskiSurrogate`).
     constrained : bool
         Geometric-constraint head.
+    progress : bool
+        tqdm bar over the steps.
 
     Returns
     -------
     nn.Module in eval mode, parameters frozen by :class:`SurrogateTerm`.
     """
+    from tqdm.auto import tqdm
+
     from .datasets import DEFAULT_THRESHOLDS
     from .functionals import minkowski_functionals
     from .losses import functional_distance
     from .registry import cache_dir
-    from .surrogate import MinkowskiSurrogate
 
-    def make():
-        if lipschitz is True or lipschitz is False:
-            return MinkowskiSurrogate(DEFAULT_THRESHOLDS, lipschitz=lipschitz, constrained=constrained)
-        return MinkowskiSurrogate(
-            DEFAULT_THRESHOLDS, lipschitz=True, constrained=constrained, local_lipschitz=float(lipschitz)
-        )
-
-    path = Path(cache_dir()) / "superres" / f"surrogate_{_surrogate_key(config, constrained, lipschitz)}.pt"
-    model = make()
-    if path.exists():
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        return model.eval()
     torch.manual_seed(config.surrogate_seed)
-    model = make()
+    model = _make_surrogate(lipschitz, constrained)
+    path = Path(cache_dir()) / "superres" / f"surrogate_{_surrogate_key(config, model)}.pt"
+    if path.exists():
+        try:
+            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            return model.eval()
+        except (RuntimeError, ValueError, OSError):  # stale or corrupt cache entry: retrain
+            pass
     data = superres_patches(
         "odyssey_rate", files=config.train_files, factor=config.factor,
         max_patches=config.surrogate_patches, seed=config.surrogate_seed,
     )
-    x = torch.from_numpy(data.fine)[:, None]
-    y = torch.as_tensor(minkowski_functionals(data.fine, DEFAULT_THRESHOLDS), dtype=torch.float32)
     rng = np.random.default_rng(config.surrogate_seed)
     optimiser = torch.optim.Adam(model.parameters(), lr=2e-3)
+    size = min(config.surrogate_crop, data.fine.shape[-1])
     model.train()
-    for _ in range(config.surrogate_epochs):
-        order = rng.permutation(len(x))
-        for b0 in range(0, len(x), 16):
-            idx = order[b0 : b0 + 16]
-            k = int(rng.integers(4))  # the functionals are invariant under the square's rotations
-            loss = functional_distance(model(torch.rot90(x[idx], k, dims=(-2, -1))), y[idx], DEFAULT_THRESHOLDS)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
+    for _ in tqdm(range(config.surrogate_steps), desc="surrogate", disable=not progress, leave=False):
+        idx = rng.integers(0, len(data.fine), config.surrogate_batch)
+        rows = rng.integers(0, data.fine.shape[-2] - size + 1, config.surrogate_batch)
+        cols = rng.integers(0, data.fine.shape[-1] - size + 1, config.surrogate_batch)
+        crops = np.stack([data.fine[i, r : r + size, c : c + size] for i, r, c in zip(idx, rows, cols)])
+        crops = np.ascontiguousarray(np.rot90(crops, int(rng.integers(4)), axes=(-2, -1)))  # functionals are rotation invariant
+        target = torch.as_tensor(minkowski_functionals(crops, DEFAULT_THRESHOLDS))
+        loss = functional_distance(model(torch.from_numpy(crops)[:, None]), target, DEFAULT_THRESHOLDS)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
     model.eval()
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), path)
@@ -241,13 +262,21 @@ def _stability(history: dict) -> dict:
     steps = np.asarray(history["step_loss"])
     norms = np.asarray(history["step_grad_norm"])
     n_last = max(1, len(steps) // 2)
-    share = [s for s in history["term_grad_high_share"] if s == s]
+    def on(key):  # epochs where the term was on (NaN while λ = 0)
+        return [v for v in history.get(key, []) if v == v]
+
+    share, term_g, mse_g = on("term_grad_high_share"), on("term_grad_norm"), on("mse_grad_norm")
+    lam = [v for v, g in zip(history["lambda"], history.get("term_grad_norm", [])) if g == g]
+    # How hard the term pushes relative to the MSE, where both enter: λ·|∂term/∂pred| / |∂MSE/∂pred|.
+    steer = [l * t / m for l, t, m in zip(lam, term_g, mse_g) if m > 0]
     return {
         "final_loss": float(np.mean(history["loss"][-half:])),
         "step_loss_std": float(np.std(steps[-n_last:])),
         "grad_norm_mean": float(np.mean(norms[-n_last:])),
         "grad_norm_max": float(np.max(norms[-n_last:])),
         "term_grad_high_share": float(np.mean(share)) if share else None,
+        "term_grad_norm": float(np.mean(term_g)) if term_g else None,
+        "term_to_mse_grad": float(np.mean(steer)) if steer else None,
         "seconds": float(history["seconds"]),
     }
 
@@ -263,6 +292,7 @@ def run_superres_experiment(
     progress: bool = True,
     sweep: bool = True,
     surrogates: dict | None = None,
+    return_predictions: bool = False,
     log=print,
 ) -> dict:
     """Run the super-resolution comparison (and the trade-off sweep).
@@ -281,6 +311,10 @@ def run_superres_experiment(
         Pre-trained surrogates keyed ``"lipschitz"`` and ``"unconstrained"``
         (and, for the sweep, ``("lipschitz", bound)``); missing ones are
         trained (cached in the user cache folder).
+    return_predictions : bool
+        Also return ``"predictions"``: ``{"coarse", "truth", name: ...}``
+        arrays (N, H, W) in mm/h of the test patches, the networks' from
+        their first seed (not written to JSON; for plots).
     log : callable
         Where progress lines go.
 
@@ -290,6 +324,14 @@ def run_superres_experiment(
         ``{"config", "models": {name: {"seeds", "metrics", "training"}},
         "reference", "sweep", "seconds"}``; also written to
         ``output/superres.json`` when ``output`` is given.
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> cfg = replace(QUICK, seeds=(0,))  # doctest: +SKIP
+    >>> res = run_superres_experiment(cfg, sweep=False, progress=False)  # doctest: +SKIP
+    >>> sorted(res["models"]) == sorted(MODEL_NAMES)  # doctest: +SKIP
+    True
     """
     t0 = time.perf_counter()
     torch.set_num_threads(1)  # shared 2-core machines; results independent of core count
@@ -326,8 +368,10 @@ def run_superres_experiment(
     truth_alignment = metrics.gradient_grid_alignment(test.fine)
     results["reference"] = {"truth_grid_alignment": truth_alignment}
 
+    predictions = {"coarse": test.coarse.astype(np.float64), "truth": test.fine.astype(np.float64)}
     for name in ("nearest", "bicubic"):
         pred = upsample(test.coarse.astype(np.float64), config.factor, name)
+        predictions[name] = pred
         scores = _scores(pred, test, config)
         results["models"][name] = {
             "seeds": list(config.seeds), "deterministic": True,
@@ -343,15 +387,20 @@ def run_superres_experiment(
         kind = "lipschitz" if name == "unet_surrogate_lipschitz" else "unconstrained"
         return SurrogateTerm(surrogate(kind)), config.lam_surrogate
 
+    done = {}  # (name, seed) -> (scores, stability), reused by the sweep
     for name in MODEL_NAMES[2:]:
         per_seed, training = [], []
         for seed in config.seeds:
             term, lam = term_for(name)
             ckpt = out_dir / "checkpoints" / f"{name}_seed{seed}.pt" if out_dir is not None else None
             net, history = _train_one(config, train, term, lam, seed, progress, ckpt)
-            scores = _scores(predict(net, test.coarse), test, config)
+            pred = predict(net, test.coarse)
+            if name not in predictions:
+                predictions[name] = pred
+            scores = _scores(pred, test, config)
             per_seed.append(scores)
             training.append(_stability(history))
+            done[name, seed] = (scores, training[-1])
             log(f"{name} seed {seed}: MAE {scores['mae']:.3f}, FSS(1 mm/h, 1 px) {scores['fss']['u=1']['n=1']:.3f}, "
                 f"high-k ratio {scores['rapsd_high_ratio']:.3f} ({history['seconds']:.1f} s)")
         results["models"][name] = {
@@ -360,13 +409,15 @@ def run_superres_experiment(
         }
 
     if sweep:
-        results["sweep"] = _sweep(config, train, test, surrogate, progress, log)
+        results["sweep"] = _sweep(config, train, test, surrogate, progress, log, done)
     results["seconds"] = time.perf_counter() - t0
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "superres.json").write_text(json.dumps(results, indent=1, default=_json_default))
         (out_dir / "superres.md").write_text(markdown_tables(results))
         log(f"wrote {out_dir / 'superres.json'} and {out_dir / 'superres.md'}")
+    if return_predictions:
+        results["predictions"] = predictions
     return results
 
 
@@ -378,13 +429,24 @@ def _json_default(obj):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def _sweep(config, train, test, surrogate, progress, log) -> dict:
-    """Lipschitz-bound sweep (surrogate term) and λ sweep (analytic term)."""
-    rows_bound, rows_lambda = [], []
+def _sweep(config, train, test, surrogate, progress, log, done=None) -> dict:
+    """Lipschitz-bound sweep (surrogate term) and λ sweep (analytic term).
 
-    def one(term, lam):
+    ``done`` maps (model name, seed) to the main runs' (scores, stability); a
+    sweep point identical to a main run (default bound with the main λ, or the
+    main λ of the analytic term) reuses it instead of training again.
+    """
+    rows_bound, rows_lambda = [], []
+    done = done or {}
+
+    def one(term, lam, same_as=None):
         per_seed, stab = [], []
         for seed in config.sweep_seeds:
+            if same_as is not None and (same_as, seed) in done:
+                scores, stability = done[same_as, seed]
+                per_seed.append(scores)
+                stab.append(stability)
+                continue
             net, history = _train_one(config, train, term, lam, seed, progress)
             per_seed.append(_scores(predict(net, test.coarse), test, config))
             stab.append(_stability(history))
@@ -402,17 +464,20 @@ def _sweep(config, train, test, surrogate, progress, log) -> dict:
             "grad_norm_mean": t["grad_norm_mean"]["mean"],
             "grad_norm_max": t["grad_norm_max"]["mean"],
             "term_grad_high_share": t["term_grad_high_share"]["mean"],
+            "term_grad_norm": t["term_grad_norm"]["mean"],
+            "term_to_mse_grad": t["term_to_mse_grad"]["mean"],
         }
 
     for bound in config.sweep_bounds:
+        same = "unet_surrogate_lipschitz" if bound == 16.0 else None
         row = {"lipschitz_bound": bound, "lambda": config.lam_surrogate,
-               **one(SurrogateTerm(surrogate("lipschitz", bound)), config.lam_surrogate)}
+               **one(SurrogateTerm(surrogate("lipschitz", bound)), config.lam_surrogate, same)}
         rows_bound.append(row)
         log(f"sweep bound {bound}: high-k {row['rapsd_high_ratio']:.3f}, FSS(1,1) {row['fss_u1_n1']:.3f}, "
-            f"grad-high-share {row['term_grad_high_share']}")
+            f"|∂term/∂pred| {_fmt(row['term_grad_norm'])}, λ·|∂term|/|∂MSE| {_fmt(row['term_to_mse_grad'])}")
     for lam in config.sweep_lambdas:
         term = AnalyticMinkowskiTerm(metrics.MINKOWSKI_THRESHOLDS, relative=config.relative_temperature)
-        row = {"lambda": lam, **one(term, lam)}
+        row = {"lambda": lam, **one(term, lam, "unet_minkowski" if lam == config.lam_minkowski else None)}
         rows_lambda.append(row)
         log(f"sweep λ {lam:g}: high-k {row['rapsd_high_ratio']:.3f}, FSS(1,1) {row['fss_u1_n1']:.3f}, "
             f"max ratio {row['max_ratio']:.2f}")
@@ -428,6 +493,13 @@ def _pm(entry, digits=3) -> str:
     if entry is None or entry.get("mean") is None:
         return "–"
     return f"{entry['mean']:.{digits}f} ± {entry['std']:.{digits}f}"
+
+
+def _pm_g(entry) -> str:
+    """mean ± std with 3 significant digits (gradient norms span decades)."""
+    if entry is None or entry.get("mean") is None:
+        return "–"
+    return f"{_fmt(entry['mean'])} ± {_fmt(entry['std'])}"
 
 
 def _fmt(value, digits=3) -> str:
@@ -453,10 +525,23 @@ def markdown_tables(results: dict) -> str:
               "MF error: mean |log1p difference| of exact area, perimeter and Euler characteristic over "
               "21 thresholds 0.1–10 mm/h. High-k power ratio: power above the coarse grid's Nyquist "
               "frequency relative to the truth (1 = truth, < 1 blur).", ""]
+    trained = {name: e["training"] for name, e in results["models"].items() if "training" in e}
+    if trained:
+        lines += ["### Training (mean ± std over seeds; second half of training)", ""]
+        keys = [("final_loss", "final loss"), ("step_loss_std", "step-loss std"), ("grad_norm_mean", "grad norm"),
+                ("grad_norm_max", "grad norm max"), ("term_grad_norm", "|∂term/∂pred|"),
+                ("term_to_mse_grad", "λ·|∂term/∂pred| / |∂MSE/∂pred|"),
+                ("term_grad_high_share", "term-gradient high-k share"), ("seconds", "seconds")]
+        lines += ["| model | " + " | ".join(k[1] for k in keys) + " |", "|" + "---|" * (len(keys) + 1)]
+        for name, t in trained.items():
+            cells = [_pm(t[k], 1) if k == "seconds" else _pm_g(t[k]) for k, _ in keys]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
     sweep = results.get("sweep")
     if sweep:
         cols = ["rapsd_high_ratio", "fss_u1_n1", "fss_u1_n3", "fss_u5_n1", "minkowski_error", "mae", "max_ratio",
-                "grid_alignment", "step_loss_std", "grad_norm_mean", "grad_norm_max", "term_grad_high_share"]
+                "grid_alignment", "step_loss_std", "grad_norm_mean", "grad_norm_max", "term_grad_norm",
+                "term_to_mse_grad", "term_grad_high_share"]
         for key, label in (("lipschitz", "lipschitz_bound"), ("lambda", "lambda")):
             lines += [f"### Sweep over {label} (seeds {sweep['seeds']})", ""]
             head = [label] + cols

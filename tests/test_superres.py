@@ -166,31 +166,69 @@ def test_gradient_high_share():
 # ------------------------------------------------------------------ experiment (quick, in-process)
 
 
+def test_quick_configuration_keeps_three_seeds(monkeypatch, tmp_path):
+    """``--quick`` shrinks data, epochs and sweep rows, never the seeds (the issue asks >= 3)."""
+    from mink_toolkit import superres_experiment as exp
+
+    assert len(exp.QUICK.seeds) >= 3 and exp.QUICK.seeds == exp.FULL.seeds
+    assert exp.QUICK.max_train_patches < exp.FULL.max_train_patches and exp.QUICK.epochs < exp.FULL.epochs
+    seen = {}
+
+    def fake_run(config, **kwargs):
+        seen["config"], seen["kwargs"] = config, kwargs
+        return {"config": {"factor": 8}, "models": {}, "reference": {"truth_grid_alignment": 0.0}}
+
+    monkeypatch.setattr(exp, "run_superres_experiment", fake_run)
+    assert exp.main(["--quick", "--output", str(tmp_path), "--no-sweep", "--no-progress"]) == 0
+    assert seen["config"] is exp.QUICK
+    assert seen["kwargs"] == {"output": str(tmp_path), "progress": False, "sweep": False}
+    assert exp.main(["--output", str(tmp_path)]) == 0 and seen["config"] is exp.FULL
+
+
 def test_quick_experiment_writes_schema(tmp_path, monkeypatch):
-    """The quick configuration end to end on real OPERA files (MINK_DATA_DIR)."""
+    """The quick configuration end to end on real OPERA files (MINK_DATA_DIR), one seed.
+
+    One seed instead of QUICK's three keeps the unit suite fast; the schema
+    and the aggregation over seeds are the same code path.
+    """
+    from dataclasses import replace
+
     from mink_toolkit import superres_experiment as exp
 
     monkeypatch.setenv("MINK_CACHE_DIR", str(tmp_path / "cache"))
-    rc = exp.main(["--quick", "--output", str(tmp_path), "--no-progress"])
-    assert rc == 0
-    results = json.loads((tmp_path / "superres.json").read_text())
-    assert set(results["models"]) == set(exp.MODEL_NAMES)
-    for name, entry in results["models"].items():
-        assert len(entry["seeds"]) >= 3
+    config = replace(exp.QUICK, seeds=(0,), max_train_patches=16, max_test_patches=4, surrogate_steps=3)
+    results = exp.run_superres_experiment(config, output=tmp_path, progress=False, log=lambda *a: None,
+                                          return_predictions=True)
+    on_disk = json.loads((tmp_path / "superres.json").read_text())
+    assert "predictions" not in on_disk and on_disk["models"].keys() == results["models"].keys()
+    assert set(on_disk["models"]) == set(exp.MODEL_NAMES)
+    for name, entry in on_disk["models"].items():
+        assert entry["seeds"] == [0]
         m = entry["metrics"]
         for key in ("mae", "rmse", "rapsd_high_ratio", "max_ratio", "wasserstein_wet", "grid_alignment"):
             assert set(m[key]) == {"mean", "std"}
         assert set(m["fss"]) == {"u=1", "u=5"} and set(m["fss"]["u=1"]) == {"n=1", "n=3", "n=9", "n=27"}
         assert set(m["minkowski_error"]) == {"area", "perimeter", "euler_characteristic", "mean"}
+    models = on_disk["models"]
     # the baselines are deterministic; the networks start from bicubic and are trained
-    assert results["models"]["nearest"]["metrics"]["mae"]["std"] == 0
-    assert results["models"]["bicubic"]["metrics"]["rapsd_high_ratio"]["mean"] < 1
-    assert results["models"]["unet_mse"]["training"]["grad_norm_mean"]["mean"] > 0
-    # the sweep covers the bounds and λ of the quick configuration
-    assert [row["lipschitz_bound"] for row in results["sweep"]["lipschitz"]] == list(exp.QUICK.sweep_bounds)
-    assert [row["lambda"] for row in results["sweep"]["lambda"]] == list(exp.QUICK.sweep_lambdas)
+    assert models["nearest"]["metrics"]["mae"]["std"] == 0
+    assert models["bicubic"]["metrics"]["rapsd_high_ratio"]["mean"] < 1
+    assert models["unet_mse"]["training"]["grad_norm_mean"]["mean"] > 0
+    # the MSE model has no term; every term passes a measured (finite, positive) gradient to the output
+    assert models["unet_mse"]["training"]["term_grad_norm"]["mean"] is None
+    for name in ("unet_minkowski", "unet_surrogate_lipschitz", "unet_surrogate_unconstrained"):
+        g = models[name]["training"]["term_grad_norm"]["mean"]
+        assert g is not None and np.isfinite(g) and g > 0, name
+    # predictions for plots: every model, shaped like the truth
+    preds = results["predictions"]
+    assert set(preds) == {"coarse", "truth", *exp.MODEL_NAMES}
+    assert all(preds[n].shape == preds["truth"].shape for n in exp.MODEL_NAMES)
+    # the sweep covers the bounds and λ of the configuration
+    assert [row["lipschitz_bound"] for row in on_disk["sweep"]["lipschitz"]] == list(config.sweep_bounds)
+    assert [row["lambda"] for row in on_disk["sweep"]["lambda"]] == list(config.sweep_lambdas)
     table = (tmp_path / "superres.md").read_text()
-    assert "unet_surrogate_lipschitz" in table and "±" in table
+    assert "unet_surrogate_lipschitz" in table and "±" in table and "|∂term/∂pred|" in table
+    assert "unbounded" in table  # the None bound of the sweep
 
 
 def test_markdown_tables_format():
