@@ -16,6 +16,38 @@ from .functionals import (
 
 __version__ = "0.1.0"
 
+import importlib as _importlib
+
+# Names exported from modules that need torch are imported on first use
+# (PEP 562): ``import mink_toolkit`` stays light (numpy, xarray, h5py), which
+# matters for every dask worker process and for the ``curves`` command.
+_LAZY_EXPORTS: dict[str, str] = {}
+_SUBMODULES = (
+    "archive", "datasets", "functionals", "losses", "metrics", "opera", "plotting",
+    "registry", "relax", "superres", "superres_experiment", "surrogate",
+    "surrogate_experiment", "widgets",
+)
+
+
+def _lazy(module: str, names) -> list:
+    """Register ``names`` as exported lazily from ``mink_toolkit.<module>``."""
+    _LAZY_EXPORTS.update(dict.fromkeys(names, module))
+    return list(names)
+
+
+def __getattr__(name: str):
+    if name in _LAZY_EXPORTS:
+        value = getattr(_importlib.import_module(f".{_LAZY_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return _importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'mink_toolkit' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_EXPORTS) | set(_SUBMODULES))
+
 __all__ = [
     "FUNCTIONAL_NAMES",
     "betti_numbers",
@@ -72,23 +104,8 @@ from .metrics import (
     superres_scores,
     wet_wasserstein,
 )
-from .superres import (
-    AnalyticMinkowskiTerm,
-    LambdaSchedule,
-    ResidualUNet,
-    SurrogateTerm,
-    coarsen,
-    superres_patches,
-    train_superres,
-    upsample,
-)
 
 __all__ += [
-    "AnalyticMinkowskiTerm",
-    "LambdaSchedule",
-    "ResidualUNet",
-    "SurrogateTerm",
-    "coarsen",
     "critical_success_index",
     "fractions_skill_score",
     "gradient_grid_alignment",
@@ -96,84 +113,70 @@ __all__ += [
     "maximum_ratio",
     "minkowski_errors",
     "rapsd",
-    "superres_patches",
     "superres_scores",
-    "train_superres",
-    "upsample",
     "wet_wasserstein",
 ]
+__all__ += _lazy(
+    "superres",
+    [
+        "AnalyticMinkowskiTerm",
+        "LambdaSchedule",
+        "ResidualUNet",
+        "SurrogateTerm",
+        "coarsen",
+        "superres_patches",
+        "train_superres",
+        "upsample",
+    ],
+)
 # --- end super-resolution ---
 
 # --- relaxation and Minkowski image loss (mink_toolkit.relax, mink_toolkit.losses) ---
-from .losses import (
-    MinkowskiLoss,
-    Quantiles,
-    compress_functionals,
-    functional_distance,
-    gradient_share,
-    minkowski_loss,
-    resolve_thresholds,
-    threshold_gradients,
+__all__ += _lazy(
+    "losses",
+    [
+        "MinkowskiLoss",
+        "Quantiles",
+        "compress_functionals",
+        "functional_distance",
+        "gradient_share",
+        "minkowski_loss",
+        "resolve_thresholds",
+        "threshold_gradients",
+    ],
 )
-from .relax import (
-    ConstantSchedule,
-    CosineSchedule,
-    ExponentialSchedule,
-    LinearSchedule,
-    TemperatureSchedule,
-    membership_functionals,
-    offset_from_grid,
-    paper_relaxation,
-    paper_temperature,
-    resolve_temperature,
-    soft_minkowski_functionals,
-    soft_threshold,
+__all__ += _lazy(
+    "relax",
+    [
+        "ConstantSchedule",
+        "CosineSchedule",
+        "ExponentialSchedule",
+        "LinearSchedule",
+        "TemperatureSchedule",
+        "membership_functionals",
+        "offset_from_grid",
+        "paper_relaxation",
+        "paper_temperature",
+        "resolve_temperature",
+        "soft_minkowski_functionals",
+        "soft_threshold",
+    ],
 )
-
-__all__ += [
-    "ConstantSchedule",
-    "CosineSchedule",
-    "ExponentialSchedule",
-    "LinearSchedule",
-    "MinkowskiLoss",
-    "Quantiles",
-    "TemperatureSchedule",
-    "compress_functionals",
-    "functional_distance",
-    "gradient_share",
-    "membership_functionals",
-    "minkowski_loss",
-    "offset_from_grid",
-    "paper_relaxation",
-    "paper_temperature",
-    "resolve_temperature",
-    "resolve_thresholds",
-    "soft_minkowski_functionals",
-    "soft_threshold",
-    "threshold_gradients",
-]
 # --- end relaxation and loss ---
 
 # --- neural surrogate (mink_toolkit.surrogate, mink_toolkit.datasets) ---
 from .datasets import DEFAULT_THRESHOLDS, PatchSet, load_patches
-from .surrogate import (
-    MinkowskiSurrogate,
-    geometric_violations,
-    lipschitz_upper_bound,
-    load_surrogate,
-    save_surrogate,
-    train_surrogate,
-)
 
-__all__ += [
-    "DEFAULT_THRESHOLDS",
-    "MinkowskiSurrogate",
-    "PatchSet",
-    "geometric_violations",
-    "lipschitz_upper_bound",
-    "load_patches",
-    "load_surrogate",
-    "save_surrogate",
-    "train_surrogate",
-]
+__all__ += ["DEFAULT_THRESHOLDS", "PatchSet", "load_patches"]
+__all__ += _lazy(
+    "surrogate",
+    [
+        "MinkowskiSurrogate",
+        "geometric_violations",
+        "lipschitz_upper_bound",
+        "load_surrogate",
+        "save_surrogate",
+        "train_surrogate",
+    ],
+)
 # --- end neural surrogate ---
