@@ -137,16 +137,16 @@ def _make_surrogate(lipschitz, constrained: bool):
     return MinkowskiSurrogate(DEFAULT_THRESHOLDS, lipschitz=True, constrained=constrained, local_lipschitz=float(lipschitz))
 
 
-def _surrogate_key(config: SuperresConfig, model) -> str:
+def _surrogate_key(config: SuperresConfig, model, given_data: bool) -> str:
     # Every setting that changes the trained weights, including the surrogate's own
     # configuration (its architecture may change between versions: a stale cache must miss).
     blob = json.dumps([config.train_files, config.factor, config.surrogate_patches, config.surrogate_steps,
                        config.surrogate_batch, config.surrogate_crop, config.surrogate_seed, model.config(),
-                       sorted(model.state_dict()), 2], default=str)
+                       sorted(model.state_dict()), given_data, config.max_train_patches, 3], default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def build_surrogate(config: SuperresConfig, *, lipschitz, constrained: bool, progress: bool = False):
+def build_surrogate(config: SuperresConfig, *, lipschitz, constrained: bool, progress: bool = False, data=None):
     """Train (or load from the user cache) a frozen Minkowski surrogate for the loss.
 
     The surrogate (:class:`mink_toolkit.MinkowskiSurrogate`) maps mm/h to the
@@ -170,6 +170,10 @@ def build_surrogate(config: SuperresConfig, *, lipschitz, constrained: bool, pro
         Geometric-constraint head.
     progress : bool
         tqdm bar over the steps.
+    data : SuperresData, optional
+        Training patches already loaded (the experiment's own 2018 patches);
+        the first ``surrogate_patches`` of them are used. Default: load
+        ``surrogate_patches`` patches of ``train_files`` 2018 files.
 
     Returns
     -------
@@ -184,26 +188,28 @@ def build_surrogate(config: SuperresConfig, *, lipschitz, constrained: bool, pro
 
     torch.manual_seed(config.surrogate_seed)
     model = _make_surrogate(lipschitz, constrained)
-    path = Path(cache_dir()) / "superres" / f"surrogate_{_surrogate_key(config, model)}.pt"
+    path = Path(cache_dir()) / "superres" / f"surrogate_{_surrogate_key(config, model, data is not None)}.pt"
     if path.exists():
         try:
             model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
             return model.eval()
         except (RuntimeError, ValueError, OSError):  # stale or corrupt cache entry: retrain
             pass
-    data = superres_patches(
-        "odyssey_rate", files=config.train_files, factor=config.factor,
-        max_patches=config.surrogate_patches, seed=config.surrogate_seed,
-    )
+    if data is None:
+        data = superres_patches(
+            "odyssey_rate", files=config.train_files, factor=config.factor,
+            max_patches=config.surrogate_patches, seed=config.surrogate_seed,
+        )
+    fine = np.asarray(data.fine[: config.surrogate_patches])
     rng = np.random.default_rng(config.surrogate_seed)
     optimiser = torch.optim.Adam(model.parameters(), lr=2e-3)
-    size = min(config.surrogate_crop, data.fine.shape[-1])
+    size = min(config.surrogate_crop, fine.shape[-1])
     model.train()
     for _ in tqdm(range(config.surrogate_steps), desc="surrogate", disable=not progress, leave=False):
-        idx = rng.integers(0, len(data.fine), config.surrogate_batch)
-        rows = rng.integers(0, data.fine.shape[-2] - size + 1, config.surrogate_batch)
-        cols = rng.integers(0, data.fine.shape[-1] - size + 1, config.surrogate_batch)
-        crops = np.stack([data.fine[i, r : r + size, c : c + size] for i, r, c in zip(idx, rows, cols)])
+        idx = rng.integers(0, len(fine), config.surrogate_batch)
+        rows = rng.integers(0, fine.shape[-2] - size + 1, config.surrogate_batch)
+        cols = rng.integers(0, fine.shape[-1] - size + 1, config.surrogate_batch)
+        crops = np.stack([fine[i, r : r + size, c : c + size] for i, r, c in zip(idx, rows, cols)])
         crops = np.ascontiguousarray(np.rot90(crops, int(rng.integers(4)), axes=(-2, -1)))  # functionals are rotation invariant
         target = torch.as_tensor(minkowski_functionals(crops, DEFAULT_THRESHOLDS))
         loss = functional_distance(model(torch.from_numpy(crops)[:, None]), target, DEFAULT_THRESHOLDS)
@@ -314,7 +320,8 @@ def run_superres_experiment(
     return_predictions : bool
         Also return ``"predictions"``: ``{"coarse", "truth", name: ...}``
         arrays (N, H, W) in mm/h of the test patches, the networks' from
-        their first seed (not written to JSON; for plots).
+        their first seed, and ``"ensembles"``: ``{name: (n_seeds, N, H, W)}``
+        of every network (not written to JSON; for plots and spreads).
     log : callable
         Where progress lines go.
 
@@ -354,10 +361,12 @@ def run_superres_experiment(
         key = kind if kind == "unconstrained" or bound is True else (kind, bound)
         if key not in surrogates:
             if kind == "unconstrained":
-                surrogates[key] = build_surrogate(config, lipschitz=False, constrained=False, progress=progress)
+                surrogates[key] = build_surrogate(config, lipschitz=False, constrained=False, progress=progress,
+                                                  data=train)
             else:
                 surrogates[key] = build_surrogate(
-                    config, lipschitz=False if bound is None else bound, constrained=True, progress=progress
+                    config, lipschitz=False if bound is None else bound, constrained=True, progress=progress,
+                    data=train,
                 )
         return surrogates[key]
 
@@ -388,6 +397,7 @@ def run_superres_experiment(
         return SurrogateTerm(surrogate(kind)), config.lam_surrogate
 
     done = {}  # (name, seed) -> (scores, stability), reused by the sweep
+    ensembles: dict = {}  # name -> one prediction per seed
     for name in MODEL_NAMES[2:]:
         per_seed, training = [], []
         for seed in config.seeds:
@@ -397,6 +407,7 @@ def run_superres_experiment(
             pred = predict(net, test.coarse)
             if name not in predictions:
                 predictions[name] = pred
+            ensembles.setdefault(name, []).append(pred)
             scores = _scores(pred, test, config)
             per_seed.append(scores)
             training.append(_stability(history))
@@ -418,6 +429,7 @@ def run_superres_experiment(
         log(f"wrote {out_dir / 'superres.json'} and {out_dir / 'superres.md'}")
     if return_predictions:
         results["predictions"] = predictions
+        results["ensembles"] = {name: np.stack(preds) for name, preds in ensembles.items()}
     return results
 
 

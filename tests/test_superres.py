@@ -200,7 +200,9 @@ def test_quick_experiment_writes_schema(tmp_path, monkeypatch):
     results = exp.run_superres_experiment(config, output=tmp_path, progress=False, log=lambda *a: None,
                                           return_predictions=True)
     on_disk = json.loads((tmp_path / "superres.json").read_text())
-    assert "predictions" not in on_disk and on_disk["models"].keys() == results["models"].keys()
+    assert "predictions" not in on_disk and "ensembles" not in on_disk
+    assert results["ensembles"]["unet_mse"].shape == (1, *results["predictions"]["truth"].shape)
+    assert on_disk["models"].keys() == results["models"].keys()
     assert set(on_disk["models"]) == set(exp.MODEL_NAMES)
     for name, entry in on_disk["models"].items():
         assert entry["seeds"] == [0]
