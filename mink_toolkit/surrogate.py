@@ -16,36 +16,41 @@ image of a function of the 2×2 block of pixels around every lattice vertex
    is OPERA's quantisation step), so nobody can feed it the wrong
    representation (the published surrogate was fed mm/h after training on
    log-normalised input);
-2. for each threshold :math:`u_k` a *shared* local network :math:`g` reads the
-   2×2 block of :math:`z - c_k` (:math:`c_k` = normalised threshold) at every
-   lattice vertex: a 2×2 convolution with background (zero) padding
-   followed by 1×1 convolutions — the same receptive field as the exact
-   estimator;
-3. global **sum** pooling over the :math:`(H+1)(W+1)` vertices gives the
-   feature vector :math:`F_k \in \mathbb R^m` of each threshold
+2. at every lattice vertex the 2×2 block of :math:`z` around it gives
+   *level features* in units of z: the seven order statistics the exact
+   estimator is made of (pixel, pair maxima and minima, block maximum and
+   minimum) and a few learnt by a small local network (a 2×2 convolution
+   with background (zero) padding, then 1×1 convolutions) — the same
+   receptive field as the exact estimator;
+3. each threshold :math:`c_k` turns every level feature into a soft
+   indicator :math:`\sigma(a_j (s_j - c_k) + b_j)` (shared over thresholds
+   and positions), and global **sum** pooling over the :math:`(H+1)(W+1)`
+   vertices gives the feature vector of each threshold
    (:meth:`MinkowskiSurrogate.features`);
-4. a linear head without bias (bias-free, so the output stays additive)
-   maps :math:`F_k` to raw estimates of area, perimeter, β0 and χ, which the
+4. a linear head without bias (so the output stays additive) maps the
+   features to raw estimates of area, perimeter, β0 and χ, which the
    constrained head then projects onto the set of values the exact
    estimator can take (:func:`project_feasible`).
 
-Parameters are shared over thresholds and positions, so a few hundred
-weights suffice, the model applies to any field size, and training on small
-random crops (with exact targets computed per batch) is cheap.
+With hard steps the exact estimator is a member of this family, and the
+head starts at its combination weights; training adapts the steps to the
+data, learns β0 and corrects the bias of finite slopes. A few hundred
+parameters suffice, the model applies to any field size, and training on
+small random crops (with exact targets computed per batch) is cheap.
 
 Lipschitz certificate
 ---------------------
 With ``lipschitz=True`` every affine map is norm-constrained (its exact
-operator norm is divided out whenever it exceeds a cap) and the activations
-are 1-Lipschitz (MaxMin / GroupSort of Anil, Lucas & Grosse 2019, or ReLU).
+operator norm is divided out whenever it exceeds a cap), the step slopes are
+capped, and the activations are 1-Lipschitz (MaxMin / GroupSort of Anil, Lucas & Grosse 2019, or ReLU).
 The operator norm of the 2×2 entry convolution is computed exactly from the
 singular values of its Fourier symbol (Sedghi, Gupta & Long 2019),
 :func:`conv_operator_norm`; the 1×1 convolutions and the head are matrices
 (exact spectral norm by SVD). The reshaped-kernel power iteration of
 ``torch.nn.utils.spectral_norm`` (used by the published code) is *not* an
-upper bound for a convolution. :func:`lipschitz_upper_bound` multiplies the
-layer norms with :math:`\sqrt{(H+1)(W+1)}` (sum pooling) and
-:math:`\sqrt{n}` (the same body applied to :math:`n` shifted copies).
+upper bound for a convolution. :func:`lipschitz_upper_bound` combines the
+layer norms, the order statistics' constants and the step slopes with
+:math:`\sqrt{(H+1)(W+1)}` (sum pooling) and :math:`\sqrt{n}` (thresholds).
 
 Geometric constraints
 ---------------------
