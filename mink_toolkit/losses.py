@@ -327,9 +327,9 @@ def minkowski_loss(
     r"""The Minkowski image loss: relaxed functionals of ``pred`` vs exact ones of ``target``.
 
     .. math::
-        L = \sum_j w_j \int |f_j(	ilde M_j(\mathrm{pred}, u; T)) - f_j(M_j(\mathrm{target}, u))|\,du
+        L = \sum_j w_j \int |f_j(\tilde M_j(\mathrm{pred}, u; T)) - f_j(M_j(\mathrm{target}, u))|\,du
 
-    with :math:`	ilde M` from
+    with :math:`\tilde M` from
     :func:`~mink_toolkit.relax.soft_minkowski_functionals`, :math:`M` from
     :func:`~mink_toolkit.minkowski_functionals` (the same estimators, so
     the loss of ``pred = target`` tends to 0 as T → 0 for thresholds off
