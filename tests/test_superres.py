@@ -163,6 +163,75 @@ def test_gradient_high_share():
     assert sr.gradient_high_share(rough, 1 / 16) > 0.999
 
 
+# ------------------------------------------------------------------ loss terms
+
+
+def _small_surrogate(lipschitz=True, constrained=True, **kw):
+    from mink_toolkit.surrogate import MinkowskiSurrogate
+
+    torch.manual_seed(0)
+    return MinkowskiSurrogate([0.5, 1.0, 2.0, 4.0], lipschitz=lipschitz, constrained=constrained, width=4, depth=2,
+                              levels=2, **kw)
+
+
+@pytest.mark.parametrize(
+    "surrogate_kw",
+    [dict(lipschitz=True, constrained=True), dict(lipschitz=True, constrained=True, local_lipschitz=1.0),
+     dict(lipschitz=False, constrained=False)],
+)
+def test_surrogate_term_gradient_is_dense_and_frozen(rain, surrogate_kw):
+    """The term passes a finite, non-zero gradient to the prediction and none to the surrogate."""
+    from mink_toolkit.losses import functional_distance
+
+    surrogate = _small_surrogate(**surrogate_kw)
+    term = sr.SurrogateTerm(surrogate).train()  # .train() must leave the frozen surrogate in eval mode
+    assert not surrogate.training and not any(p.requires_grad for p in surrogate.parameters())
+    target = torch.as_tensor(rain[:2, None], dtype=torch.float32)
+    pred = (target * 0.5 + 0.2).requires_grad_(True)
+    value = term(pred, target)
+    # exactly d(surrogate(pred), surrogate(target)) on mm/h input: the surrogate owns its transform
+    expected = functional_distance(surrogate(pred), surrogate(target), surrogate.thresholds)
+    assert float(value.detach()) == pytest.approx(float(expected.detach()))
+    (grad,) = torch.autograd.grad(value, pred)
+    assert torch.isfinite(grad).all() and float(grad.norm()) > 0
+    assert float((grad != 0).float().mean()) > 0.5  # soft steps: dense, not a hard threshold's zero
+    assert float(term(target, target).detach()) == 0.0
+
+
+def test_surrogate_term_bad_input():
+    with pytest.raises(TypeError, match="nn.Module"):
+        sr.SurrogateTerm(lambda x: x)
+    with pytest.raises(ValueError, match="thresholds"):
+        sr.SurrogateTerm(torch.nn.Identity())
+
+
+def test_analytic_term_anneals_and_has_gradient(rain):
+    term = sr.AnalyticMinkowskiTerm([1.0, 2.0], relative=0.1)
+    np.testing.assert_allclose(term.temperature.numpy(), [0.1, 0.2], rtol=1e-6)
+    term.set_progress(1.0)  # the paper's floor: 0.005·u
+    np.testing.assert_allclose(term.temperature.numpy(), [0.005, 0.01], rtol=1e-6)
+    target = torch.as_tensor(rain[:2, None], dtype=torch.float32)
+    pred = (target * 0.5).requires_grad_(True)
+    (grad,) = torch.autograd.grad(term(pred, target), pred)
+    assert torch.isfinite(grad).all() and float(grad.norm()) > 0
+    with pytest.raises(ValueError):
+        sr.AnalyticMinkowskiTerm([2.0, 1.0])  # thresholds must increase
+
+
+def test_training_logs_term_gradient_only_while_lambda_is_on(rain):
+    fine = rain.astype(np.float32)
+    coarse = sr.coarsen(fine, 4)
+    torch.manual_seed(0)
+    net = sr.ResidualUNet(factor=4, width=4, depth=1)
+    term = sr.SurrogateTerm(_small_surrogate())
+    h = sr.train_superres(net, coarse, fine, term=term, schedule=sr.LambdaSchedule(final=0.01, start=1),
+                          epochs=3, batch_size=3, crop=16, progress=False)
+    assert h["lambda"] == [0.0, 0.01, 0.01]
+    assert np.isnan(h["term_grad_norm"][0]) and np.isnan(h["mse_grad_norm"][0])
+    assert all(g > 0 for g in h["term_grad_norm"][1:]) and all(g > 0 for g in h["mse_grad_norm"][1:])
+    assert all(0 <= s <= 1 for s in h["term_grad_high_share"][1:])
+
+
 # ------------------------------------------------------------------ experiment (quick, in-process)
 
 
