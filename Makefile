@@ -12,6 +12,8 @@ export MINK_DATA_DIR ?= $(abspath ../shared/data/opera)
 endif
 
 PYTEST_ARGS ?=
+# e.g. LAB_ARGS="--no-browser --allow-root" inside a container
+LAB_ARGS ?=
 
 .PHONY: test lab venv bench clean
 
@@ -35,7 +37,7 @@ test: $(STAMP)
 		-p no:cacheprovider $(PYTEST_ARGS)
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks
+	$(VENV)/bin/jupyter lab notebooks $(LAB_ARGS)
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
