@@ -78,6 +78,7 @@ from .functionals import FUNCTIONAL_NAMES
 __all__ = [
     "RAIN_OFFSET",
     "MinkowskiSurrogate",
+    "ConventionalSurrogate",
     "normalise_rain",
     "conv_operator_norm",
     "lipschitz_upper_bound",
@@ -205,11 +206,16 @@ def conv_operator_norm(weight: torch.Tensor, grid: tuple[int, int]) -> torch.Ten
     n1, n2 = int(grid[0]), int(grid[1])
     if n1 < weight.shape[-2] or n2 < weight.shape[-1]:
         raise ValueError(f"grid {grid} is smaller than the kernel {tuple(weight.shape[-2:])}")
-    symbol = torch.fft.fft2(weight, s=(n1, n2)).permute(2, 3, 0, 1)  # (N1, N2, c_out, c_in)
     if weight.shape[1] == 1:
+        symbol = torch.fft.fft2(weight, s=(n1, n2)).permute(2, 3, 0, 1)  # (N1, N2, c_out, c_in)
         # One input channel: each symbol is a column vector, its norm is the singular value.
         return symbol.abs().square().sum(dim=(-2, -1)).sqrt().max()
-    return torch.linalg.matrix_norm(symbol, ord=2).max()
+    # A real kernel has a Hermitian-symmetric symbol, K(-w) = conj(K(w)), with the same singular
+    # values: half the frequencies (rfft2) suffice. The largest singular value is the square root of
+    # the largest eigenvalue of the smaller Gram matrix, which is much cheaper than batched SVDs.
+    symbol = torch.fft.rfft2(weight, s=(n1, n2)).permute(2, 3, 0, 1)  # (N1, N2 // 2 + 1, c_out, c_in)
+    gram = symbol.mH @ symbol if weight.shape[1] <= weight.shape[0] else symbol @ symbol.mH
+    return torch.linalg.eigvalsh(gram)[..., -1].max().clamp_min(0.0).sqrt()
 
 
 def _matrix_norm(weight: torch.Tensor) -> torch.Tensor:
@@ -756,12 +762,271 @@ class MinkowskiSurrogate(nn.Module):
 
 
 # --------------------------------------------------------------------------
+# The conventional baseline
+# --------------------------------------------------------------------------
+
+
+def _output_from_raw(raw: torch.Tensor, height: int, width: int, constrained: bool, pixel_size: float,
+                     return_components: bool):
+    """Shared output layout: raw (B, n, 4) = (area, perimeter, β0, χ) in pixel units -> (B, n, 3) [+ β0]."""
+    out = project_feasible(raw, height * width) if constrained else raw.to(torch.float64)
+    s = pixel_size
+    functionals = torch.stack([out[..., 0] * s**2, out[..., 1] * s, out[..., 3]], dim=-1)
+    if return_components:
+        return functionals, out[..., 2]
+    return functionals
+
+
+def _conv_grids(input_shape: tuple[int, int], n_layers: int, kernel_size: int) -> list[tuple[int, int]]:
+    r"""Circular grids that bound each stride-2 'same' convolution, and the final map size.
+
+    Layer l sees an :math:`s_l \times t_l` input (:math:`s_{l+1} = \lceil s_l / 2 \rceil` for
+    stride 2, padding k // 2, odd k); its stride-1 version is a crop of the full convolution,
+    i.e. of the circular one on :math:`(s_l + k - 1) \times (t_l + k - 1)`.
+    """
+    h, w = int(input_shape[0]), int(input_shape[1])
+    grids = []
+    for _ in range(n_layers):
+        grids.append((h + kernel_size - 1, w + kernel_size - 1))
+        h, w = (h + 1) // 2, (w + 1) // 2
+    grids.append((h, w))
+    return grids
+
+
+class ConventionalSurrogate(nn.Module):
+    r"""A conventional CNN surrogate of the paper's kind: strided convolutions, mean pooling, dense head.
+
+    The comparison model for :class:`MinkowskiSurrogate`: the same input
+    transform (:func:`normalise_rain`), output layout ``(B, n_thresholds, 3)``
+    (+ β0), optional constrained head (:func:`project_feasible`), Lipschitz
+    certificate (:func:`lipschitz_upper_bound`) and checkpoints
+    (:func:`save_surrogate` / :func:`load_surrogate`), but none of the
+    additive structure:
+
+    1. :math:`z` = :func:`normalise_rain` of the input;
+    2. ``len(channels)`` blocks of a k×k convolution with stride 2 and zero
+       padding k // 2, then ReLU (the first block is the entry convolution);
+    3. global **mean** pooling over the last feature map;
+    4. ``len(hidden)`` dense layers with ReLU — their output is
+       :meth:`features`, the vector the head reads;
+    5. a linear head (with bias) predicting, for every threshold, the
+       log1p-compressed (area, perimeter, β0, χ)
+       (:func:`mink_toolkit.losses.compress_functionals`, the usual target
+       normalisation of a regression network: a linear head could hardly
+       produce raw counts up to :math:`HW` = 16 384); the model returns the
+       inverse, :math:`\operatorname{sign}(y)\,(e^{|y|} - 1)`, clamped to
+       :math:`|y| \le 50`, in pixel units; with ``constrained=True`` it is
+       projected onto the feasible set.
+
+    The network must *learn* that the functionals are sums of local terms;
+    mean pooling followed by nonlinear dense layers cannot represent that
+    exactly, and its predictions are tied to the patch size it was trained
+    on (train and evaluate on one size, as the paper did).
+
+    With ``lipschitz=True`` every convolution is divided by its exact
+    operator norm on the grid of a ``norm_grid`` input whenever that exceeds
+    1 (Sedghi, Gupta & Long 2019; :func:`conv_operator_norm` — not the
+    reshaped-kernel power iteration of ``torch.nn.utils.spectral_norm``),
+    every dense layer by its spectral norm (cap 1), and the head by its
+    spectral norm (cap ``head_lipschitz``); ReLU and biases are
+    1-Lipschitz, and there is no normalisation layer.
+    :func:`lipschitz_upper_bound` recomputes the norms for the actual input
+    size.
+
+    Parameters
+    ----------
+    thresholds : 1-D array_like, strictly increasing, > 0, mm/h
+    lipschitz : bool, default True
+    constrained : bool, default True
+    channels : sequence of int, default (16, 32, 64, 64)
+        Output channels of the strided convolution blocks.
+    hidden : sequence of int, default (128,)
+        Widths of the dense layers after pooling (at least one).
+    kernel_size : int, default 3
+        Odd.
+    head_lipschitz : float, default 64
+        With ``lipschitz=True``, the cap on the head's spectral norm.
+    pixel_size : float, default 1
+    norm_grid : (int, int), default (128, 128)
+        Input size at which the convolutions' norms are capped in training.
+
+    Examples
+    --------
+    >>> import torch
+    >>> model = ConventionalSurrogate([0.5, 2.0], channels=(4, 8), hidden=(8,))
+    >>> model(torch.zeros(1, 1, 16, 16)).shape
+    torch.Size([1, 2, 3])
+    """
+
+    architecture = "conventional"
+
+    def __init__(
+        self,
+        thresholds,
+        *,
+        lipschitz: bool = True,
+        constrained: bool = True,
+        channels=(16, 32, 64, 64),
+        hidden=(128,),
+        kernel_size: int = 3,
+        head_lipschitz: float = 64.0,
+        pixel_size: float = 1.0,
+        norm_grid: tuple[int, int] = (128, 128),
+    ) -> None:
+        super().__init__()
+        thresholds = check_thresholds(thresholds)
+        if (thresholds <= 0).any():
+            raise ValueError(f"thresholds must be > 0 mm/h; got {thresholds.tolist()}")
+        for name, values in (("channels", channels), ("hidden", hidden)):
+            values = list(values) if isinstance(values, (list, tuple)) else None
+            if not values or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in values):
+                raise ValueError(f"{name} must be a non-empty sequence of positive integers; got {values!r}")
+        if isinstance(kernel_size, bool) or not isinstance(kernel_size, (int, np.integer)) or kernel_size < 1 \
+                or kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be an odd positive integer; got {kernel_size!r}")
+        self.thresholds = thresholds
+        self.lipschitz = bool(lipschitz)
+        self.constrained = bool(constrained)
+        self.channels = tuple(int(c) for c in channels)
+        self.hidden = tuple(int(c) for c in hidden)
+        self.kernel_size = int(kernel_size)
+        self.head_lipschitz = check_positive(head_lipschitz, "head_lipschitz")
+        self.pixel_size = check_positive(pixel_size, "pixel_size")
+        self.norm_grid = (int(norm_grid[0]), int(norm_grid[1]))
+        k = self.kernel_size
+        c_in = (1, *self.channels[:-1])
+        # He initialisation (ReLU), as a conventional CNN would use.
+        self.conv_weights = nn.ParameterList(
+            [nn.Parameter(torch.randn(c, ci, k, k) * math.sqrt(2.0 / (ci * k * k))) for c, ci in zip(self.channels, c_in)]
+        )
+        self.conv_biases = nn.ParameterList([nn.Parameter(torch.zeros(c)) for c in self.channels])
+        d_in = (self.channels[-1], *self.hidden[:-1])
+        self.dense_weights = nn.ParameterList(
+            [nn.Parameter(torch.randn(d, di) * math.sqrt(2.0 / di)) for d, di in zip(self.hidden, d_in)]
+        )
+        self.dense_biases = nn.ParameterList([nn.Parameter(torch.zeros(d)) for d in self.hidden])
+        n_out = 4 * len(thresholds)
+        self.head_weight = nn.Parameter(torch.randn(n_out, self.hidden[-1]) * 0.01)
+        # Start area, perimeter and β0 in the positive range: the loss compresses them with
+        # log1p(max(·, 0)), whose gradient vanishes for negative values.
+        self.head_bias = nn.Parameter(torch.tensor([1.0, 1.0, 1.0, 0.0]).repeat(len(thresholds)))
+
+    def config(self) -> dict:
+        """Settings that define the model (stored in checkpoints)."""
+        return {
+            "architecture": self.architecture,
+            "thresholds": [float(u) for u in self.thresholds],
+            "lipschitz": self.lipschitz,
+            "constrained": self.constrained,
+            "channels": list(self.channels),
+            "hidden": list(self.hidden),
+            "kernel_size": self.kernel_size,
+            "head_lipschitz": self.head_lipschitz,
+            "pixel_size": self.pixel_size,
+            "norm_grid": list(self.norm_grid),
+        }
+
+    def layer_weights(self) -> dict[str, object]:
+        """Effective weights: norm-capped when ``lipschitz=True``.
+
+        Returns
+        -------
+        dict
+            ``conv`` (list of (c_out, c_in, k, k)), ``dense`` (list of
+            matrices), ``head`` (4 n, hidden[-1]).
+        """
+        conv, dense, head = list(self.conv_weights), list(self.dense_weights), self.head_weight
+        if self.lipschitz:
+            grids = _conv_grids(self.norm_grid, len(conv), self.kernel_size)
+            conv = [_cap(w, conv_operator_norm(w, g), 1.0) for w, g in zip(conv, grids)]
+            dense = [_cap(w, _matrix_norm(w), 1.0) for w in dense]
+            head = _cap(head, _matrix_norm(head), self.head_lipschitz)
+        return {"conv": conv, "dense": dense, "head": head}
+
+    def features(self, z: torch.Tensor, weights: dict | None = None) -> torch.Tensor:
+        """Dense features after mean pooling, from the *normalised* input.
+
+        Parameters
+        ----------
+        z : torch.Tensor, shape (B, 1, H, W)
+            :func:`normalise_rain` of the rain field.
+
+        Returns
+        -------
+        torch.Tensor, shape (B, hidden[-1])
+            The vector :func:`lipschitz_upper_bound` certifies.
+        """
+        if not isinstance(z, torch.Tensor) or z.ndim != 4 or z.shape[1] != 1:
+            raise ValueError(f"z must be a tensor shaped (B, 1, H, W); got {getattr(z, 'shape', type(z))}")
+        weights = self.layer_weights() if weights is None else weights
+        h = z
+        for w, b in zip(weights["conv"], self.conv_biases):
+            h = F.relu(F.conv2d(h, w.to(h.dtype), b.to(h.dtype), stride=2, padding=self.kernel_size // 2))
+        h = h.mean(dim=(-2, -1))
+        for w, b in zip(weights["dense"], self.dense_biases):
+            h = F.relu(h @ w.to(h.dtype).T + b.to(h.dtype))
+        return h
+
+    def forward(self, rain: torch.Tensor, *, return_components: bool = False):
+        """Functionals of rain fields; same contract as :meth:`MinkowskiSurrogate.forward`.
+
+        Parameters
+        ----------
+        rain : torch.Tensor, shape (B, 1, H, W)
+            Rain rate in mm/h (>= 0, no NaN).
+        return_components : bool
+
+        Returns
+        -------
+        functionals : torch.Tensor, shape (B, n_thresholds, 3), float64
+        components : torch.Tensor, shape (B, n_thresholds), float64
+            Only with ``return_components=True``.
+        """
+        rain = _check_rain_tensor(rain)
+        height, width = rain.shape[-2:]
+        weights = self.layer_weights()
+        feats = self.features(normalise_rain(rain), weights)
+        y = (feats @ weights["head"].to(feats.dtype).T + self.head_bias.to(feats.dtype)).to(torch.float64)
+        y = y.reshape(len(y), len(self.thresholds), 4).clamp(-50.0, 50.0)
+        raw = torch.sign(y) * torch.expm1(y.abs())  # inverse of the log1p compression
+        return _output_from_raw(raw, height, width, self.constrained, self.pixel_size, return_components)
+
+    def extra_repr(self) -> str:
+        return (
+            f"n_thresholds={len(self.thresholds)}, lipschitz={self.lipschitz}, constrained={self.constrained}, "
+            f"channels={self.channels}, hidden={self.hidden}, kernel_size={self.kernel_size}"
+        )
+
+
+#: Surrogate classes by the ``architecture`` of their configuration (checkpoints without one are additive).
+ARCHITECTURES = {"additive": MinkowskiSurrogate, "conventional": ConventionalSurrogate}
+
+
+def _conventional_bound(model: ConventionalSurrogate, input_shape, include_head: bool) -> float:
+    grids = _conv_grids(input_shape, len(model.channels), model.kernel_size)
+    with torch.no_grad():
+        weights = model.layer_weights()
+        bound = 1.0
+        for w, grid in zip(weights["conv"], grids):
+            bound *= float(conv_operator_norm(w.double(), grid))
+        bound /= math.sqrt(grids[-1][0] * grids[-1][1])  # mean pooling
+        for w in weights["dense"]:
+            bound *= float(_matrix_norm(w.double()))
+        if include_head:
+            bound *= float(_matrix_norm(weights["head"].double()))
+    return bound
+
+
+# --------------------------------------------------------------------------
 # Certified and empirical Lipschitz constants
 # --------------------------------------------------------------------------
 
 
 def lipschitz_upper_bound(
-    model: MinkowskiSurrogate, input_shape: tuple[int, int] = (128, 128), *, include_head: bool = False
+    model: MinkowskiSurrogate | ConventionalSurrogate,
+    input_shape: tuple[int, int] = (128, 128),
+    *,
+    include_head: bool = False,
 ) -> float:
     r"""Certified ℓ2 Lipschitz bound of ``model.features`` on ``input_shape`` fields.
 
@@ -794,9 +1059,23 @@ def lipschitz_upper_bound(
     plain CNN it is merely larger). Measured in the normalised input
     :math:`z` (:func:`normalise_rain`).
 
+    For a :class:`ConventionalSurrogate` (strided convolutions, mean
+    pooling, dense layers) the bound is the product of
+
+    * each convolution's exact norm on its circular grid: a stride-2
+      convolution with zero padding is a subsampling (norm 1) of the
+      stride-1 one, which is a crop of the full convolution, which is the
+      circular convolution on the :math:`(s + k - 1) \times (t + k - 1)` grid of
+      its :math:`s \times t` input restricted to inputs without wrap-around
+      (Sedghi et al. 2019, :func:`conv_operator_norm`);
+    * :math:`1/\sqrt{hw}` for mean pooling over the last :math:`h \times w`
+      map (per channel :math:`(\sum_p v_p / hw)^2 \le \sum_p v_p^2 / hw`,
+      Cauchy–Schwarz);
+    * the spectral norm of each dense layer (ReLU and biases are 1-Lipschitz).
+
     Parameters
     ----------
-    model : MinkowskiSurrogate
+    model : MinkowskiSurrogate or ConventionalSurrogate
     input_shape : (int, int), default (128, 128)
     include_head : bool, default False
         Multiply by the head's spectral norm: a bound for the raw outputs
@@ -812,11 +1091,13 @@ def lipschitz_upper_bound(
     >>> round(lipschitz_upper_bound(model, (3, 3)), 3)  # 4 * (1/2) * sqrt(1+2+2+2+2+4+4)
     8.246
     """
-    if not isinstance(model, MinkowskiSurrogate):
-        raise TypeError(f"model must be a MinkowskiSurrogate; got {type(model).__name__}")
+    if not isinstance(model, (MinkowskiSurrogate, ConventionalSurrogate)):
+        raise TypeError(f"model must be a MinkowskiSurrogate or ConventionalSurrogate; got {type(model).__name__}")
     h, w = int(input_shape[0]), int(input_shape[1])
     if h < 1 or w < 1:
         raise ValueError(f"input_shape must be (H, W) with H, W >= 1; got {input_shape}")
+    if isinstance(model, ConventionalSurrogate):
+        return _conventional_bound(model, (h, w), include_head)
     n_fixed = len(ORDER_STATISTICS)
     with torch.no_grad():
         weights = model.layer_weights()
@@ -964,7 +1245,7 @@ def _predict(model, rain: np.ndarray, batch_size: int = 8):
 
 
 def train_surrogate(
-    model: MinkowskiSurrogate,
+    model: MinkowskiSurrogate | ConventionalSurrogate,
     train,
     val,
     *,
@@ -985,7 +1266,10 @@ def train_surrogate(
     patches, applies a random D4 symmetry to each, computes their exact
     functionals and β0 (:func:`mink_toolkit.datasets.exact_targets`, cheap
     at this size) and takes an Adam step on :func:`surrogate_loss`. The model
-    is additive, so what it learns on crops holds on full patches. Every
+    is additive, so what it learns on crops holds on full patches. With
+    ``crop_size`` equal to the patch size (what a :class:`ConventionalSurrogate`
+    needs: it is tied to one field size) whole patches are drawn and their
+    cached targets used, which the D4 symmetry leaves unchanged. Every
     ``eval_every`` steps the loss on ``val_patches`` full validation patches
     (fixed, cached targets) is computed; the best weights are kept and
     training stops after ``patience`` evaluations without improvement. The
@@ -993,7 +1277,7 @@ def train_surrogate(
 
     Parameters
     ----------
-    model : MinkowskiSurrogate
+    model : MinkowskiSurrogate or ConventionalSurrogate
         Trained in place (its best weights are loaded at the end).
     train, val : mink_toolkit.datasets.PatchSet
         Thresholds must match the model's.
@@ -1032,9 +1316,15 @@ def train_surrogate(
     running, count, bad_evals = 0.0, 0, 0
     start = time.perf_counter()
     bar = tqdm(range(1, steps + 1), desc="train surrogate", disable=not progress, leave=False)
+    whole_patches = tuple(train.rain.shape[-2:]) == (crop_size, crop_size)
     for step in bar:
-        crops = random_d4(random_crops(train.rain, crop_size, batch_size, rng), rng)
-        target, comps = exact_targets(crops, thresholds)
+        if whole_patches:
+            pick = rng.integers(0, len(train), size=batch_size)
+            crops = random_d4(train.rain[pick], rng)
+            target, comps = train.functionals[pick], train.components[pick]
+        else:
+            crops = random_d4(random_crops(train.rain, crop_size, batch_size, rng), rng)
+            target, comps = exact_targets(crops, thresholds)
         pred, pred_comps = model(torch.as_tensor(np.ascontiguousarray(crops), dtype=torch.float32)[:, None], return_components=True)
         loss = surrogate_loss(pred, torch.as_tensor(target), pred_comps, torch.as_tensor(comps), thresholds,
                               components_weight=components_weight)
@@ -1067,12 +1357,12 @@ def train_surrogate(
     return result
 
 
-def save_surrogate(model: MinkowskiSurrogate, path, *, metadata: dict | None = None) -> Path:
+def save_surrogate(model: MinkowskiSurrogate | ConventionalSurrogate, path, *, metadata: dict | None = None) -> Path:
     """Write weights and configuration to ``path`` (a torch file).
 
     Parameters
     ----------
-    model : MinkowskiSurrogate
+    model : MinkowskiSurrogate or ConventionalSurrogate
     path : str or Path
     metadata : dict, optional
         JSON-like extra information (training history, data settings).
@@ -1096,7 +1386,7 @@ def save_surrogate(model: MinkowskiSurrogate, path, *, metadata: dict | None = N
     return path
 
 
-def load_surrogate(path, *, thresholds=None, config: dict | None = None) -> MinkowskiSurrogate:
+def load_surrogate(path, *, thresholds=None, config: dict | None = None) -> MinkowskiSurrogate | ConventionalSurrogate:
     """Load a checkpoint written by :func:`save_surrogate`, validating it.
 
     Parameters
@@ -1105,13 +1395,14 @@ def load_surrogate(path, *, thresholds=None, config: dict | None = None) -> Mink
     thresholds : 1-D array_like, optional
         If given, must equal the checkpoint's thresholds (mm/h).
     config : dict, optional
-        Expected settings (any subset of :meth:`MinkowskiSurrogate.config`);
-        each must match the checkpoint's.
+        Expected settings (any subset of :meth:`MinkowskiSurrogate.config`
+        or :meth:`ConventionalSurrogate.config`, ``architecture`` included:
+        "additive" or "conventional"); each must match the checkpoint's.
 
     Returns
     -------
-    MinkowskiSurrogate
-        In eval mode.
+    MinkowskiSurrogate or ConventionalSurrogate
+        As stored (checkpoints without ``architecture`` are additive), in eval mode.
 
     Raises
     ------
@@ -1144,16 +1435,25 @@ def load_surrogate(path, *, thresholds=None, config: dict | None = None) -> Mink
                 f"thresholds do not match the checkpoint: asked for {wanted.tolist()}, "
                 f"checkpoint has {have.tolist()} (mm/h)"
             )
+    architecture = stored.get("architecture", "additive")
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"{path} has unknown architecture {architecture!r}; expected one of {sorted(ARCHITECTURES)}")
     if config is not None:
         for key, value in config.items():
+            if key == "architecture":
+                if value != architecture:
+                    raise ValueError(f"checkpoint setting architecture={architecture!r} differs from the expected {value!r}")
+                continue
             if key not in stored:
                 raise ValueError(f"unknown surrogate setting {key!r}; the checkpoint has {sorted(stored)}")
             have = stored[key]
-            same = np.allclose(have, value) if key in ("thresholds", "norm_grid") else have == value
+            same = (np.shape(have) == np.shape(value) and np.allclose(have, value)
+                    if key in ("thresholds", "norm_grid", "channels", "hidden") else have == value)
             if not same:
                 raise ValueError(f"checkpoint setting {key}={have!r} differs from the expected {value!r}")
     try:
-        model = MinkowskiSurrogate(**stored)
+        settings = {k: v for k, v in stored.items() if k != "architecture"}
+        model = ARCHITECTURES[architecture](**settings)
         model.load_state_dict(payload["state_dict"], strict=True)
     except (TypeError, RuntimeError, KeyError) as err:
         raise ValueError(f"{path}: weights do not fit the stored configuration: {err}") from err

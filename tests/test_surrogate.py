@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from mink_toolkit import betti_numbers, minkowski_functionals
 from mink_toolkit.datasets import PatchSet, exact_targets
 from mink_toolkit.surrogate import (
+    ConventionalSurrogate,
     MinkowskiSurrogate,
     _ceil_two_sqrt,
     conv_operator_norm,
@@ -413,3 +414,142 @@ def test_gradient_explorer_widget_updates_without_a_browser():
     assert "R²" in info.value
     with pytest.raises(ValueError, match="lipschitz=True"):
         with_lipschitz(MinkowskiSurrogate(THRESHOLDS, lipschitz=False), 2.0)
+
+
+# ---------------------------------------------------------------- conventional CNN baseline
+
+
+def small_conventional(**kwargs):
+    return ConventionalSurrogate(THRESHOLDS, channels=(4, 6), hidden=(8,), **kwargs)
+
+
+def test_conventional_forward_shapes_and_errors():
+    model = small_conventional(constrained=False, pixel_size=2.0)
+    for shape in [(10, 12), (9, 13), (1, 1)]:
+        f, b0 = model(torch.rand(2, 1, *shape) * 3, return_components=True)
+        assert f.shape == (2, 4, 3) and b0.shape == (2, 4) and f.dtype == torch.float64
+    assert model.features(normalise_rain(torch.rand(3, 1, 8, 8))).shape == (3, 8)
+    with pytest.raises(ValueError, match=r"\(B, 1, H, W\)"):
+        model(torch.rand(2, 2, 8, 8))
+    bad = torch.rand(1, 1, 8, 8)
+    bad[0, 0, 1, 1] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        model(bad)
+    with pytest.raises(ValueError, match="kernel_size"):
+        ConventionalSurrogate(THRESHOLDS, kernel_size=2)
+    with pytest.raises(ValueError, match="channels"):
+        ConventionalSurrogate(THRESHOLDS, channels=())
+    with pytest.raises(ValueError, match="hidden"):
+        ConventionalSurrogate(THRESHOLDS, hidden=(8, 0))
+
+
+def test_strided_convolution_norm_is_bounded_by_its_circular_grid():
+    """Stride 2, zero padding: the dense operator's norm is at most the FFT norm on (s + k - 1)^2."""
+    gen = torch.Generator().manual_seed(5)
+    w = torch.randn(3, 2, 3, 3, generator=gen, dtype=torch.float64)
+    shape = (2, 5, 6)
+    n = int(np.prod(shape))
+    cols = [F.conv2d(torch.eye(n, dtype=torch.float64)[i].reshape(1, *shape), w, stride=2, padding=1).reshape(-1)
+            for i in range(n)]
+    exact = float(torch.linalg.matrix_norm(torch.stack(cols, dim=1), 2))
+    bound = float(conv_operator_norm(w, (5 + 2, 6 + 2)))
+    assert exact <= bound + 1e-12
+    assert exact > 0.3 * bound  # not vacuous
+
+
+def test_conventional_caps_hold_even_for_huge_raw_weights():
+    model = small_conventional(norm_grid=(16, 16), head_lipschitz=3.0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(100.0)
+        w = model.layer_weights()
+    assert float(conv_operator_norm(w["conv"][0], (18, 18))) <= 1.0 + 1e-5
+    assert float(conv_operator_norm(w["conv"][1], (10, 10))) <= 1.0 + 1e-5
+    assert float(torch.linalg.matrix_norm(w["dense"][0], 2)) <= 1.0 + 1e-5
+    assert float(torch.linalg.matrix_norm(w["head"], 2)) <= 3.0 * (1 + 1e-5)
+    # Two 1-Lipschitz convolutions, mean pooling over the final 4 x 4 map, a 1-Lipschitz dense layer.
+    assert lipschitz_upper_bound(model, (16, 16)) <= 0.25 * (1 + 1e-4)
+
+
+@pytest.mark.parametrize("lipschitz", [True, False])
+def test_conventional_bound_exceeds_jacobian_norm_and_gradient_ascent(lipschitz):
+    torch.manual_seed(4)
+    model = small_conventional(lipschitz=lipschitz, norm_grid=(6, 7))
+    shape = (6, 7)
+    bound = lipschitz_upper_bound(model, shape)
+    z = normalise_rain(torch.rand(2, 1, *shape) * 4.0)
+    for zi in z:
+        jac = torch.autograd.functional.jacobian(lambda t: model.features(t[None, None]).reshape(-1), zi[0])
+        assert float(torch.linalg.matrix_norm(jac.reshape(jac.shape[0], -1), 2)) <= bound
+    empirical = empirical_lipschitz(model, z, steps=15)
+    assert 0 < empirical <= bound
+    with torch.no_grad():
+        head_norm = float(torch.linalg.matrix_norm(model.layer_weights()["head"].double(), 2))
+    assert lipschitz_upper_bound(model, shape, include_head=True) == pytest.approx(bound * head_norm, rel=1e-6)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    height=st.integers(1, 9),
+    width=st.integers(1, 9),
+    weight_scale=st.floats(1e-3, 1e3),
+    rain_scale=st.floats(0.0, 1e3),
+    lipschitz=st.booleans(),
+)
+def test_constrained_conventional_model_never_violates(seed, height, width, weight_scale, rain_scale, lipschitz):
+    torch.manual_seed(seed)
+    model = small_conventional(lipschitz=lipschitz, constrained=True, norm_grid=(8, 8))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn_like(p) * weight_scale)
+    rain = torch.rand(3, 1, height, width, generator=torch.Generator().manual_seed(seed)) * rain_scale
+    f, b0 = model(rain, return_components=True)
+    v = geometric_violations(f, (height, width), components=b0, rtol=0.0)
+    assert max(v.values()) == 0.0, v
+
+
+def test_unconstrained_conventional_model_can_violate():
+    torch.manual_seed(0)
+    model = small_conventional(lipschitz=False, constrained=False)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn_like(p))
+    assert geometric_violations(model(torch.rand(4, 1, 8, 8) * 5), (8, 8))["any"] > 0
+
+
+def test_conventional_checkpoint_roundtrip(tmp_path):
+    torch.manual_seed(1)
+    model = small_conventional(lipschitz=True, constrained=False, norm_grid=(9, 9))
+    path = save_surrogate(model, tmp_path / "conv.pt")
+    loaded = load_surrogate(path, thresholds=THRESHOLDS, config={"architecture": "conventional", "channels": [4, 6]})
+    assert isinstance(loaded, ConventionalSurrogate) and loaded.config() == model.config()
+    x = torch.rand(2, 1, 9, 9)
+    torch.testing.assert_close(loaded(x), model(x))
+    with pytest.raises(ValueError, match="architecture"):
+        load_surrogate(path, config={"architecture": "additive"})
+    with pytest.raises(ValueError, match="channels"):
+        load_surrogate(path, config={"channels": [4, 8]})
+    additive = save_surrogate(MinkowskiSurrogate(THRESHOLDS, width=4, depth=2), tmp_path / "additive.pt")
+    assert isinstance(load_surrogate(additive, config={"architecture": "additive"}), MinkowskiSurrogate)
+    with pytest.raises(ValueError, match="architecture"):
+        load_surrogate(additive, config={"architecture": "conventional"})
+
+
+def test_whole_patch_training_uses_the_cached_targets(monkeypatch):
+    """crop_size = patch size: whole patches, cached (D4-invariant) targets, no recomputation."""
+    import mink_toolkit.datasets as datasets
+
+    train, val = synthetic_patches(8, 16, 4), synthetic_patches(2, 16, 5)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("exact targets recomputed for whole patches")
+
+    monkeypatch.setattr(datasets, "exact_targets", refuse)
+    torch.manual_seed(0)
+    model = small_conventional(lipschitz=False, constrained=False)
+    result = train_surrogate(model, train, val, steps=20, batch_size=4, crop_size=16, lr=1e-2, eval_every=10,
+                             patience=5, val_patches=2, progress=False)
+    assert len(result.history) == 2 and result.best_val_loss == min(h["val_loss"] for h in result.history)
+    with pytest.raises(AssertionError, match="recomputed"):  # crops still compute their targets
+        train_surrogate(model, train, val, steps=1, batch_size=2, crop_size=8, progress=False)
