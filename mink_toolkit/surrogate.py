@@ -38,6 +38,14 @@ data, learns β0 and corrects the bias of finite slopes. A few hundred
 parameters suffice, the model applies to any field size, and training on
 small random crops (with exact targets computed per batch) is cheap.
 
+:class:`ConventionalSurrogate` is the comparison model of the paper's kind
+(strided convolutions, global **mean** pooling, dense layers, a linear head
+on log1p-compressed outputs), with the same input transform, output
+layout, constrained head, certificate and checkpoints; it has to learn the
+additivity that the architecture above has built in
+(``python -m mink_toolkit reproduce surrogate`` compares accuracy,
+parameter count and training time).
+
 Lipschitz certificate
 ---------------------
 With ``lipschitz=True`` every affine map is norm-constrained (its exact

@@ -10,10 +10,17 @@ on the 2024 NIMBUS patches:
     ``lipschitz=True, constrained=False``: the unconstrained Lipschitz baseline.
 ``constrained``
     ``lipschitz=True, constrained=True``: certified bound and hard constraints.
+``conventional_cnn``
+    :class:`mink_toolkit.surrogate.ConventionalSurrogate` with
+    ``lipschitz=False, constrained=False``: a conventional CNN of the paper's
+    kind (strided convolutions, global mean pooling, dense layers, linear
+    head), trained on whole patches, for the comparison of accuracy against
+    parameter count and CPU time with the additive architecture above.
 
 Writes ``DIR/surrogate.json`` (``{"models": {name: M}}``, each ``M`` with
 ``r2`` and ``mae`` keyed by functional, ``violations``,
-``lipschitz_certified``, ``lipschitz_empirical``, ``train_seconds`` and more),
+``lipschitz_certified``, ``lipschitz_empirical``, ``train_seconds``,
+``parameters`` and more),
 ``DIR/surrogate.md`` (the tables) and ``DIR/checkpoints/<name>.pt``.
 ``--quick`` uses a few files and steps (a smoke test, seconds); the default
 is the reference configuration.
@@ -42,11 +49,13 @@ __all__ = [
     "main",
 ]
 
-#: The three models compared (keyword arguments of MinkowskiSurrogate).
+#: The models compared: keyword arguments of MinkowskiSurrogate, or of ConventionalSurrogate
+#: where ``architecture`` is "conventional" (that one uses the ``conventional_*`` configuration).
 MODEL_SETTINGS = {
     "cnn": {"lipschitz": False, "constrained": False},
     "lipschitz": {"lipschitz": True, "constrained": False},
     "constrained": {"lipschitz": True, "constrained": True},
+    "conventional_cnn": {"architecture": "conventional", "lipschitz": False, "constrained": False},
 }
 
 #: Reference (full) and quick configurations.
@@ -56,6 +65,10 @@ CONFIGS = {
         "model": {"width": 16, "depth": 3, "levels": 4, "local_lipschitz": 16.0},
         "train": {"steps": 400, "batch_size": 32, "crop_size": 32, "lr": 5e-3, "eval_every": 50,
                   "patience": 3, "val_patches": 32},
+        # The conventional CNN sees whole 128 x 128 patches (it is tied to one field size).
+        "conventional_model": {"channels": (16, 32, 64, 64), "hidden": (128,)},
+        "conventional_train": {"steps": 4000, "batch_size": 32, "crop_size": 128, "lr": 5e-3, "eval_every": 200,
+                               "patience": 5, "val_patches": 32},
         "lipschitz_patches": 4,
         "lipschitz_steps": 30,
         "gradient_patches": 16,
@@ -65,6 +78,9 @@ CONFIGS = {
         "model": {"width": 4, "depth": 2, "levels": 2, "local_lipschitz": 16.0},
         "train": {"steps": 20, "batch_size": 8, "crop_size": 24, "lr": 5e-3, "eval_every": 10,
                   "patience": 2, "val_patches": 4},
+        "conventional_model": {"channels": (4, 8), "hidden": (8,)},
+        "conventional_train": {"steps": 10, "batch_size": 4, "crop_size": 128, "lr": 5e-3, "eval_every": 5,
+                               "patience": 2, "val_patches": 4},
         "lipschitz_patches": 1,
         "lipschitz_steps": 3,
         "gradient_patches": 2,
@@ -152,7 +168,11 @@ def with_lipschitz(model, local_lipschitz: float):
     import copy
 
     from ._validation import check_positive
+    from .surrogate import MinkowskiSurrogate
 
+    if not isinstance(model, MinkowskiSurrogate):
+        raise TypeError(f"with_lipschitz needs a MinkowskiSurrogate (its caps are set by local_lipschitz); "
+                        f"got {type(model).__name__}")
     if not getattr(model, "lipschitz", False):
         raise ValueError("with_lipschitz needs a model built with lipschitz=True")
     clone = copy.deepcopy(model)
@@ -230,7 +250,7 @@ def evaluate_surrogate(model, test, *, lipschitz_patches: int = 4, lipschitz_ste
 
     Parameters
     ----------
-    model : MinkowskiSurrogate
+    model : MinkowskiSurrogate or ConventionalSurrogate
     test : mink_toolkit.datasets.PatchSet
     lipschitz_patches, lipschitz_steps : int
         Pairs and steps of :func:`mink_toolkit.surrogate.empirical_lipschitz`.
@@ -282,8 +302,9 @@ def _markdown(results: dict, thresholds) -> str:
               f"patches of 2018-08-24 Odyssey. R² and MAE in log1p space (signed for χ), pooled over "
               f"patches and {len(thresholds)} thresholds ({thresholds[0]:g}–{thresholds[-1]:g} mm/h).", ""]
     lines += ["| model | R² area | R² perimeter | R² χ | MAE area | MAE perimeter | MAE χ | fields with a violation | "
-              "certified Lipschitz | empirical Lipschitz | gradient high-k share | gradient max / RMS | train s |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "certified Lipschitz | empirical Lipschitz | gradient high-k share | gradient max / RMS | parameters | "
+              "train s |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, m in models.items():
         cert = m["lipschitz_certified"]
         lines.append(
@@ -291,12 +312,17 @@ def _markdown(results: dict, thresholds) -> str:
             + " | ".join(f"{m['mae'][f]:.3f}" for f in FUNCTIONAL_NAMES)
             + f" | {100 * m['violations']['any']:.1f} % | {cert:.4g} | {m['lipschitz_empirical']:.4g} | "
             f"{m['gradient_high_wavenumber_share']:.3f} | {m['gradient_max_abs'] / m['gradient_rms']:.1f} | "
-            f"{m['train_seconds']:.0f} |"
+            f"{m['parameters']} | {m['train_seconds']:.0f} |"
         )
     keys = [k for k in next(iter(models.values()))["violations"] if k != "any"]
     lines += ["", f"Lipschitz constants in normalised input units (z = log10(1 + x / 0.01 mm/h)), 128 × 128 fields; "
               f"empirical = largest ratio found by gradient ascent. Gradient smoothness: share of the RAPSD power of "
-              f"∇x loss above 0.25 cycles/pixel, and peak-to-RMS ratio of ∇x loss (spikiness)."]
+              f"∇x loss above 0.25 cycles/pixel, and peak-to-RMS ratio of ∇x loss (spikiness). "
+              f"cnn, lipschitz, constrained: the additive architecture (local features, soft steps, global sum "
+              f"pooling; trained on 32 × 32 crops); conventional_cnn: strided convolutions, global mean pooling, "
+              f"dense layers (the paper's kind; trained on whole patches). The certified constants of the two "
+              f"architectures bound different feature maps and are not comparable with each other. "
+              f"Train s: wall-clock seconds of training, validation included."]
     lines += ["", "Violation fraction per constraint (of field × threshold entries):", "",
               "| constraint | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
     for k in keys:
@@ -328,7 +354,7 @@ def run(output: Path, *, quick: bool = False, seed: int = 0, progress: bool = Tr
         The content of ``surrogate.json``.
     """
     from .datasets import DEFAULT_THRESHOLDS, load_patches
-    from .surrogate import MinkowskiSurrogate, save_surrogate, train_surrogate
+    from .surrogate import ARCHITECTURES, save_surrogate, train_surrogate
 
     config = CONFIGS["quick" if quick else "full"]
     output = Path(output)
@@ -346,15 +372,20 @@ def run(output: Path, *, quick: bool = False, seed: int = 0, progress: bool = Tr
         "models": {},
     }
     for name, settings in MODEL_SETTINGS.items():
+        settings = dict(settings)
+        architecture = settings.pop("architecture", "additive")
+        prefix = "conventional_" if architecture == "conventional" else ""
         torch.manual_seed(seed)
-        model = MinkowskiSurrogate(thresholds, **settings, **config["model"])
-        history = train_surrogate(model, data["train"], data["val"], seed=seed, progress=progress, **config["train"])
+        model = ARCHITECTURES[architecture](thresholds, **settings, **config[prefix + "model"])
+        history = train_surrogate(model, data["train"], data["val"], seed=seed, progress=progress,
+                                  **config[prefix + "train"])
         started = time.perf_counter()
         metrics = evaluate_surrogate(
             model, test, lipschitz_patches=config["lipschitz_patches"],
             lipschitz_steps=config["lipschitz_steps"], gradient_patches=config["gradient_patches"],
         )
         metrics["train_seconds"] = history.train_seconds
+        metrics["parameters"] = sum(p.numel() for p in model.parameters())
         metrics["eval_seconds"] = time.perf_counter() - started
         metrics["best_step"] = history.best_step
         metrics["settings"] = model.config()
@@ -374,7 +405,8 @@ def main(argv: list[str]) -> int:
     """Command-line entry point (see the module docstring)."""
     parser = argparse.ArgumentParser(
         prog="python -m mink_toolkit reproduce surrogate",
-        description="Train and evaluate the Minkowski-functional surrogates (plain CNN, Lipschitz, constrained).",
+        description="Train and evaluate the Minkowski-functional surrogates (plain CNN, Lipschitz, constrained, "
+                    "conventional CNN).",
     )
     parser.add_argument("--quick", action="store_true", help="a few files and steps (smoke test)")
     parser.add_argument("--output", default="results", help="output folder (default: results/)")

@@ -387,13 +387,16 @@ def test_reproduce_quick_writes_the_results(tmp_path, monkeypatch):
 
     assert main(["reproduce", "surrogate", "--quick", "--no-progress", "--output", str(tmp_path)]) == 0
     results = json.loads((tmp_path / "surrogate.json").read_text())
-    assert set(results["models"]) == {"cnn", "lipschitz", "constrained"}
+    assert set(results["models"]) == {"cnn", "lipschitz", "constrained", "conventional_cnn"}
     for name, m in results["models"].items():
         assert set(m["r2"]) == set(m["mae"]) == {"area", "perimeter", "euler_characteristic"}
         assert m["lipschitz_empirical"] <= m["lipschitz_certified"]
         assert m["train_seconds"] > 0
+        assert m["parameters"] > 0
     assert results["models"]["constrained"]["violations"]["any"] == 0.0
-    assert "| constrained |" in (tmp_path / "surrogate.md").read_text()
+    assert results["models"]["conventional_cnn"]["settings"]["architecture"] == "conventional"
+    table = (tmp_path / "surrogate.md").read_text()
+    assert "| constrained |" in table and "| conventional_cnn |" in table and "| parameters |" in table
     assert (tmp_path / "checkpoints" / "surrogate_constrained.pt").is_file()
 
 
@@ -414,6 +417,8 @@ def test_gradient_explorer_widget_updates_without_a_browser():
     assert "R²" in info.value
     with pytest.raises(ValueError, match="lipschitz=True"):
         with_lipschitz(MinkowskiSurrogate(THRESHOLDS, lipschitz=False), 2.0)
+    with pytest.raises(TypeError, match="MinkowskiSurrogate"):
+        with_lipschitz(ConventionalSurrogate(THRESHOLDS, channels=(2,), hidden=(2,)), 2.0)
 
 
 # ---------------------------------------------------------------- conventional CNN baseline
