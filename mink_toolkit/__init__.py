@@ -171,6 +171,7 @@ __all__ += ["DEFAULT_THRESHOLDS", "PatchSet", "load_patches"]
 __all__ += _lazy(
     "surrogate",
     [
+        "ConventionalSurrogate",
         "MinkowskiSurrogate",
         "geometric_violations",
         "lipschitz_upper_bound",

@@ -174,7 +174,15 @@ def _levels(field: np.ndarray, thresholds: np.ndarray, nan_mask: np.ndarray | No
     """
     n = thresholds.size
     dtype = np.uint8 if n < 255 else (np.uint16 if n < 65535 else np.int64)
-    levels = np.searchsorted(thresholds, field, side="right").astype(dtype, copy=False)
+    levels = np.empty(field.shape, dtype=dtype)
+    # searchsorted returns int64: convert block by block so that no full-size
+    # int64 temporary exists (8x the field's levels; matters for dask workers).
+    flat_field = field.reshape(-1)
+    flat_levels = levels.reshape(-1)
+    block = 1 << 20
+    for start in range(0, flat_field.size, block):
+        stop = start + block
+        flat_levels[start:stop] = np.searchsorted(thresholds, flat_field[start:stop], side="right")
     if nan_mask is not None:
         levels[nan_mask] = 0
     return levels
