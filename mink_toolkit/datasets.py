@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -316,7 +317,8 @@ def load_patches(
         }
         if cache:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp.npz")
+            # unique per process: parallel test workers may build the same cache
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")
             np.savez_compressed(tmp, **data)
             tmp.replace(path)  # atomic: a reader never sees half a file
     return PatchSet(

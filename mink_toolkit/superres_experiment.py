@@ -29,6 +29,8 @@ high-wavenumber share of the term's gradient with respect to the output).
 
 from __future__ import annotations
 
+import os
+
 import argparse
 import hashlib
 import json
@@ -218,7 +220,11 @@ def build_surrogate(config: SuperresConfig, *, lipschitz, constrained: bool, pro
         optimiser.step()
     model.eval()
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), path)
+    # Write then rename (unique per process): parallel test workers and notebook
+    # kernels may train the same surrogate at once; a reader never sees half a file.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    torch.save(model.state_dict(), tmp)
+    tmp.replace(path)
     return model
 
 
