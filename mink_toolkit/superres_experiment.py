@@ -29,12 +29,11 @@ high-wavenumber share of the term's gradient with respect to the output).
 
 from __future__ import annotations
 
-import os
-
 import argparse
 import hashlib
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
