@@ -751,15 +751,7 @@ class MinkowskiSurrogate(nn.Module):
         weights = self.layer_weights()
         feats = self.features(normalise_rain(rain), weights)
         raw = feats @ weights["head"].T  # (B, n, 4): area, perimeter, β0, χ in pixel units
-        if self.constrained:
-            out = project_feasible(raw, height * width)
-        else:
-            out = raw.to(torch.float64)
-        s = self.pixel_size
-        functionals = torch.stack([out[..., 0] * s**2, out[..., 1] * s, out[..., 3]], dim=-1)
-        if return_components:
-            return functionals, out[..., 2]
-        return functionals
+        return _output_from_raw(raw, height, width, self.constrained, self.pixel_size, return_components)
 
     def extra_repr(self) -> str:
         return (
