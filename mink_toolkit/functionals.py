@@ -188,21 +188,23 @@ def _levels(field: np.ndarray, thresholds: np.ndarray, nan_mask: np.ndarray | No
     return levels
 
 
-def _count_above(values: np.ndarray, n_levels: int) -> np.ndarray:
+def _count_above(values: np.ndarray, n_levels: int, weights: np.ndarray | None = None) -> np.ndarray:
     """For values in 0…n_levels, count per leading index how many exceed k.
 
     ``values`` is (B, ...); returns (B, n_levels) float64 where column k is
-    ``#{values > k}``: one ``bincount`` for the whole batch, then a reversed
-    cumulative sum turns the histogram into counts of nested sets.
+    ``#{values > k}`` (or the sum of ``weights`` over them): one ``bincount``
+    for the whole batch, then a reversed cumulative sum turns the histogram
+    into counts of nested sets.
     """
     batch = values.shape[0]
     width = n_levels + 1
     flat = values.reshape(batch, -1)
+    w = None if weights is None else weights.reshape(-1)
     if batch == 1:
-        hist = np.bincount(flat.ravel(), minlength=width)[None, :]
+        hist = np.bincount(flat.ravel(), weights=w, minlength=width)[None, :]
     else:
         offsets = (np.arange(batch, dtype=np.intp) * width)[:, None]
-        hist = np.bincount((flat + offsets).ravel(), minlength=batch * width).reshape(batch, width)
+        hist = np.bincount((flat + offsets).ravel(), weights=w, minlength=batch * width).reshape(batch, width)
     above = np.cumsum(hist[:, ::-1], axis=1)[:, ::-1]
     return above[:, 1:].astype(np.float64)
 
@@ -233,11 +235,11 @@ def configuration_counts(
     """
     out: dict[str, np.ndarray] = {}
     names = set(names)
+    if pair_mask is not None:
+        return _masked_pair_counts(levels, n_levels, names, pair_mask, out)
     pixels = _count_above(levels, n_levels)
     if "pixels" in names:
         out["pixels"] = pixels
-    if pair_mask is not None:
-        return _masked_pair_counts(levels, n_levels, names, pair_mask, out)
     # Inclusion–exclusion saves half of the histograms: [max(a, b) > k] =
     # [a > k] + [b > k] - [min(a, b) > k], and in the background-padded array
     # every pixel belongs to exactly two horizontal, two vertical and two
@@ -267,27 +269,31 @@ def configuration_counts(
 def _masked_pair_counts(levels, n_levels, names, pair_mask, out):
     """Pair counts restricted to pairs of two observed pixels (``"window"`` policy).
 
-    Dropping pairs breaks the inclusion–exclusion shortcut, so both the
-    maximum and the minimum of each kept pair are histogrammed.
+    Unobserved pixels have level 0, so a pair's minimum exceeds k only when
+    both pixels are observed: ``*_and`` needs no masking. Over the kept pairs,
+    ``[max > k] = [a > k] + [b > k] - [min > k]`` still holds, and summing
+    ``[a > k] + [b > k]`` over kept pairs counts each pixel once per observed
+    partner: one histogram weighted by that number (outside the array counts
+    as observed background) gives ``*_or``.
     """
-    padded = np.pad(levels, ((0, 0), (1, 1), (1, 1)))
-    observed = np.pad(pair_mask, ((0, 0), (1, 1), (1, 1)), constant_values=True)
-    shifts = {"pairs": [((0, 0), (0, 1)), ((0, 0), (1, 0))], "diagonals": [((0, 0), (1, 1)), ((0, 1), (1, 0))]}
-    h, w = padded.shape[1:]
-    for family, pairs in shifts.items():
+    height, width = levels.shape[1:]
+    observed = np.pad(pair_mask, ((0, 0), (1, 1), (1, 1)), constant_values=True).astype(np.float64)
+    directions = {"pairs": [(0, 1), (1, 0)], "diagonals": [(1, 1), (1, -1)]}
+    for family, steps in directions.items():
         if not names & {f"{family}_or", f"{family}_and"}:
             continue
-        total_or = np.zeros((levels.shape[0], n_levels))
+        partners = np.zeros(levels.shape, dtype=np.float64)
         total_and = np.zeros((levels.shape[0], n_levels))
-        for (r0, c0), (r1, c1) in pairs:
-            dr, dc = max(r0, r1), max(c0, c1)
-            a = padded[:, r0 : h - dr + r0, c0 : w - dc + c0]
-            b = padded[:, r1 : h - dr + r1, c1 : w - dc + c1]
-            ok = observed[:, r0 : h - dr + r0, c0 : w - dc + c0] & observed[:, r1 : h - dr + r1, c1 : w - dc + c1]
-            total_or += _count_above(np.where(ok, np.maximum(a, b), 0), n_levels)
-            total_and += _count_above(np.where(ok, np.minimum(a, b), 0), n_levels)
-        out[f"{family}_or"] = total_or
+        for dr, dc in steps:
+            # observed partner ahead (+d) and behind (-d) of every pixel
+            partners += observed[:, 1 + dr : 1 + dr + height, 1 + dc : 1 + dc + width]
+            partners += observed[:, 1 - dr : 1 - dr + height, 1 - dc : 1 - dc + width]
+            a_cols = slice(0, width - dc) if dc >= 0 else slice(-dc, width)
+            b_cols = slice(dc, width) if dc >= 0 else slice(0, width + dc)
+            pair_min = np.minimum(levels[:, : height - dr, a_cols], levels[:, dr:, b_cols])
+            total_and += _count_above(pair_min, n_levels)
         out[f"{family}_and"] = total_and
+        out[f"{family}_or"] = _count_above(levels, n_levels, weights=partners) - total_and
     return out
 
 

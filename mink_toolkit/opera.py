@@ -274,7 +274,11 @@ def read_odim(path, *, dbzh_undetect: float = DBZH_UNDETECT_FLOOR) -> xr.DataArr
     raw = raw.astype(np.float64, copy=False)
     nodata = raw == cal["nodata"] if cal["nodata"] is not None else np.zeros(raw.shape, bool)
     undetect = raw == cal["undetect"] if cal["undetect"] is not None else np.zeros(raw.shape, bool)
-    values = raw * cal["gain"] + cal["offset"]
+    # Decode in place: ``raw`` is our own fresh array, and one field-sized
+    # temporary less matters when many files are read at once (dask workers).
+    values = raw
+    values *= cal["gain"]
+    values += cal["offset"]
     quantity = cal["quantity"]
     if quantity in _REFLECTIVITY:
         undetect_value = float(dbzh_undetect)

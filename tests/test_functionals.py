@@ -293,3 +293,43 @@ def test_input_is_not_modified():
     copy = field.copy()
     minkowski_functionals(field, [0.5], nan_policy="background")
     np.testing.assert_array_equal(field, copy)
+
+
+def _window_boundary_reference(field, u, diagonal=False):
+    """Brute force: set/background transitions between two observed pixels (outside = observed background)."""
+    observed = np.pad(~np.isnan(field), 1, constant_values=True)
+    inside = np.pad(np.nan_to_num(field, nan=-np.inf) >= u, 1)
+    steps = [(1, 1), (1, -1)] if diagonal else [(0, 1), (1, 0)]
+    count = 0
+    h, w = inside.shape
+    for i in range(h):
+        for j in range(w):
+            for di, dj in steps:
+                k, m = i + di, j + dj
+                if 0 <= k < h and 0 <= m < w and observed[i, j] and observed[k, m]:
+                    count += inside[i, j] != inside[k, m]
+    return count
+
+
+@pytest.mark.parametrize("perimeter", ["edges", "crofton"])
+def test_window_perimeter_matches_brute_force_on_random_coverage(perimeter):
+    from mink_toolkit.functionals import CROFTON_AXIAL_WEIGHT, CROFTON_DIAGONAL_WEIGHT
+
+    rng = np.random.default_rng(11)
+    for _ in range(25):
+        h, w = rng.integers(2, 14, size=2)
+        field = rng.gamma(0.7, 1.5, size=(h, w))
+        field[rng.random((h, w)) < rng.random() * 0.6] = np.nan
+        thresholds = [0.3, 1.0, 2.5]
+        result = minkowski_functionals(field, thresholds, nan_policy="window", perimeter=perimeter)
+        background = minkowski_functionals(field, thresholds, nan_policy="background", perimeter=perimeter)
+        for k, u in enumerate(thresholds):
+            axial = _window_boundary_reference(field, u)
+            if perimeter == "edges":
+                expected = axial
+            else:
+                diagonal = _window_boundary_reference(field, u, diagonal=True)
+                expected = CROFTON_AXIAL_WEIGHT * axial + CROFTON_DIAGONAL_WEIGHT * diagonal
+            assert result[k, 1] == pytest.approx(expected, abs=1e-9)
+            # area and chi are those of the observed part of the set
+            np.testing.assert_array_equal(result[k, [0, 2]], background[k, [0, 2]])
