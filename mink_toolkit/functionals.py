@@ -188,23 +188,33 @@ def _levels(field: np.ndarray, thresholds: np.ndarray, nan_mask: np.ndarray | No
     return levels
 
 
-def _count_above(values: np.ndarray, n_levels: int, weights: np.ndarray | None = None) -> np.ndarray:
+def _count_above(values: np.ndarray, n_levels: int, multiplicity: np.ndarray | None = None) -> np.ndarray:
     """For values in 0…n_levels, count per leading index how many exceed k.
 
     ``values`` is (B, ...); returns (B, n_levels) float64 where column k is
-    ``#{values > k}`` (or the sum of ``weights`` over them): one ``bincount``
-    for the whole batch, then a reversed cumulative sum turns the histogram
-    into counts of nested sets.
+    ``#{values > k}``: one ``bincount`` for the whole batch, then a reversed
+    cumulative sum turns the histogram into counts of nested sets. With
+    ``multiplicity`` (small non-negative ints, shaped like ``values``) each
+    element counts that many times; it is histogrammed jointly with the
+    value (``value * 5 + multiplicity``) rather than passed as float weights,
+    which would cost a field-sized float64 array.
     """
     batch = values.shape[0]
     width = n_levels + 1
-    flat = values.reshape(batch, -1)
-    w = None if weights is None else weights.reshape(-1)
-    if batch == 1:
-        hist = np.bincount(flat.ravel(), weights=w, minlength=width)[None, :]
+    if multiplicity is not None:
+        code_dtype = np.uint8 if width * 5 <= 256 else np.int64
+        values = values.astype(code_dtype) * code_dtype(5) + multiplicity.astype(code_dtype, copy=False)
+        width_joint = width * 5
     else:
-        offsets = (np.arange(batch, dtype=np.intp) * width)[:, None]
-        hist = np.bincount((flat + offsets).ravel(), weights=w, minlength=batch * width).reshape(batch, width)
+        width_joint = width
+    flat = values.reshape(batch, -1)
+    if batch == 1:
+        hist = np.bincount(flat.ravel(), minlength=width_joint)[None, :]
+    else:
+        offsets = (np.arange(batch, dtype=np.intp) * width_joint)[:, None]
+        hist = np.bincount((flat + offsets).ravel(), minlength=batch * width_joint).reshape(batch, width_joint)
+    if multiplicity is not None:
+        hist = hist.reshape(batch, width, 5) @ np.arange(5)
     above = np.cumsum(hist[:, ::-1], axis=1)[:, ::-1]
     return above[:, 1:].astype(np.float64)
 
@@ -277,12 +287,12 @@ def _masked_pair_counts(levels, n_levels, names, pair_mask, out):
     as observed background) gives ``*_or``.
     """
     height, width = levels.shape[1:]
-    observed = np.pad(pair_mask, ((0, 0), (1, 1), (1, 1)), constant_values=True).astype(np.float64)
+    observed = np.pad(pair_mask, ((0, 0), (1, 1), (1, 1)), constant_values=True)
     directions = {"pairs": [(0, 1), (1, 0)], "diagonals": [(1, 1), (1, -1)]}
     for family, steps in directions.items():
         if not names & {f"{family}_or", f"{family}_and"}:
             continue
-        partners = np.zeros(levels.shape, dtype=np.float64)
+        partners = np.zeros(levels.shape, dtype=np.uint8)  # 0…4 observed partners
         total_and = np.zeros((levels.shape[0], n_levels))
         for dr, dc in steps:
             # observed partner ahead (+d) and behind (-d) of every pixel
@@ -293,7 +303,7 @@ def _masked_pair_counts(levels, n_levels, names, pair_mask, out):
             pair_min = np.minimum(levels[:, : height - dr, a_cols], levels[:, dr:, b_cols])
             total_and += _count_above(pair_min, n_levels)
         out[f"{family}_and"] = total_and
-        out[f"{family}_or"] = _count_above(levels, n_levels, weights=partners) - total_and
+        out[f"{family}_or"] = _count_above(levels, n_levels, multiplicity=partners) - total_and
     return out
 
 
