@@ -223,7 +223,6 @@ def configuration_counts(
     levels: np.ndarray,
     n_levels: int,
     names: tuple[str, ...],
-    pair_mask: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Exact configuration counts for every threshold at once.
 
@@ -235,9 +234,6 @@ def configuration_counts(
         Number of thresholds.
     names : tuple of str
         Terms wanted (see :func:`required_terms`).
-    pair_mask : ndarray of bool, shape (B, H, W), optional
-        Observed pixels; pairs touching an unobserved pixel are dropped
-        (used for the perimeter under ``nan_policy="window"``).
 
     Returns
     -------
@@ -245,21 +241,19 @@ def configuration_counts(
     """
     out: dict[str, np.ndarray] = {}
     names = set(names)
-    if pair_mask is not None:
-        return _masked_pair_counts(levels, n_levels, names, pair_mask, out)
     pixels = _count_above(levels, n_levels)
     if "pixels" in names:
         out["pixels"] = pixels
-    # Inclusion–exclusion saves half of the histograms: [max(a, b) > k] =
-    # [a > k] + [b > k] - [min(a, b) > k], and in the background-padded array
-    # every pixel belongs to exactly two horizontal, two vertical and two
-    # pairs along each diagonal, so  pairs_or = 4 F - pairs_and  and
-    # diagonals_or = 4 F - diagonals_and  (F = pixels).
-    if names & {"pairs_or", "pairs_and"}:
-        pairs_and = _count_above(np.minimum(levels[:, :, :-1], levels[:, :, 1:]), n_levels)
-        pairs_and += _count_above(np.minimum(levels[:, :-1, :], levels[:, 1:, :]), n_levels)
-        out["pairs_and"] = pairs_and
-        out["pairs_or"] = 4.0 * pixels - pairs_and
+    for family, steps in _PAIR_STEPS.items():
+        if not names & {f"{family}_or", f"{family}_and"}:
+            continue
+        pairs_and = sum(_count_above(_pair_minimum(levels, step), n_levels) for step in steps)
+        out[f"{family}_and"] = pairs_and
+        # Inclusion–exclusion saves half of the histograms: [max(a, b) > k]
+        # = [a > k] + [b > k] - [min(a, b) > k], and in the background-padded
+        # array every pixel belongs to exactly two pairs along each direction,
+        # so  *_or = 4 F - *_and  (F = pixels).
+        out[f"{family}_or"] = 4.0 * pixels - pairs_and
     if "blocks_or" in names:
         # Background padding of one pixel: pixels outside the array are background.
         padded = np.pad(levels, ((0, 0), (1, 1), (1, 1)))
@@ -268,43 +262,41 @@ def configuration_counts(
     if "blocks_and" in names:
         row_min = np.minimum(levels[:, :, :-1], levels[:, :, 1:])
         out["blocks_and"] = _count_above(np.minimum(row_min[:, :-1, :], row_min[:, 1:, :]), n_levels)
-    if names & {"diagonals_or", "diagonals_and"}:
-        diagonals_and = _count_above(np.minimum(levels[:, :-1, :-1], levels[:, 1:, 1:]), n_levels)
-        diagonals_and += _count_above(np.minimum(levels[:, :-1, 1:], levels[:, 1:, :-1]), n_levels)
-        out["diagonals_and"] = diagonals_and
-        out["diagonals_or"] = 4.0 * pixels - diagonals_and
     return out
 
 
-def _masked_pair_counts(levels, n_levels, names, pair_mask, out):
-    """Pair counts restricted to pairs of two observed pixels (``"window"`` policy).
+#: Neighbour offsets (rows, columns) of the two pair families.
+_PAIR_STEPS = {"pairs": ((0, 1), (1, 0)), "diagonals": ((1, 1), (1, -1))}
+
+
+def _pair_minimum(levels: np.ndarray, step: tuple[int, int]) -> np.ndarray:
+    """Minimum level of every in-array pair (a, a + step); pairs with the
+    background padding have minimum 0 and are left out."""
+    dr, dc = step
+    height, width = levels.shape[1:]
+    a_cols = slice(0, width - dc) if dc >= 0 else slice(-dc, width)
+    b_cols = slice(dc, width) if dc >= 0 else slice(0, width + dc)
+    return np.minimum(levels[:, : height - dr, a_cols], levels[:, dr:, b_cols])
+
+
+def _observed_or_counts(levels, n_levels, steps, pair_mask) -> np.ndarray:
+    """Sum over pairs of two observed pixels of ``[a > k] + [b > k]`` (``"window"`` policy).
 
     Unobserved pixels have level 0, so a pair's minimum exceeds k only when
-    both pixels are observed: ``*_and`` needs no masking. Over the kept pairs,
-    ``[max > k] = [a > k] + [b > k] - [min > k]`` still holds, and summing
-    ``[a > k] + [b > k]`` over kept pairs counts each pixel once per observed
-    partner: one histogram weighted by that number (outside the array counts
-    as observed background) gives ``*_or``.
+    both pixels are observed: the ``*_and`` counts need no masking. Over the
+    kept pairs ``[max > k] = [a > k] + [b > k] - [min > k]`` still holds, and
+    the sum returned here counts each pixel once per observed partner (outside
+    the array counts as observed background): one histogram of the level
+    jointly with that number.
     """
     height, width = levels.shape[1:]
     observed = np.pad(pair_mask, ((0, 0), (1, 1), (1, 1)), constant_values=True)
-    directions = {"pairs": [(0, 1), (1, 0)], "diagonals": [(1, 1), (1, -1)]}
-    for family, steps in directions.items():
-        if not names & {f"{family}_or", f"{family}_and"}:
-            continue
-        partners = np.zeros(levels.shape, dtype=np.uint8)  # 0…4 observed partners
-        total_and = np.zeros((levels.shape[0], n_levels))
-        for dr, dc in steps:
-            # observed partner ahead (+d) and behind (-d) of every pixel
-            partners += observed[:, 1 + dr : 1 + dr + height, 1 + dc : 1 + dc + width]
-            partners += observed[:, 1 - dr : 1 - dr + height, 1 - dc : 1 - dc + width]
-            a_cols = slice(0, width - dc) if dc >= 0 else slice(-dc, width)
-            b_cols = slice(dc, width) if dc >= 0 else slice(0, width + dc)
-            pair_min = np.minimum(levels[:, : height - dr, a_cols], levels[:, dr:, b_cols])
-            total_and += _count_above(pair_min, n_levels)
-        out[f"{family}_and"] = total_and
-        out[f"{family}_or"] = _count_above(levels, n_levels, multiplicity=partners) - total_and
-    return out
+    partners = np.zeros(levels.shape, dtype=np.uint8)  # 0…4 observed partners
+    for dr, dc in steps:
+        # observed partner ahead (+d) and behind (-d) of every pixel
+        partners += observed[:, 1 + dr : 1 + dr + height, 1 + dc : 1 + dc + width]
+        partners += observed[:, 1 - dr : 1 - dr + height, 1 - dc : 1 - dc + width]
+    return _count_above(levels, n_levels, multiplicity=partners)
 
 
 def _functionals_numpy(
@@ -331,8 +323,12 @@ def _functionals_numpy(
     terms = configuration_counts(levels, n, names)
     perimeter_terms = None
     if nan_policy == "window" and nan_mask is not None:
-        pnames = tuple(t for t in names if t.startswith(("pairs", "diagonals")))
-        perimeter_terms = configuration_counts(levels, n, pnames, pair_mask=~nan_mask)
+        # Only the *_or counts change when pairs touching NaN are dropped.
+        perimeter_terms = dict(terms)
+        for family, steps in _PAIR_STEPS.items():
+            if f"{family}_and" in terms:
+                observed_or = _observed_or_counts(levels, n, steps, ~nan_mask)
+                perimeter_terms[f"{family}_or"] = observed_or - terms[f"{family}_and"]
     area, length, euler = combine_terms(
         terms,
         connectivity=connectivity,

@@ -401,8 +401,7 @@ def threshold_gradients(
 
     Threshold k sees the field only through its own memberships, so the
     gradient of :func:`minkowski_loss` (``reduction="mean"``) is a sum
-    :math:`
-abla L = \sum_k g_k`; this returns the :math:`g_k`, computed in
+    :math:`\nabla L = \sum_k g_k`; this returns the :math:`g_k`, computed in
     one backward pass on one copy of the field per threshold.
 
     Parameters
