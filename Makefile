@@ -11,6 +11,11 @@ ifneq ($(wildcard ../shared/data/opera),)
 export MINK_DATA_DIR ?= $(abspath ../shared/data/opera)
 endif
 
+# torch is installed first, from this spec, so that pip keeps it when it installs the package
+# (pyproject.toml asks only torch>=2.2). The default is the CPU wheel these machines have;
+# for a GPU build pass e.g. TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu124".
+TORCH_SPEC ?= torch==2.13.0
+
 PYTEST_ARGS ?=
 # e.g. LAB_ARGS="--no-browser --allow-root" inside a container
 LAB_ARGS ?=
@@ -23,8 +28,8 @@ $(PY):
 
 $(STAMP): $(PY) pyproject.toml
 	$(PY) -m pip install --upgrade pip
-	# torch first, pinned: 2.13.0 is the CPU wheel; an unpinned torch pulls a multi-GB CUDA build.
-	$(PY) -m pip install "torch==2.13.0"
+	# torch first (see TORCH_SPEC): an unpinned torch would pull a multi-GB CUDA build here.
+	$(PY) -m pip install $(TORCH_SPEC)
 	$(PY) -m pip install -e ".[test,lab]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mink_toolkit)"
 	touch $(STAMP)

@@ -202,7 +202,7 @@ def gradient_explorer(model, rain: np.ndarray, target: np.ndarray, *, bounds=(1,
     import matplotlib.pyplot as plt
 
     from .losses import compress_functionals
-    from .plotting import plot_rain
+    from .notebook.plotting import plot_rain
     from .surrogate import _predict, lipschitz_upper_bound
 
     if rain.ndim != 3 or target.shape[0] != rain.shape[0]:

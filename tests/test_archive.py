@@ -38,7 +38,7 @@ from mink_toolkit.archive import (
     resolve_paths,
     to_rainrate,
 )
-from mink_toolkit.widgets import archive_time_explorer, curves_at_time
+from mink_toolkit.notebook.widgets import archive_time_explorer, curves_at_time
 
 REPO = Path(__file__).resolve().parents[1]
 THRESHOLDS = [0.1, 0.5, 1.0, 5.0, 10.0]

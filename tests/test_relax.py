@@ -26,7 +26,7 @@ from mink_toolkit import (
     soft_threshold,
 )
 from mink_toolkit.relax import TNORMS, t_and, t_not, t_or
-from mink_toolkit.widgets import soft_excursion_explorer, soft_excursion_summary
+from mink_toolkit.notebook.widgets import soft_excursion_explorer, soft_excursion_summary
 
 CONFIGS = list(itertools.product((8, 4), ("edges", "crofton")))
 

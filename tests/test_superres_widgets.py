@@ -9,7 +9,7 @@ import pytest
 
 from mink_toolkit import metrics
 from mink_toolkit.superres import coarsen, upsample
-from mink_toolkit.widgets import superres_browser, superres_case_summary
+from mink_toolkit.notebook.widgets import superres_browser, superres_case_summary
 
 
 @pytest.fixture

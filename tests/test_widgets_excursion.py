@@ -8,8 +8,8 @@ import numpy as np
 import xarray as xr
 
 from mink_toolkit import minkowski_functionals
-from mink_toolkit.plotting import extent_km, plot_rain, precip_cmap
-from mink_toolkit.widgets import excursion_set_explorer
+from mink_toolkit.notebook.plotting import extent_km, plot_rain, precip_cmap
+from mink_toolkit.notebook.widgets import excursion_set_explorer
 
 
 def _field():

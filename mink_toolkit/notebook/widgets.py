@@ -38,7 +38,7 @@ def excursion_set_explorer(field, thresholds=None, *, connectivity: int = 8, dra
     """
     import ipywidgets as widgets
 
-    from .functionals import minkowski_functionals
+    from ..functionals import minkowski_functionals
 
     thresholds = np.geomspace(0.1, 10.0, 21) if thresholds is None else np.asarray(thresholds, float)
     values = minkowski_functionals(field, thresholds, connectivity=connectivity, nan_policy="window")
@@ -275,7 +275,7 @@ def superres_case_summary(predictions: dict, truth, case: int, model: str, *, th
     >>> superres_case_summary({"truth": t}, t, 1, "truth")["fss_1px"]
     1.0
     """
-    from . import metrics
+    from .. import metrics
 
     if model not in predictions:
         raise ValueError(f"model must be one of {tuple(predictions)}; got {model!r}")
@@ -401,8 +401,8 @@ def soft_excursion_summary(field, threshold: float, temperature: float, *, tnorm
     """
     import torch
 
-    from .functionals import minkowski_functionals
-    from .relax import membership_functionals, soft_threshold
+    from ..functionals import minkowski_functionals
+    from ..relax import membership_functionals, soft_threshold
 
     values = np.asarray(field, dtype=np.float64)
     if values.ndim != 2:
@@ -443,7 +443,7 @@ def soft_excursion_explorer(field, thresholds=None, *, temperature: float = 0.05
     """
     import ipywidgets as widgets
 
-    from .relax import offset_from_grid
+    from ..relax import offset_from_grid
 
     if thresholds is None:
         thresholds = offset_from_grid(np.geomspace(0.1, 10.0, 21))

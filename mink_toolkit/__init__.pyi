@@ -1,0 +1,121 @@
+# Public API of mink_toolkit. This stub is the single list of exported names:
+# lazy_loader.attach_stub (in __init__.py) imports each on first use, and IDEs and
+# type checkers read it. Keep one block per area, in the package's data-flow order.
+
+# --- submodules ---
+from . import (
+    archive as archive,
+    cli as cli,
+    datasets as datasets,
+    functionals as functionals,
+    losses as losses,
+    metrics as metrics,
+    notebook as notebook,
+    opera as opera,
+    registry as registry,
+    relax as relax,
+    superres as superres,
+    superres_experiment as superres_experiment,
+    surrogate as surrogate,
+    surrogate_experiment as surrogate_experiment,
+)
+
+# --- exact functionals ---
+from .functionals import (
+    FUNCTIONAL_NAMES as FUNCTIONAL_NAMES,
+    betti_numbers as betti_numbers,
+    combine_terms as combine_terms,
+    minkowski_functionals as minkowski_functionals,
+    required_terms as required_terms,
+)
+
+# --- OPERA input ---
+from .opera import (
+    dbz_to_rainrate as dbz_to_rainrate,
+    extract_patches as extract_patches,
+    load_opera as load_opera,
+    project_lonlat as project_lonlat,
+    read_odim as read_odim,
+)
+from .registry import (
+    OperaChecksumError as OperaChecksumError,
+    OperaDataNotFoundError as OperaDataNotFoundError,
+    OperaFileError as OperaFileError,
+    fetch_opera as fetch_opera,
+    opera_files as opera_files,
+)
+
+# --- archive analysis ---
+from .archive import (
+    coarsen_nanmean as coarsen_nanmean,
+    minkowski_curves as minkowski_curves,
+    open_opera as open_opera,
+    to_rainrate as to_rainrate,
+)
+
+# --- relaxation and Minkowski image loss ---
+from .relax import (
+    ConstantSchedule as ConstantSchedule,
+    CosineSchedule as CosineSchedule,
+    ExponentialSchedule as ExponentialSchedule,
+    LinearSchedule as LinearSchedule,
+    TemperatureSchedule as TemperatureSchedule,
+    membership_functionals as membership_functionals,
+    offset_from_grid as offset_from_grid,
+    paper_relaxation as paper_relaxation,
+    paper_temperature as paper_temperature,
+    resolve_temperature as resolve_temperature,
+    soft_minkowski_functionals as soft_minkowski_functionals,
+    soft_threshold as soft_threshold,
+)
+from .losses import (
+    MinkowskiLoss as MinkowskiLoss,
+    Quantiles as Quantiles,
+    compress_functionals as compress_functionals,
+    functional_distance as functional_distance,
+    gradient_share as gradient_share,
+    minkowski_loss as minkowski_loss,
+    resolve_thresholds as resolve_thresholds,
+    threshold_gradients as threshold_gradients,
+)
+
+# --- neural surrogate ---
+from .datasets import (
+    DEFAULT_THRESHOLDS as DEFAULT_THRESHOLDS,
+    PatchSet as PatchSet,
+    load_patches as load_patches,
+)
+from .surrogate import (
+    ConventionalSurrogate as ConventionalSurrogate,
+    MinkowskiSurrogate as MinkowskiSurrogate,
+    geometric_violations as geometric_violations,
+    lipschitz_upper_bound as lipschitz_upper_bound,
+    load_surrogate as load_surrogate,
+    save_surrogate as save_surrogate,
+    train_surrogate as train_surrogate,
+)
+
+# --- super-resolution ---
+from .metrics import (
+    critical_success_index as critical_success_index,
+    fractions_skill_score as fractions_skill_score,
+    gradient_grid_alignment as gradient_grid_alignment,
+    high_wavenumber_power_ratio as high_wavenumber_power_ratio,
+    maximum_ratio as maximum_ratio,
+    minkowski_errors as minkowski_errors,
+    rapsd as rapsd,
+    superres_scores as superres_scores,
+    wet_wasserstein as wet_wasserstein,
+)
+from .superres import (
+    AnalyticMinkowskiTerm as AnalyticMinkowskiTerm,
+    LambdaSchedule as LambdaSchedule,
+    ResidualUNet as ResidualUNet,
+    SurrogateTerm as SurrogateTerm,
+    coarsen as coarsen,
+    superres_patches as superres_patches,
+    train_superres as train_superres,
+    upsample as upsample,
+)
+
+__version__: str
