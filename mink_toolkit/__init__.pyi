@@ -14,6 +14,7 @@ from . import (
     opera as opera,
     registry as registry,
     relax as relax,
+    schedules as schedules,
     superres as superres,
     superres_experiment as superres_experiment,
     surrogate as surrogate,
@@ -22,10 +23,14 @@ from . import (
 
 # --- exact functionals ---
 from .functionals import (
+    DEFAULT_THRESHOLDS as DEFAULT_THRESHOLDS,
     FUNCTIONAL_NAMES as FUNCTIONAL_NAMES,
     betti_numbers as betti_numbers,
     combine_terms as combine_terms,
+    compress_functionals as compress_functionals,
+    expand_functionals as expand_functionals,
     minkowski_functionals as minkowski_functionals,
+    offset_from_grid as offset_from_grid,
     required_terms as required_terms,
 )
 
@@ -55,23 +60,25 @@ from .archive import (
 
 # --- relaxation and Minkowski image loss ---
 from .relax import (
-    ConstantSchedule as ConstantSchedule,
-    CosineSchedule as CosineSchedule,
-    ExponentialSchedule as ExponentialSchedule,
-    LinearSchedule as LinearSchedule,
-    TemperatureSchedule as TemperatureSchedule,
     membership_functionals as membership_functionals,
-    offset_from_grid as offset_from_grid,
     paper_relaxation as paper_relaxation,
     paper_temperature as paper_temperature,
     resolve_temperature as resolve_temperature,
     soft_minkowski_functionals as soft_minkowski_functionals,
     soft_threshold as soft_threshold,
 )
+from .schedules import (
+    ConstantSchedule as ConstantSchedule,
+    CosineSchedule as CosineSchedule,
+    ExponentialSchedule as ExponentialSchedule,
+    LambdaSchedule as LambdaSchedule,
+    LinearSchedule as LinearSchedule,
+    Schedule as Schedule,
+    TemperatureSchedule as TemperatureSchedule,
+)
 from .losses import (
     MinkowskiLoss as MinkowskiLoss,
     Quantiles as Quantiles,
-    compress_functionals as compress_functionals,
     functional_distance as functional_distance,
     gradient_share as gradient_share,
     minkowski_loss as minkowski_loss,
@@ -81,7 +88,6 @@ from .losses import (
 
 # --- neural surrogate ---
 from .datasets import (
-    DEFAULT_THRESHOLDS as DEFAULT_THRESHOLDS,
     PatchSet as PatchSet,
     load_patches as load_patches,
 )
@@ -109,7 +115,6 @@ from .metrics import (
 )
 from .superres import (
     AnalyticMinkowskiTerm as AnalyticMinkowskiTerm,
-    LambdaSchedule as LambdaSchedule,
     ResidualUNet as ResidualUNet,
     SurrogateTerm as SurrogateTerm,
     coarsen as coarsen,

@@ -46,11 +46,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_array_field, check_thresholds
-from .functionals import betti_numbers, minkowski_functionals
+from ._validation import check_array_field, check_integer, check_thresholds
+from .functionals import DEFAULT_THRESHOLDS, betti_numbers, minkowski_functionals
 
 __all__ = [
-    "DEFAULT_THRESHOLDS",
     "SPLITS",
     "PatchSet",
     "split_files",
@@ -61,8 +60,6 @@ __all__ = [
     "random_crops",
 ]
 
-#: The 21 thresholds shared with the relaxation: 0.1 … 10 mm/h, 10 per decade.
-DEFAULT_THRESHOLDS = np.geomspace(0.1, 10.0, 21)
 
 SPLITS = ("train", "val", "test")
 
@@ -155,7 +152,8 @@ class PatchSet:
         )
 
 
-def exact_targets(rain, thresholds, *, progress: bool = False, chunk: int = 64):
+def exact_targets(rain, thresholds, *, connectivity: int = 8, perimeter: str = "edges",
+                  progress: bool = False, chunk: int = 64):
     """Exact functionals and β0 of a stack of fields.
 
     Parameters
@@ -164,6 +162,10 @@ def exact_targets(rain, thresholds, *, progress: bool = False, chunk: int = 64):
         Rain rate (mm/h), no NaN.
     thresholds : 1-D array_like, strictly increasing
         mm/h.
+    connectivity : {8, 4}
+        Connectivity of χ and of the components β0.
+    perimeter : {"edges", "crofton"}
+        Boundary-length estimator.
     progress : bool
         Show a tqdm progress bar (β0 labels every set, the slow part).
     chunk : int
@@ -172,7 +174,7 @@ def exact_targets(rain, thresholds, *, progress: bool = False, chunk: int = 64):
     Returns
     -------
     functionals : ndarray, shape (N, n, 3), float64
-        :func:`mink_toolkit.minkowski_functionals` (8-connected, edges, pixel units).
+        :func:`mink_toolkit.minkowski_functionals` (pixel units).
     components : ndarray, shape (N, n), float64
         β0 from :func:`mink_toolkit.betti_numbers`.
 
@@ -190,12 +192,12 @@ def exact_targets(rain, thresholds, *, progress: bool = False, chunk: int = 64):
     if arr.ndim != 3:
         raise ValueError(f"rain must be shaped (N, H, W); got {arr.shape}")
     thresholds = check_thresholds(thresholds)
-    functionals = minkowski_functionals(arr, thresholds)
+    functionals = minkowski_functionals(arr, thresholds, connectivity=connectivity, perimeter=perimeter)
     components = np.empty(arr.shape[:1] + thresholds.shape, dtype=np.float64)
     starts = range(0, arr.shape[0], chunk)
     for start in tqdm(starts, desc="beta0", unit="chunk", disable=not progress, leave=False):
         block = arr[start : start + chunk]
-        components[start : start + chunk] = betti_numbers(block, thresholds)[..., 0]
+        components[start : start + chunk] = betti_numbers(block, thresholds, connectivity=connectivity)[..., 0]
     return functionals, components
 
 
@@ -237,6 +239,8 @@ def load_patches(
     size: int = 128,
     min_wet_fraction: float = 0.01,
     max_files: int | None = None,
+    connectivity: int = 8,
+    perimeter: str = "edges",
     cache: bool = True,
     progress: bool = True,
 ) -> PatchSet:
@@ -256,6 +260,8 @@ def load_patches(
     max_files : int, optional
         Use only some files of the split (the first ones; for ``"val"``
         the last ones), for quick runs.
+    connectivity, perimeter
+        Estimators of the targets (see :func:`exact_targets`).
     cache : bool, default True
         Read/write the cache in ``cache_dir()/surrogate``.
     progress : bool, default True
@@ -279,8 +285,7 @@ def load_patches(
     files = split_files(split)
     thresholds = check_thresholds(thresholds)
     if max_files is not None:
-        if isinstance(max_files, bool) or not isinstance(max_files, (int, np.integer)) or max_files < 1:
-            raise ValueError(f"max_files must be a positive integer or None; got {max_files!r}")
+        max_files = check_integer(max_files, "max_files", minimum=1)
         files = files[-max_files:] if split == "val" else files[:max_files]
     settings = {
         "split": split,
@@ -288,8 +293,8 @@ def load_patches(
         "size": int(size),
         "min_wet_fraction": float(min_wet_fraction),
         "files": len(files),
-        "connectivity": 8,
-        "perimeter": "edges",
+        "connectivity": int(connectivity),
+        "perimeter": perimeter,
     }
     key = _cache_key(files, settings)
     path = _cache_path(split, key)
@@ -299,7 +304,7 @@ def load_patches(
         for name in tqdm(files, desc=f"{split} patches", unit="file", disable=not progress):
             patches = extract_patches(load_opera(name), size=size, min_wet_fraction=min_wet_fraction)
             rain = patches.values.astype(np.float32)
-            f, b0 = exact_targets(rain, thresholds)
+            f, b0 = exact_targets(rain, thresholds, connectivity=connectivity, perimeter=perimeter)
             rains.append(rain)
             funcs.append(f)
             comps.append(b0)

@@ -50,6 +50,10 @@ from ._validation import (
 
 __all__ = [
     "FUNCTIONAL_NAMES",
+    "DEFAULT_THRESHOLDS",
+    "offset_from_grid",
+    "compress_functionals",
+    "expand_functionals",
     "required_terms",
     "combine_terms",
     "configuration_counts",
@@ -59,6 +63,9 @@ __all__ = [
 
 #: Order of the last axis of every functional array in the toolkit.
 FUNCTIONAL_NAMES = ("area", "perimeter", "euler_characteristic")
+
+#: Quantisation step of OPERA rain rates and accumulations (mm/h, mm).
+OPERA_QUANTUM = 0.01
 
 CONNECTIVITIES = (4, 8)
 PERIMETERS = ("edges", "crofton")
@@ -539,3 +546,140 @@ def betti_numbers(field, thresholds, *, connectivity: int = 8, nan_policy: str =
                 # The padded border makes the outer background one component.
                 out[b, k, 1] = label(~mask, connectivity=bg_conn, return_num=True)[1] - 1
     return out.reshape(*lead, thresholds.size, 2)
+
+
+# --------------------------------------------------------------------------
+# Thresholds off the data's quantisation grid
+# --------------------------------------------------------------------------
+
+
+def offset_from_grid(thresholds, quantum: float = OPERA_QUANTUM) -> np.ndarray:
+    r"""Move thresholds to the middle between two quantisation levels.
+
+    OPERA rain rates are multiples of 0.01 mm/h. A pixel exactly at a
+    threshold u is in the exact set :math:`\{x \ge u\}` but gets membership
+    0.5 at every temperature in the relaxation (a tie), so relaxed
+    functionals never converge to the exact ones at thresholds on the grid.
+    Thresholds at ``round(u / q) * q + q / 2`` have no ties with the data.
+
+    Parameters
+    ----------
+    thresholds : 1-D array_like, strictly increasing
+    quantum : float, > 0
+        Quantisation step of the data.
+
+    Returns
+    -------
+    ndarray
+        Thresholds half a quantum above the nearest grid value.
+
+    Raises
+    ------
+    ValueError
+        If two thresholds collapse onto the same value.
+
+    Examples
+    --------
+    >>> offset_from_grid([0.1, 0.126, 1.0])
+    array([0.105, 0.135, 1.005])
+    """
+    u = check_thresholds(thresholds)
+    quantum = check_positive(quantum, "quantum")
+    moved = np.round(u / quantum) * quantum + quantum / 2
+    return check_thresholds(moved, "thresholds (moved off the quantisation grid)")
+
+
+#: The toolkit's default thresholds (mm/h): 21 log-spaced values from 0.1 to 10 mm/h
+#: (10 per decade), each moved half a quantisation step (0.005 mm/h) above OPERA's
+#: 0.01 mm/h grid by :func:`offset_from_grid` (0.105, 0.135, …, 10.005), so that no
+#: pixel ever sits exactly at a threshold and the relaxed functionals converge to the
+#: exact ones on real data. Shared by the relaxation, the surrogate, the metrics and
+#: the experiments.
+DEFAULT_THRESHOLDS = offset_from_grid(np.geomspace(0.1, 10.0, 21))
+
+
+# --------------------------------------------------------------------------
+# The loss space of the functionals
+# --------------------------------------------------------------------------
+
+
+def _namespace(x):
+    """numpy or torch functions for ``x`` (torch is imported only for tensors)."""
+    if type(x).__module__.startswith("torch"):
+        import torch
+
+        return torch, torch.is_tensor(x)
+    return np, False
+
+
+def compress_functionals(functionals):
+    """Map functionals ``(..., 3)`` to the space in which the toolkit compares them.
+
+    ``log1p`` for area and perimeter (non-negative, spanning decades; negative
+    values, which only an emulator can produce, are clamped to 0) and the
+    signed ``sign(χ)·log1p(|χ|)`` for the Euler characteristic. Every
+    distance between functionals in the toolkit (the Minkowski loss, the
+    surrogate's training loss, the metrics) is taken in this space.
+
+    Parameters
+    ----------
+    functionals : ndarray or torch.Tensor, shape (..., 3)
+        (area, perimeter, euler_characteristic), last axis as
+        :data:`FUNCTIONAL_NAMES`.
+
+    Returns
+    -------
+    Same type and shape (differentiable for tensors).
+
+    See Also
+    --------
+    expand_functionals : the inverse.
+
+    Examples
+    --------
+    >>> compress_functionals(np.array([0.0, np.e - 1, -(np.e - 1)])).round(6).tolist()
+    [0.0, 1.0, -1.0]
+    """
+    xp, is_tensor = _namespace(functionals)
+    if not is_tensor:
+        functionals = np.asarray(functionals)
+        if not np.issubdtype(functionals.dtype, np.floating):
+            functionals = functionals.astype(np.float64)
+    if functionals.ndim < 1 or functionals.shape[-1] != 3:
+        raise ValueError(
+            "functionals must be shaped (..., 3) = (area, perimeter, euler_characteristic); "
+            f"got {tuple(functionals.shape)}"
+        )
+    size = functionals[..., :2]
+    euler = functionals[..., 2:]
+    clamped = size.clamp_min(0) if is_tensor else np.maximum(size, 0)
+    parts = [xp.log1p(clamped), xp.sign(euler) * xp.log1p(xp.abs(euler))]
+    return xp.cat(parts, dim=-1) if is_tensor else np.concatenate(parts, axis=-1)
+
+
+def expand_functionals(compressed):
+    """Inverse of :func:`compress_functionals`: ``sign(y)·expm1(|y|)`` elementwise.
+
+    On the range of the compression (``y >= 0`` for area and perimeter) this is
+    ``expm1`` there and the signed inverse for χ, so ``expand(compress(f)) == f``
+    for every valid ``f``. Works on any last-axis length (an emulator may
+    predict β0 in the same space).
+
+    Parameters
+    ----------
+    compressed : ndarray or torch.Tensor
+
+    Returns
+    -------
+    Same type and shape.
+
+    Examples
+    --------
+    >>> f = np.array([[3.0, 8.0, -2.0]])
+    >>> expand_functionals(compress_functionals(f)).round(12).tolist()
+    [[3.0, 8.0, -2.0]]
+    """
+    xp, _ = _namespace(compressed)
+    if xp is np:
+        compressed = np.asarray(compressed, dtype=np.float64)
+    return xp.sign(compressed) * xp.expm1(xp.abs(compressed))

@@ -24,9 +24,9 @@ import torch
 from torch import nn
 
 from ._validation import check_choice, check_thresholds
+from .functionals import compress_functionals
 
 __all__ = [
-    "compress_functionals",
     "functional_distance",
     "Quantiles",
     "resolve_thresholds",
@@ -40,23 +40,6 @@ REDUCTIONS = ("mean", "sum", "none")
 SPACES = ("log1p", "linear")
 #: Units for which quantile levels passed as thresholds are refused.
 RAIN_UNITS = ("mm/h", "mm h-1", "mm/hr", "mm hr-1", "mm")
-
-
-def compress_functionals(functionals: torch.Tensor) -> torch.Tensor:
-    """Map ``(..., n_thresholds, 3)`` functionals to the loss space.
-
-    ``log1p`` for area and perimeter (non-negative, spanning decades) and
-    ``sign(χ)·log1p(|χ|)`` for the Euler characteristic (signed).
-    """
-    if not isinstance(functionals, torch.Tensor):
-        raise TypeError(f"functionals must be a torch.Tensor; got {type(functionals).__name__}")
-    if functionals.ndim < 2 or functionals.shape[-1] != 3:
-        raise ValueError(
-            f"functionals must be shaped (..., n_thresholds, 3); got {tuple(functionals.shape)}"
-        )
-    size = functionals[..., :2]
-    euler = functionals[..., 2:]
-    return torch.cat([torch.log1p(size.clamp_min(0)), torch.sign(euler) * torch.log1p(euler.abs())], dim=-1)
 
 
 def functional_distance(
@@ -471,9 +454,9 @@ class MinkowskiLoss(nn.Module):
     temperature : float or tensor
         Base temperature; with the defaults ``relative=True,
         min_temperature=1e-3`` this is the paper's :math:`\max(0.1\,u, 10^{-3})`.
-    schedule : TemperatureSchedule, optional
+    schedule : Schedule, optional
         Factor on the base temperature at ``step`` (e.g.
-        :class:`~mink_toolkit.relax.ExponentialSchedule`, the paper's).
+        :class:`~mink_toolkit.schedules.ExponentialSchedule`, the paper's).
         The current step is ``self.step`` (set it, or pass ``step=``).
     weights, space, reduction, connectivity, perimeter, pixel_size, tnorm, units
         As in :func:`minkowski_loss`.
@@ -483,7 +466,7 @@ class MinkowskiLoss(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from mink_toolkit.relax import ExponentialSchedule
+    >>> from mink_toolkit.schedules import ExponentialSchedule
     >>> loss_fn = MinkowskiLoss([0.5, 2.0], schedule=ExponentialSchedule(10))
     >>> target = torch.zeros(1, 8, 8); target[:, 2:6, 2:6] = 3.0
     >>> pred = torch.ones(1, 8, 8, requires_grad=True)
@@ -512,13 +495,14 @@ class MinkowskiLoss(nn.Module):
         reference=None,
     ):
         super().__init__()
-        from .relax import TNORMS, TemperatureSchedule, resolve_temperature
+        from .relax import TNORMS, resolve_temperature
+        from .schedules import Schedule
 
         check_choice(space, SPACES, "space")
         check_choice(reduction, REDUCTIONS, "reduction")
         check_choice(tnorm, TNORMS, "tnorm")
-        if schedule is not None and not isinstance(schedule, TemperatureSchedule):
-            raise TypeError(f"schedule must be a TemperatureSchedule; got {type(schedule).__name__}")
+        if schedule is not None and not isinstance(schedule, Schedule):
+            raise TypeError(f"schedule must be a Schedule (e.g. ExponentialSchedule); got {type(schedule).__name__}")
         if isinstance(thresholds, Quantiles) and reference is None:
             self.quantiles = thresholds
             self.register_buffer("thresholds", None)

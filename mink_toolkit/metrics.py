@@ -36,7 +36,7 @@ from scipy import ndimage
 from scipy.stats import wasserstein_distance
 
 from ._validation import check_array_field, check_positive, check_thresholds
-from .functionals import FUNCTIONAL_NAMES, minkowski_functionals
+from .functionals import DEFAULT_THRESHOLDS, FUNCTIONAL_NAMES, compress_functionals, minkowski_functionals
 
 __all__ = [
     "mae",
@@ -287,15 +287,6 @@ def high_wavenumber_power_ratio(pred, target, cutoff: float) -> float:
     return float(pp[high].sum() / denominator)
 
 
-def _compress(functionals: np.ndarray) -> np.ndarray:
-    """Same log1p / signed log1p map as :func:`mink_toolkit.losses.compress_functionals`."""
-    out = np.empty_like(functionals)
-    out[..., :2] = np.log1p(np.maximum(functionals[..., :2], 0))
-    euler = functionals[..., 2]
-    out[..., 2] = np.sign(euler) * np.log1p(np.abs(euler))
-    return out
-
-
 def minkowski_errors(pred, target, thresholds, *, connectivity: int = 8, perimeter: str = "edges") -> np.ndarray:
     """Exact Minkowski-functional errors per threshold.
 
@@ -330,7 +321,7 @@ def minkowski_errors(pred, target, thresholds, *, connectivity: int = 8, perimet
     thresholds = check_thresholds(thresholds)
     mp = minkowski_functionals(_stack(p), thresholds, connectivity=connectivity, perimeter=perimeter)
     mt = minkowski_functionals(_stack(t), thresholds, connectivity=connectivity, perimeter=perimeter)
-    return np.abs(_compress(mp) - _compress(mt)).mean(axis=0)
+    return np.abs(compress_functionals(mp) - compress_functionals(mt)).mean(axis=0)
 
 
 def wet_wasserstein(pred, target, wet_threshold: float = 0.1) -> float:
@@ -436,9 +427,6 @@ def maximum_ratio(pred, target) -> float:
 #: mm/h on windows of 1, 3, 9 and 27 px).
 FSS_THRESHOLDS = (1.0, 5.0)
 FSS_WINDOWS = (1, 3, 9, 27)
-#: Thresholds of the functional errors: 21 log-spaced from 0.1 to 10 mm/h,
-#: the same as the loss and the surrogate.
-MINKOWSKI_THRESHOLDS = tuple(float(u) for u in np.geomspace(0.1, 10.0, 21))
 
 
 def superres_scores(
@@ -448,7 +436,7 @@ def superres_scores(
     factor: int,
     fss_thresholds=FSS_THRESHOLDS,
     fss_windows=FSS_WINDOWS,
-    minkowski_thresholds=MINKOWSKI_THRESHOLDS,
+    minkowski_thresholds=DEFAULT_THRESHOLDS,
     wet_threshold: float = 0.1,
 ) -> dict:
     """Every super-resolution score of the toolkit in one dictionary.

@@ -39,7 +39,7 @@ input and smooth in between.
 Ties: a pixel exactly at the threshold gets p = 0.5 at every temperature,
 while the exact set :math:`\{x \ge u\}` counts it fully. OPERA rain rates
 are quantised at 0.01 mm/h, so thresholds on that grid keep a bias that no
-temperature removes; :func:`offset_from_grid` moves thresholds half a
+temperature removes; :func:`~mink_toolkit.functionals.offset_from_grid` moves thresholds half a
 quantum off the grid.
 
 Sums over the image are taken in two stages (row sums in the working
@@ -50,15 +50,12 @@ so V − E + F does not cancel catastrophically in float32 on full
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ._validation import check_choice, check_positive, check_thresholds
-from .functionals import CONNECTIVITIES, PERIMETERS, combine_terms, required_terms
+from .functionals import CONNECTIVITIES, PERIMETERS, combine_terms, offset_from_grid, required_terms  # noqa: F401
 
 __all__ = [
     "TNORMS",
@@ -67,16 +64,10 @@ __all__ = [
     "t_not",
     "resolve_temperature",
     "paper_temperature",
-    "offset_from_grid",
     "soft_threshold",
     "membership_functionals",
     "soft_minkowski_functionals",
     "paper_relaxation",
-    "TemperatureSchedule",
-    "ExponentialSchedule",
-    "LinearSchedule",
-    "CosineSchedule",
-    "ConstantSchedule",
 ]
 
 #: Names of the t-norms accepted by ``tnorm=``.
@@ -303,36 +294,6 @@ def paper_temperature(thresholds, factor: float = 1.0) -> np.ndarray:
     u = check_thresholds(thresholds)
     factor = check_positive(factor, "factor")
     return np.maximum(PAPER_RELATIVE_TEMPERATURE * u, PAPER_MIN_TEMPERATURE) * factor
-
-
-def offset_from_grid(thresholds, quantum: float = 0.01) -> np.ndarray:
-    """Move thresholds to the middle between two quantisation levels.
-
-    OPERA rain rates are multiples of 0.01 mm/h; a pixel exactly at a
-    threshold gets membership 0.5 at every temperature (a tie), so accuracy
-    tests put thresholds at ``round(u / q) * q + q / 2``.
-
-    Parameters
-    ----------
-    thresholds : 1-D array_like, strictly increasing
-    quantum : float, > 0
-        Quantisation step of the data.
-
-    Returns
-    -------
-    ndarray
-        Thresholds half a quantum above the nearest grid value; raises
-        ``ValueError`` if two of them collapse onto the same value.
-
-    Examples
-    --------
-    >>> offset_from_grid([0.1, 0.126, 1.0])
-    array([0.105, 0.135, 1.005])
-    """
-    u = check_thresholds(thresholds)
-    quantum = check_positive(quantum, "quantum")
-    moved = np.round(u / quantum) * quantum + quantum / 2
-    return check_thresholds(moved, "thresholds (moved off the quantisation grid)")
 
 
 # --------------------------------------------------------------------------
@@ -652,7 +613,7 @@ def soft_minkowski_functionals(
     :math:`\sigma((x - u)/T)`. On binary input it equals the exact value;
     as :math:`T \to 0` it converges to the exact functionals of
     :math:`\{x > u\}` plus half of the pixels exactly at u (a tie gets
-    p = 0.5 at every temperature; see :func:`offset_from_grid`).
+    p = 0.5 at every temperature; see :func:`~mink_toolkit.functionals.offset_from_grid`).
 
     Parameters
     ----------
@@ -786,142 +747,3 @@ def paper_relaxation(
     euler = area - edges + faces
     out = torch.stack([area * pixel_size**2, length * pixel_size, euler], dim=-1)
     return out.to(field.dtype)
-
-
-# --------------------------------------------------------------------------
-# Temperature schedules
-# --------------------------------------------------------------------------
-
-
-def _check_steps(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int; got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1; got {value}")
-    return int(value)
-
-
-class TemperatureSchedule:
-    """Base class: ``schedule(step)`` is the factor that multiplies the base temperature.
-
-    Subclasses implement :meth:`factor`; calling checks ``step`` (an int
-    >= 0). Steps past ``total_steps`` keep the final value.
-    """
-
-    def factor(self, progress: float) -> float:  # pragma: no cover - abstract
-        """Factor at ``progress`` = step / total_steps in [0, 1]."""
-        raise NotImplementedError
-
-    total_steps: int = 1
-
-    def __call__(self, step: int) -> float:
-        if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
-            raise TypeError(f"step must be an int; got {type(step).__name__}")
-        if step < 0:
-            raise ValueError(f"step must be >= 0; got {step}")
-        return float(self.factor(min(step / self.total_steps, 1.0)))
-
-    def values(self, n_steps: int | None = None) -> np.ndarray:
-        """Factors at steps 0 … n_steps − 1 (default ``total_steps + 1``)."""
-        n = self.total_steps + 1 if n_steps is None else _check_steps(n_steps, "n_steps")
-        return np.array([self(k) for k in range(n)])
-
-
-@dataclass(frozen=True)
-class ExponentialSchedule(TemperatureSchedule):
-    r"""The paper's factor :math:`\max(\text{floor}, e^{-\text{rate}\,e/E})`.
-
-    Parameters
-    ----------
-    total_steps : int
-        E, the number of epochs/steps of the annealing.
-    rate : float
-        3 in the paper.
-    floor : float
-        0.05 in the paper (final temperature 0.005·u with T0 = 0.1·u).
-
-    Examples
-    --------
-    >>> s = ExponentialSchedule(100)
-    >>> round(s(0), 3), round(s(50), 3), round(s(100), 3)
-    (1.0, 0.223, 0.05)
-    """
-
-    total_steps: int
-    rate: float = 3.0
-    floor: float = 0.05
-
-    def __post_init__(self):
-        _check_steps(self.total_steps, "total_steps")
-        check_positive(self.rate, "rate")
-        check_positive(self.floor, "floor")
-
-    def factor(self, progress: float) -> float:  # noqa: D102
-        return max(self.floor, math.exp(-self.rate * progress))
-
-
-@dataclass(frozen=True)
-class LinearSchedule(TemperatureSchedule):
-    """Linear from ``start`` to ``end`` over ``total_steps``.
-
-    Examples
-    --------
-    >>> LinearSchedule(4, start=1.0, end=0.2).values()
-    array([1. , 0.8, 0.6, 0.4, 0.2])
-    """
-
-    total_steps: int
-    start: float = 1.0
-    end: float = 0.05
-
-    def __post_init__(self):
-        _check_steps(self.total_steps, "total_steps")
-        check_positive(self.start, "start")
-        check_positive(self.end, "end")
-
-    def factor(self, progress: float) -> float:  # noqa: D102
-        return self.start + (self.end - self.start) * progress
-
-
-@dataclass(frozen=True)
-class CosineSchedule(TemperatureSchedule):
-    """Half-cosine from ``start`` to ``end`` over ``total_steps``.
-
-    Examples
-    --------
-    >>> CosineSchedule(2, start=1.0, end=0.2).values()
-    array([1. , 0.6, 0.2])
-    """
-
-    total_steps: int
-    start: float = 1.0
-    end: float = 0.05
-
-    def __post_init__(self):
-        _check_steps(self.total_steps, "total_steps")
-        check_positive(self.start, "start")
-        check_positive(self.end, "end")
-
-    def factor(self, progress: float) -> float:  # noqa: D102
-        return self.end + (self.start - self.end) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-@dataclass(frozen=True)
-class ConstantSchedule(TemperatureSchedule):
-    """A fixed factor (no annealing).
-
-    Examples
-    --------
-    >>> ConstantSchedule(0.5)(1000)
-    0.5
-    """
-
-    value: float = 1.0
-    total_steps: int = 1
-
-    def __post_init__(self):
-        check_positive(self.value, "value")
-        _check_steps(self.total_steps, "total_steps")
-
-    def factor(self, progress: float) -> float:  # noqa: D102
-        return self.value

@@ -39,13 +39,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._validation import check_array_field, check_choice, check_positive
+from .schedules import LambdaSchedule, Schedule
 
 __all__ = [
     "coarsen",
     "upsample",
     "log_mse",
     "ResidualUNet",
-    "LambdaSchedule",
     "AnalyticMinkowskiTerm",
     "SurrogateTerm",
     "train_superres",
@@ -291,42 +291,6 @@ class ResidualUNet(nn.Module):
 # --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LambdaSchedule:
-    """Weight λ(epoch) of the functional term: zero, then a linear warm-up, then constant.
-
-    λ = 0 for ``epoch < start``; rises linearly to ``final`` over
-    ``warmup`` epochs; ``final`` afterwards. Starting the functional term
-    after the MSE has shaped the output avoids optimising topology on noise
-    at initialisation.
-
-    Examples
-    --------
-    >>> s = LambdaSchedule(final=0.1, warmup=2, start=1)
-    >>> [s(e) for e in range(5)]
-    [0.0, 0.05, 0.1, 0.1, 0.1]
-    """
-
-    final: float = 0.0
-    warmup: int = 0
-    start: int = 0
-
-    def __post_init__(self):
-        if not (isinstance(self.final, (int, float)) and math.isfinite(self.final) and self.final >= 0):
-            raise ValueError(f"final must be a finite number >= 0; got {self.final!r}")
-        for name in ("warmup", "start"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be an int >= 0; got {value!r}")
-
-    def __call__(self, epoch: int) -> float:
-        if epoch < self.start:
-            return 0.0
-        if self.warmup == 0:
-            return float(self.final)
-        return float(self.final) * min(1.0, (epoch - self.start + 1) / self.warmup)
-
-
 class AnalyticMinkowskiTerm(nn.Module):
     """The relaxed Minkowski image loss with an annealed temperature.
 
@@ -536,8 +500,8 @@ def train_superres(
     if crop is not None:
         if crop % factor or crop % 2**model.depth or crop > f.shape[-1] or crop > f.shape[-2]:
             raise ValueError(f"crop must divide by factor {factor} and 2**depth and fit the patches; got {crop}")
-    if not isinstance(schedule, LambdaSchedule):
-        raise TypeError(f"schedule must be a LambdaSchedule; got {type(schedule).__name__}")
+    if not isinstance(schedule, Schedule):
+        raise TypeError(f"schedule must be a Schedule (e.g. LambdaSchedule); got {type(schedule).__name__}")
 
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)

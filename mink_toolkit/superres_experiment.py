@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from . import metrics
+from .functionals import DEFAULT_THRESHOLDS
 from .superres import (
     AnalyticMinkowskiTerm,
     LambdaSchedule,
@@ -130,7 +131,6 @@ QUICK = replace(
 
 
 def _make_surrogate(lipschitz, constrained: bool):
-    from .datasets import DEFAULT_THRESHOLDS
     from .surrogate import MinkowskiSurrogate
 
     if lipschitz is True or lipschitz is False:
@@ -182,7 +182,6 @@ def build_surrogate(config: SuperresConfig, *, lipschitz, constrained: bool, pro
     """
     from tqdm.auto import tqdm
 
-    from .datasets import DEFAULT_THRESHOLDS
     from .functionals import minkowski_functionals
     from .losses import functional_distance
     from .registry import cache_dir
@@ -401,7 +400,7 @@ def run_superres_experiment(
         if name == "unet_mse":
             return None, 0.0
         if name == "unet_minkowski":
-            return AnalyticMinkowskiTerm(metrics.MINKOWSKI_THRESHOLDS, relative=config.relative_temperature), config.lam_minkowski
+            return AnalyticMinkowskiTerm(DEFAULT_THRESHOLDS, relative=config.relative_temperature), config.lam_minkowski
         kind = "lipschitz" if name == "unet_surrogate_lipschitz" else "unconstrained"
         return SurrogateTerm(surrogate(kind)), config.lam_surrogate
 
@@ -497,7 +496,7 @@ def _sweep(config, train, test, surrogate, progress, log, done=None) -> dict:
         log(f"sweep bound {bound}: high-k {row['rapsd_high_ratio']:.3f}, FSS(1,1) {row['fss_u1_n1']:.3f}, "
             f"|∂term/∂pred| {_fmt(row['term_grad_norm'])}, λ·|∂term|/|∂MSE| {_fmt(row['term_to_mse_grad'])}")
     for lam in config.sweep_lambdas:
-        term = AnalyticMinkowskiTerm(metrics.MINKOWSKI_THRESHOLDS, relative=config.relative_temperature)
+        term = AnalyticMinkowskiTerm(DEFAULT_THRESHOLDS, relative=config.relative_temperature)
         row = {"lambda": lam, **one(term, lam, "unet_minkowski" if lam == config.lam_minkowski else None)}
         rows_lambda.append(row)
         log(f"sweep λ {lam:g}: high-k {row['rapsd_high_ratio']:.3f}, FSS(1,1) {row['fss_u1_n1']:.3f}, "

@@ -201,9 +201,9 @@ def gradient_explorer(model, rain: np.ndarray, target: np.ndarray, *, bounds=(1,
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
-    from .losses import compress_functionals
+    from .functionals import compress_functionals
     from .notebook.plotting import plot_rain
-    from .surrogate import _predict, lipschitz_upper_bound
+    from .surrogate import predict_functionals, lipschitz_upper_bound
 
     if rain.ndim != 3 or target.shape[0] != rain.shape[0]:
         raise ValueError(f"rain (N, H, W) and target (N, n, 3) must match; got {rain.shape} and {target.shape}")
@@ -218,7 +218,7 @@ def gradient_explorer(model, rain: np.ndarray, target: np.ndarray, *, bounds=(1,
         capped = with_lipschitz(model, cap.value)
         k = patch.value
         grad = gradient_maps(capped, rain[k : k + 1], target[k : k + 1], capped.thresholds)[0]
-        pred, _ = _predict(capped, rain[k : k + 1])
+        pred, _ = predict_functionals(capped, rain[k : k + 1])
         p = compress_functionals(pred).numpy().ravel()
         t = compress_functionals(torch.as_tensor(target[k : k + 1])).numpy().ravel()
         info.value = (
@@ -266,10 +266,10 @@ def evaluate_surrogate(model, test, *, lipschitz_patches: int = 4, lipschitz_ste
         ``gradient_high_wavenumber_share``, ``gradient_max_abs`` and
         ``gradient_rms`` (of the loss gradient maps, per mm/h).
     """
-    from .losses import compress_functionals
-    from .surrogate import _predict, empirical_lipschitz, geometric_violations, lipschitz_upper_bound, normalise_rain
+    from .functionals import compress_functionals
+    from .surrogate import predict_functionals, empirical_lipschitz, geometric_violations, lipschitz_upper_bound, normalise_rain
 
-    pred, comps = _predict(model, test.rain)
+    pred, comps = predict_functionals(model, test.rain)
     size = test.rain.shape[-2:]
     p = compress_functionals(pred).numpy()
     t = compress_functionals(torch.as_tensor(test.functionals)).numpy()
@@ -353,7 +353,8 @@ def run(output: Path, *, quick: bool = False, seed: int = 0, progress: bool = Tr
     dict
         The content of ``surrogate.json``.
     """
-    from .datasets import DEFAULT_THRESHOLDS, load_patches
+    from .datasets import load_patches
+    from .functionals import DEFAULT_THRESHOLDS
     from .surrogate import ARCHITECTURES, save_surrogate, train_surrogate
 
     config = CONFIGS["quick" if quick else "full"]

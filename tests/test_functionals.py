@@ -333,3 +333,47 @@ def test_window_perimeter_matches_brute_force_on_random_coverage(perimeter):
             assert result[k, 1] == pytest.approx(expected, abs=1e-9)
             # area and chi are those of the observed part of the set
             np.testing.assert_array_equal(result[k, [0, 2]], background[k, [0, 2]])
+
+
+# ------------------------------------------------------------------ thresholds and loss space
+
+
+def test_default_thresholds_are_log_spaced_and_off_the_opera_grid():
+    from mink_toolkit.functionals import DEFAULT_THRESHOLDS
+
+    u = DEFAULT_THRESHOLDS
+    assert u.shape == (21,) and np.all(np.diff(u) > 0)
+    # Half a quantum (0.005 mm/h) above the 0.01 mm/h grid: no OPERA value can tie with them.
+    np.testing.assert_allclose((u * 100) % 1, 0.5, atol=1e-9)
+    # Within half a quantum of 10 per decade from 0.1 to 10 mm/h.
+    assert np.max(np.abs(u - np.geomspace(0.1, 10, 21))) <= 0.0101
+
+
+def test_offset_from_grid_moves_values_and_refuses_collisions():
+    from mink_toolkit.functionals import offset_from_grid
+
+    np.testing.assert_allclose(offset_from_grid([0.1, 1.0, 7.94]), [0.105, 1.005, 7.945])
+    with pytest.raises(ValueError, match="moved off the quantisation grid"):
+        offset_from_grid([0.1, 0.101])
+    with pytest.raises(ValueError, match="quantum"):
+        offset_from_grid([0.1], quantum=0)
+
+
+def test_compress_and_expand_are_inverse_on_numpy_and_torch():
+    import torch
+
+    from mink_toolkit.functionals import compress_functionals, expand_functionals
+
+    f = np.array([[0.0, 0.0, 0.0], [9.0, 12.0, 1.0], [1e4, 3e3, -250.0]])
+    expected = np.stack([np.log1p(f[:, 0]), np.log1p(f[:, 1]), np.sign(f[:, 2]) * np.log1p(np.abs(f[:, 2]))], -1)
+    np.testing.assert_allclose(compress_functionals(f), expected)
+    np.testing.assert_allclose(expand_functionals(compress_functionals(f)), f, rtol=1e-12)
+    t = torch.tensor(f, requires_grad=True)
+    out = compress_functionals(t)
+    assert isinstance(out, torch.Tensor) and out.requires_grad
+    np.testing.assert_allclose(out.detach().numpy(), expected)
+    np.testing.assert_allclose(expand_functionals(out).detach().numpy(), f, rtol=1e-12)
+    # An emulator may predict negative sizes: they compress to 0, not NaN.
+    assert compress_functionals(np.array([-3.0, -1.0, 0.0])).tolist() == [0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match=r"\(\.\.\., 3\)"):
+        compress_functionals(np.zeros((2, 4)))

@@ -9,10 +9,6 @@ import torch
 
 import mink_toolkit.relax as relax
 from mink_toolkit import (
-    ConstantSchedule,
-    CosineSchedule,
-    ExponentialSchedule,
-    LinearSchedule,
     extract_patches,
     load_opera,
     membership_functionals,
@@ -25,20 +21,16 @@ from mink_toolkit import (
     soft_minkowski_functionals,
     soft_threshold,
 )
+from mink_toolkit.functionals import compress_functionals
 from mink_toolkit.relax import TNORMS, t_and, t_not, t_or
 from mink_toolkit.notebook.widgets import soft_excursion_explorer, soft_excursion_summary
 
 CONFIGS = list(itertools.product((8, 4), ("edges", "crofton")))
 
 
-def _compress(a: np.ndarray) -> np.ndarray:
-    """log1p for area/perimeter, signed log1p for χ (the loss space)."""
-    return np.concatenate([np.log1p(np.clip(a[..., :2], 0, None)), np.sign(a[..., 2:]) * np.log1p(np.abs(a[..., 2:]))], -1)
-
-
 def _r2(soft: np.ndarray, exact: np.ndarray) -> np.ndarray:
     """R² per functional, pooled over everything but the last axis, in log1p space."""
-    s, e = _compress(soft).reshape(-1, 3), _compress(exact).reshape(-1, 3)
+    s, e = compress_functionals(soft).reshape(-1, 3), compress_functionals(exact).reshape(-1, 3)
     return 1 - ((s - e) ** 2).sum(0) / ((e - e.mean(0)) ** 2).sum(0)
 
 
@@ -320,29 +312,6 @@ def test_soft_threshold_shapes():
     assert soft_threshold(x, 0.5, 0.1).shape == (2, 3, 5, 6)
     assert soft_threshold(x, [0.2, 0.5], 0.1).shape == (2, 3, 2, 5, 6)
     assert soft_minkowski_functionals(x, [0.2, 0.5, 0.7], 0.1).shape == (2, 3, 3, 3)
-
-
-# ------------------------------------------------------------------ schedules
-
-
-def test_schedules():
-    exp = ExponentialSchedule(100)
-    assert exp(0) == 1.0 and exp(100) == pytest.approx(0.05) and exp(500) == pytest.approx(0.05)
-    assert exp(30) == pytest.approx(max(0.05, np.exp(-0.9)))
-    assert np.all(np.diff(exp.values()) <= 0)
-    lin = LinearSchedule(10, start=1.0, end=0.1)
-    assert lin(0) == 1.0 and lin(5) == pytest.approx(0.55) and lin(10) == pytest.approx(0.1)
-    cos = CosineSchedule(10, start=1.0, end=0.1)
-    assert cos(0) == pytest.approx(1.0) and cos(5) == pytest.approx(0.55) and cos(10) == pytest.approx(0.1)
-    assert ConstantSchedule(0.3)(7) == 0.3
-    with pytest.raises(ValueError, match="step"):
-        exp(-1)
-    with pytest.raises(TypeError, match="step"):
-        exp(1.5)
-    with pytest.raises(ValueError, match="total_steps"):
-        ExponentialSchedule(0)
-    with pytest.raises(ValueError, match="floor"):
-        ExponentialSchedule(10, floor=0.0)
 
 
 # ------------------------------------------------------------------ widget (no browser)

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from mink_toolkit import superres as sr
+from mink_toolkit.schedules import LambdaSchedule
 
 
 @pytest.fixture(autouse=True)
@@ -99,16 +100,6 @@ def test_unet_bad_input():
         net(np.ones((1, 1, 4, 4)))
     with pytest.raises(ValueError, match="depth"):
         sr.ResidualUNet(depth=0)
-
-
-def test_lambda_schedule():
-    s = sr.LambdaSchedule(final=1.0, warmup=4, start=2)
-    assert [s(e) for e in range(7)] == [0, 0, 0.25, 0.5, 0.75, 1.0, 1.0]
-    assert sr.LambdaSchedule(final=0.3)(0) == 0.3
-    with pytest.raises(ValueError, match="final"):
-        sr.LambdaSchedule(final=-1.0)
-    with pytest.raises(ValueError, match="warmup"):
-        sr.LambdaSchedule(final=1.0, warmup=-1)
 
 
 def test_training_reduces_loss_and_logs(rain, tmp_path):
@@ -224,7 +215,7 @@ def test_training_logs_term_gradient_only_while_lambda_is_on(rain):
     torch.manual_seed(0)
     net = sr.ResidualUNet(factor=4, width=4, depth=1)
     term = sr.SurrogateTerm(_small_surrogate())
-    h = sr.train_superres(net, coarse, fine, term=term, schedule=sr.LambdaSchedule(final=0.01, start=1),
+    h = sr.train_superres(net, coarse, fine, term=term, schedule=LambdaSchedule(final=0.01, start=1),
                           epochs=3, batch_size=3, crop=16, progress=False)
     assert h["lambda"] == [0.0, 0.01, 0.01]
     assert np.isnan(h["term_grad_norm"][0]) and np.isnan(h["mse_grad_norm"][0])

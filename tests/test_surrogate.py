@@ -16,7 +16,6 @@ from mink_toolkit.datasets import PatchSet, exact_targets
 from mink_toolkit.surrogate import (
     ConventionalSurrogate,
     MinkowskiSurrogate,
-    _ceil_two_sqrt,
     conv_operator_norm,
     empirical_lipschitz,
     geometric_violations,
@@ -27,6 +26,7 @@ from mink_toolkit.surrogate import (
     save_surrogate,
     train_surrogate,
 )
+from mink_toolkit.surrogate.constraints import _ceil_two_sqrt
 
 THRESHOLDS = np.array([0.2, 0.5, 1.0, 3.0])
 
@@ -341,9 +341,9 @@ def test_training_reduces_validation_loss_and_keeps_the_best_weights():
     losses = [h["val_loss"] for h in result.history]
     assert len(losses) == 4 and result.best_val_loss == min(losses)
     assert losses[-1] < losses[0] or result.best_step < 40
-    from mink_toolkit.surrogate import _predict, surrogate_loss
+    from mink_toolkit.surrogate import predict_functionals, surrogate_loss
 
-    pred, comps = _predict(model, val.rain)
+    pred, comps = predict_functionals(model, val.rain)
     again = float(surrogate_loss(pred, torch.as_tensor(val.functionals), comps, torch.as_tensor(val.components),
                                  THRESHOLDS))
     assert again == pytest.approx(result.best_val_loss, rel=1e-5)
@@ -558,3 +558,42 @@ def test_whole_patch_training_uses_the_cached_targets(monkeypatch):
     assert len(result.history) == 2 and result.best_val_loss == min(h["val_loss"] for h in result.history)
     with pytest.raises(AssertionError, match="recomputed"):  # crops still compute their targets
         train_surrogate(model, train, val, steps=1, batch_size=2, crop_size=8, progress=False)
+
+
+# ------------------------------------------------------------------ one definition of the functionals
+
+
+@pytest.mark.parametrize("connectivity, perimeter", [(8, "edges"), (4, "edges"), (8, "crofton"), (4, "crofton")])
+def test_hard_steps_reproduce_the_exact_functionals(connectivity, perimeter):
+    """The head comes from combine_terms: with hard steps the surrogate *is* the exact estimator."""
+    from mink_toolkit.surrogate.models import exact_head
+
+    rng = np.random.default_rng(3)
+    # Rain on OPERA's 0.01 mm/h grid with dry patches; thresholds off the grid (no ties).
+    rain = np.round(rng.gamma(0.6, 2.0, (3, 19, 23)) * (rng.random((3, 19, 23)) > 0.3), 2)
+    thresholds = np.array([0.105, 0.505, 1.005, 3.165])
+    model = MinkowskiSurrogate(thresholds, connectivity=connectivity, perimeter=perimeter, levels=0,
+                               lipschitz=False, constrained=False, pixel_size=2.0).double()
+    with torch.no_grad():
+        model.log_slope.fill_(np.log(1e5))  # steps far sharper than the data's spacing in z
+    got = model(torch.as_tensor(rain, dtype=torch.float64)[:, None]).detach().numpy()
+    expected = minkowski_functionals(rain, thresholds, connectivity=connectivity, perimeter=perimeter, pixel_size=2.0)
+    # rtol: the head is a float32 parameter (π/8 and π/(8√2) are rounded there).
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+    assert model.config()["connectivity"] == connectivity and model.config()["perimeter"] == perimeter
+    # The head is the one of combine_terms, not a copy: the Crofton rows use its weights.
+    head = exact_head(connectivity, perimeter)
+    assert head.shape == (4, 11 if perimeter == "crofton" else 7)
+    if perimeter == "crofton":
+        from mink_toolkit.functionals import CROFTON_DIAGONAL_WEIGHT
+
+        assert head[1, -1].item() == pytest.approx(-CROFTON_DIAGONAL_WEIGHT)
+
+
+def test_constrained_head_needs_the_estimators_it_was_proved_for():
+    with pytest.raises(ValueError, match="8-connected"):
+        MinkowskiSurrogate(THRESHOLDS, connectivity=4)
+    with pytest.raises(ValueError, match="edge perimeter"):
+        ConventionalSurrogate(THRESHOLDS, perimeter="crofton")
+    with pytest.raises(ValueError, match="connectivity"):
+        MinkowskiSurrogate(THRESHOLDS, connectivity=6, constrained=False)

@@ -443,10 +443,10 @@ def soft_excursion_explorer(field, thresholds=None, *, temperature: float = 0.05
     """
     import ipywidgets as widgets
 
-    from ..relax import offset_from_grid
+    from ..functionals import DEFAULT_THRESHOLDS
 
     if thresholds is None:
-        thresholds = offset_from_grid(np.geomspace(0.1, 10.0, 21))
+        thresholds = DEFAULT_THRESHOLDS
     thresholds = np.asarray(thresholds, dtype=float)
     values = np.asarray(field, dtype=np.float64)
     if values.ndim != 2 or not np.isfinite(values).all():
