@@ -94,6 +94,7 @@ from .datasets import (
 from .surrogate import (
     ConventionalSurrogate as ConventionalSurrogate,
     MinkowskiSurrogate as MinkowskiSurrogate,
+    SurrogateTerm as SurrogateTerm,
     geometric_violations as geometric_violations,
     lipschitz_upper_bound as lipschitz_upper_bound,
     load_surrogate as load_surrogate,
@@ -107,6 +108,7 @@ from .metrics import (
     fractions_skill_score as fractions_skill_score,
     gradient_grid_alignment as gradient_grid_alignment,
     high_wavenumber_power_ratio as high_wavenumber_power_ratio,
+    high_wavenumber_share as high_wavenumber_share,
     maximum_ratio as maximum_ratio,
     minkowski_errors as minkowski_errors,
     rapsd as rapsd,
@@ -114,9 +116,7 @@ from .metrics import (
     wet_wasserstein as wet_wasserstein,
 )
 from .superres import (
-    AnalyticMinkowskiTerm as AnalyticMinkowskiTerm,
     ResidualUNet as ResidualUNet,
-    SurrogateTerm as SurrogateTerm,
     coarsen as coarsen,
     superres_patches as superres_patches,
     train_superres as train_superres,

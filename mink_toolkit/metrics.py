@@ -45,6 +45,7 @@ __all__ = [
     "critical_success_index",
     "rapsd",
     "high_wavenumber_power_ratio",
+    "high_wavenumber_share",
     "minkowski_errors",
     "wet_wasserstein",
     "gradient_grid_alignment",
@@ -243,6 +244,48 @@ def rapsd(field) -> tuple[np.ndarray, np.ndarray]:
     power = sums[1:] / np.maximum(counts[1:], 1)
     frequency = np.arange(1, n_bins) / size
     return frequency, power
+
+
+def high_wavenumber_share(maps, cutoff: float) -> float:
+    r"""Share of the variance of ``maps`` at wavenumbers above ``cutoff``.
+
+    The 2-D periodogram of each map (mean removed) is summed over the maps;
+    the share is the power at :math:`|k| > \text{cutoff}` over the total (by
+    Parseval, the fraction of the variance carried above the cut-off). Used
+    on gradient maps: how much of what a loss tells a network lies at scales
+    the coarse input cannot carry. 0 for smooth maps; white noise gives
+    :math:`1 - \pi c^2` for ``cutoff = c``.
+
+    Parameters
+    ----------
+    maps : array_like, shape (..., H, W)
+        Real maps (any units), finite.
+    cutoff : float
+        Wavenumber in cycles per pixel, in (0, 0.5·√2).
+
+    Returns
+    -------
+    float
+        NaN for maps without variance.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.arange(32)
+    >>> smooth = np.cos(2 * np.pi * x / 32)[None, :] * np.ones((32, 1))
+    >>> rough = np.cos(2 * np.pi * 12 * x / 32)[None, :] * np.ones((32, 1))
+    >>> round(high_wavenumber_share(smooth, 1 / 16), 6), round(high_wavenumber_share(rough, 1 / 16), 6)
+    (0.0, 1.0)
+    """
+    m = check_array_field(maps, "maps").astype(np.float64, copy=False)
+    cutoff = check_positive(cutoff, "cutoff")
+    m = m.reshape(-1, *m.shape[-2:])
+    power = np.abs(np.fft.fft2(m - m.mean(axis=(-2, -1), keepdims=True))) ** 2
+    fy = np.fft.fftfreq(m.shape[-2])[:, None]
+    fx = np.fft.fftfreq(m.shape[-1])[None, :]
+    high = np.hypot(fx, fy) > cutoff
+    total = power.sum()
+    return float(power[:, high].sum() / total) if total > 0 else float("nan")
 
 
 def high_wavenumber_power_ratio(pred, target, cutoff: float) -> float:

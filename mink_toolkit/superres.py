@@ -15,11 +15,12 @@ Network
     convolution starts at zero).
 Training
     :func:`train_superres`: loss = MSE in ``log1p`` space + λ(epoch)·term,
-    with ``term`` one of :class:`AnalyticMinkowskiTerm` (the relaxed
-    Minkowski loss with an annealed temperature) or :class:`SurrogateTerm`
-    (a frozen neural surrogate; the surrogate owns its input transform, so it
-    is fed mm/h and cannot be fed the wrong representation, a bug of the
-    published code). λ follows a :class:`LambdaSchedule` with warm-up.
+    with ``term`` one of :class:`~mink_toolkit.losses.MinkowskiLoss` (the
+    relaxed Minkowski loss; its temperature schedule advances with the
+    epoch) or :class:`~mink_toolkit.surrogate.SurrogateTerm` (a frozen neural
+    surrogate; the surrogate owns its input transform, so it is fed mm/h and
+    cannot be fed the wrong representation, a bug of the published code).
+    λ follows a :class:`~mink_toolkit.schedules.LambdaSchedule` with warm-up.
     Seeds, tqdm progress, checkpoints and per-step gradient-norm logging.
 Data
     :func:`superres_patches`: screened 128 × 128 patches of an OPERA product
@@ -28,7 +29,6 @@ Data
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._validation import check_array_field, check_choice, check_positive
+from .metrics import high_wavenumber_share
 from .schedules import LambdaSchedule, Schedule
 
 __all__ = [
@@ -46,14 +47,11 @@ __all__ = [
     "upsample",
     "log_mse",
     "ResidualUNet",
-    "AnalyticMinkowskiTerm",
-    "SurrogateTerm",
     "train_superres",
     "predict",
     "save_superres_checkpoint",
     "load_superres_checkpoint",
     "superres_patches",
-    "gradient_high_share",
 ]
 
 UPSAMPLING_METHODS = ("nearest", "bicubic")
@@ -291,117 +289,9 @@ class ResidualUNet(nn.Module):
 # --------------------------------------------------------------------------
 
 
-class AnalyticMinkowskiTerm(nn.Module):
-    """The relaxed Minkowski image loss with an annealed temperature.
-
-    Wraps :func:`mink_toolkit.losses.minkowski_loss` (sigmoid relaxation,
-    product t-norm, exact targets). The temperature is relative,
-    ``T = relative · u · a(progress)``, with the paper's annealing factor
-    ``a = max(0.05, exp(−3·progress))`` (``progress`` = epoch / epochs), so
-    it ends at ``0.005·u`` for ``relative=0.1``.
-
-    Parameters
-    ----------
-    thresholds : 1-D array_like
-        Physical thresholds in mm/h (never quantile levels).
-    relative : float, default 0.1
-    weights : 3 floats
-        Weights of area, perimeter, Euler characteristic.
-    """
-
-    def __init__(self, thresholds, *, relative: float = 0.1, weights=(1.0, 1.0, 1.0)):
-        super().__init__()
-        from ._validation import check_thresholds
-
-        self.register_buffer("thresholds", torch.as_tensor(check_thresholds(thresholds), dtype=torch.float32))
-        self.relative = check_positive(relative, "relative")
-        self.weights = tuple(float(w) for w in weights)
-        self.progress = 0.0
-
-    def set_progress(self, progress: float) -> None:
-        """Advance the annealing (0 at the start of training, 1 at the end)."""
-        self.progress = float(progress)
-
-    @property
-    def temperature(self) -> torch.Tensor:
-        """Current per-threshold temperature (mm/h)."""
-        return self.relative * self.thresholds * max(0.05, math.exp(-3.0 * self.progress))
-
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        from .losses import minkowski_loss
-
-        return minkowski_loss(
-            pred[:, 0], target[:, 0], self.thresholds, self.temperature, weights=self.weights
-        )
-
-
-class SurrogateTerm(nn.Module):
-    """Functional distance measured by a frozen neural surrogate.
-
-    ``d(surrogate(pred), surrogate(target))`` with the shared
-    :func:`~mink_toolkit.losses.functional_distance`. Both sides go through
-    the surrogate, so its emulation bias cancels instead of being learnt by
-    the super-resolution network. The surrogate receives rain rates in mm/h
-    and applies its own input transform (it owns it); its weights are
-    frozen (``requires_grad=False``, eval mode), so only the gradient with
-    respect to the prediction flows.
-
-    Parameters
-    ----------
-    surrogate : nn.Module
-        Maps (B, 1, H, W) mm/h to (B, n_thresholds, 3); has a
-        ``thresholds`` attribute (mm/h).
-    weights : 3 floats
-    """
-
-    def __init__(self, surrogate: nn.Module, *, weights=(1.0, 1.0, 1.0)):
-        super().__init__()
-        if not isinstance(surrogate, nn.Module):
-            raise TypeError(f"surrogate must be an nn.Module; got {type(surrogate).__name__}")
-        thresholds = getattr(surrogate, "thresholds", None)
-        if thresholds is None:
-            raise ValueError("surrogate has no thresholds attribute (mm/h); cannot integrate over thresholds")
-        self.surrogate = surrogate.eval()
-        for p in self.surrogate.parameters():
-            p.requires_grad_(False)
-        self.register_buffer("thresholds", torch.as_tensor(np.asarray(thresholds, dtype=np.float32)))
-        self.weights = tuple(float(w) for w in weights)
-
-    def train(self, mode: bool = True):  # the surrogate stays frozen in eval mode
-        super().train(mode)
-        self.surrogate.eval()
-        return self
-
-    def set_progress(self, progress: float) -> None:  # nothing to anneal
-        pass
-
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        from .losses import functional_distance
-
-        with torch.no_grad():
-            reference = self.surrogate(target)
-        return functional_distance(self.surrogate(pred), reference, self.thresholds, weights=self.weights)
-
-
 # --------------------------------------------------------------------------
 # Training
 # --------------------------------------------------------------------------
-
-
-def gradient_high_share(grad: torch.Tensor, cutoff: float) -> float:
-    """Share of a gradient map's power above ``cutoff`` cycles/pixel.
-
-    Used on ∂term/∂prediction: a Lipschitz-constrained surrogate has smooth
-    gradients (little power at high wavenumbers), so it cannot tell the
-    network where small cells go. ``grad`` is (B, 1, H, W).
-    """
-    g = grad.detach().double()[:, 0]
-    power = torch.fft.fft2(g - g.mean(dim=(-2, -1), keepdim=True)).abs().pow(2).sum(0)
-    fy = torch.fft.fftfreq(g.shape[-2], dtype=torch.float64)[:, None]
-    fx = torch.fft.fftfreq(g.shape[-1], dtype=torch.float64)[None, :]
-    high = (fx**2 + fy**2).sqrt() > cutoff
-    total = power.sum()
-    return float(power[high].sum() / total) if total > 0 else float("nan")
 
 
 def _augment(batch: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
@@ -435,9 +325,10 @@ def train_superres(
         Matching fine rain rates (mm/h), no NaN.
     term : callable, optional
         ``term(pred, target) -> scalar`` on (B, 1, H, W) mm/h tensors, e.g.
-        :class:`AnalyticMinkowskiTerm` or :class:`SurrogateTerm`; its
-        ``set_progress(epoch / epochs)`` is called each epoch if present.
-        ``None``: MSE only.
+        :class:`~mink_toolkit.losses.MinkowskiLoss` (with a schedule over
+        ``epochs`` steps) or :class:`~mink_toolkit.surrogate.SurrogateTerm`;
+        if it has a ``step`` attribute it is set to the epoch, so a
+        temperature schedule advances once per epoch. ``None``: MSE only.
     schedule : LambdaSchedule
         λ per epoch.
     epochs, batch_size : int
@@ -518,8 +409,8 @@ def train_superres(
     model.train()
     for epoch in tqdm(range(epochs), desc="train", disable=not progress, leave=False):
         lam = schedule(epoch)
-        if term is not None and hasattr(term, "set_progress"):
-            term.set_progress(epoch / epochs)
+        if term is not None and hasattr(term, "step"):
+            term.step = epoch  # advances MinkowskiLoss's temperature schedule
         order = rng.permutation(n)
         losses, mses, terms, norms = [], [], [], []
         high_share = term_grad = mse_grad = float("nan")
@@ -547,7 +438,7 @@ def train_superres(
                     # keep the two extra backward passes cheap.
                     (g,) = torch.autograd.grad(term_value, pred, retain_graph=True)
                     (g_mse,) = torch.autograd.grad(mse, pred, retain_graph=True)
-                    high_share = gradient_high_share(g, cutoff)
+                    high_share = high_wavenumber_share(g.detach()[:, 0].double().numpy(), cutoff)
                     term_grad = float(torch.linalg.vector_norm(g))
                     mse_grad = float(torch.linalg.vector_norm(g_mse))
                 loss = mse + lam * term_value

@@ -43,11 +43,11 @@ import torch
 
 from . import metrics
 from .functionals import DEFAULT_THRESHOLDS
+from .losses import MinkowskiLoss
+from .surrogate import SurrogateTerm
+from .schedules import ExponentialSchedule, LambdaSchedule
 from .superres import (
-    AnalyticMinkowskiTerm,
-    LambdaSchedule,
     ResidualUNet,
-    SurrogateTerm,
     predict,
     superres_patches,
     train_superres,
@@ -231,6 +231,12 @@ def build_surrogate(config: SuperresConfig, *, lipschitz, constrained: bool, pro
 # --------------------------------------------------------------------------
 
 
+def _analytic_term(config: SuperresConfig) -> MinkowskiLoss:
+    """The relaxed Minkowski loss with the paper's annealing: T = 0.1·u·max(0.05, exp(-3 e/E))."""
+    return MinkowskiLoss(DEFAULT_THRESHOLDS, config.relative_temperature, relative=True, min_temperature=None,
+                         schedule=ExponentialSchedule(config.epochs))
+
+
 def _aggregate(runs: list) -> dict:
     """Nested dicts of floats (one per seed) -> same nesting of {"mean", "std"}."""
     first = runs[0]
@@ -400,7 +406,7 @@ def run_superres_experiment(
         if name == "unet_mse":
             return None, 0.0
         if name == "unet_minkowski":
-            return AnalyticMinkowskiTerm(DEFAULT_THRESHOLDS, relative=config.relative_temperature), config.lam_minkowski
+            return _analytic_term(config), config.lam_minkowski
         kind = "lipschitz" if name == "unet_surrogate_lipschitz" else "unconstrained"
         return SurrogateTerm(surrogate(kind)), config.lam_surrogate
 
@@ -496,7 +502,7 @@ def _sweep(config, train, test, surrogate, progress, log, done=None) -> dict:
         log(f"sweep bound {bound}: high-k {row['rapsd_high_ratio']:.3f}, FSS(1,1) {row['fss_u1_n1']:.3f}, "
             f"|∂term/∂pred| {_fmt(row['term_grad_norm'])}, λ·|∂term|/|∂MSE| {_fmt(row['term_to_mse_grad'])}")
     for lam in config.sweep_lambdas:
-        term = AnalyticMinkowskiTerm(DEFAULT_THRESHOLDS, relative=config.relative_temperature)
+        term = _analytic_term(config)
         row = {"lambda": lam, **one(term, lam, "unet_minkowski" if lam == config.lam_minkowski else None)}
         rows_lambda.append(row)
         log(f"sweep λ {lam:g}: high-k {row['rapsd_high_ratio']:.3f}, FSS(1,1) {row['fss_u1_n1']:.3f}, "

@@ -37,13 +37,13 @@ import numpy as np
 import torch
 
 from .functionals import FUNCTIONAL_NAMES
+from .metrics import high_wavenumber_share
 
 __all__ = [
     "MODEL_SETTINGS",
     "evaluate_surrogate",
     "gradient_maps",
     "gradient_explorer",
-    "high_wavenumber_share",
     "with_lipschitz",
     "run",
     "main",
@@ -126,29 +126,6 @@ def gradient_maps(model, rain: np.ndarray, target: np.ndarray, thresholds) -> np
     return grad[:, 0].numpy().astype(np.float64)
 
 
-def high_wavenumber_share(maps: np.ndarray, cutoff: float = HIGH_WAVENUMBER_CUTOFF) -> float:
-    """Share of the RAPSD power of ``maps`` above ``cutoff`` cycles per pixel.
-
-    Uses :func:`mink_toolkit.metrics.rapsd` (mean removed, averaged over
-    maps). 0 for perfectly smooth maps; white noise gives about 0.8 for
-    ``cutoff = 0.25``.
-
-    Parameters
-    ----------
-    maps : ndarray, shape (N, H, W)
-    cutoff : float, cycles per pixel
-
-    Returns
-    -------
-    float
-    """
-    from .metrics import rapsd
-
-    frequency, power = rapsd(maps)
-    total = power.sum()
-    return float(power[frequency > cutoff].sum() / total) if total > 0 else float("nan")
-
-
 def with_lipschitz(model, local_lipschitz: float):
     """A copy of a trained surrogate under another Lipschitz cap (no retraining).
 
@@ -224,7 +201,7 @@ def gradient_explorer(model, rain: np.ndarray, target: np.ndarray, *, bounds=(1,
         info.value = (
             f"certified bound {lipschitz_upper_bound(capped, rain.shape[-2:]):.4g}; "
             f"R² (this patch, log1p) {_r2(p, t):.3f}; "
-            f"gradient high-wavenumber share {high_wavenumber_share(grad[None]):.3f}"
+            f"gradient high-wavenumber share {high_wavenumber_share(grad[None], HIGH_WAVENUMBER_CUTOFF):.3f}"
         )
         with out:
             out.clear_output(wait=True)
@@ -287,7 +264,7 @@ def evaluate_surrogate(model, test, *, lipschitz_patches: int = 4, lipschitz_ste
     out["lipschitz_empirical"] = empirical_lipschitz(model, z, steps=lipschitz_steps)
     pick = wettest[:gradient_patches]
     maps = gradient_maps(model, test.rain[pick], test.functionals[pick], model.thresholds)
-    out["gradient_high_wavenumber_share"] = high_wavenumber_share(maps)
+    out["gradient_high_wavenumber_share"] = high_wavenumber_share(maps, HIGH_WAVENUMBER_CUTOFF)
     # What a Lipschitz cap bounds is the gradient's size, not its spectrum: report peak and RMS too.
     out["gradient_max_abs"] = float(np.abs(maps).max())
     out["gradient_rms"] = float(np.sqrt(np.mean(maps**2)))

@@ -201,3 +201,21 @@ def test_superres_scores_schema(rain):
     assert s["max_ratio"] == pytest.approx(0.9)
     with pytest.raises(ValueError, match="factor"):
         metrics.superres_scores(rain, rain, factor=1)
+
+
+def test_high_wavenumber_share_is_the_variance_fraction_above_the_cutoff():
+    from mink_toolkit.metrics import high_wavenumber_share
+
+    y, x = np.mgrid[0:32, 0:32]
+    smooth = np.cos(2 * np.pi * x / 32)
+    rough = np.cos(2 * np.pi * 12 * x / 32)
+    assert high_wavenumber_share(smooth, 1 / 16) < 1e-12
+    assert high_wavenumber_share(rough, 1 / 16) > 1 - 1e-12
+    # Equal variance in both: half above the cut-off.
+    assert high_wavenumber_share(smooth + rough, 1 / 16) == pytest.approx(0.5)
+    # White noise: the share of the (flat) periodogram outside the disc of radius c.
+    noise = np.random.default_rng(0).standard_normal((64, 128, 128))
+    assert high_wavenumber_share(noise, 0.25) == pytest.approx(1 - np.pi * 0.25**2, abs=0.005)
+    assert np.isnan(high_wavenumber_share(np.ones((8, 8)), 0.1))
+    with pytest.raises(ValueError, match="cutoff"):
+        high_wavenumber_share(smooth, 0.0)

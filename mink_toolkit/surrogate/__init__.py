@@ -91,7 +91,8 @@ from .models import (
     normalise_rain,
 )
 from .norms import conv_operator_norm
-from .training import TrainingResult, predict_functionals, surrogate_loss, train_surrogate
+from .loss import SurrogateTerm, surrogate_loss
+from .training import TrainingResult, predict_functionals, train_surrogate
 
 __all__ = [
     "RAIN_OFFSET",
@@ -106,6 +107,7 @@ __all__ = [
     "project_feasible",
     "geometric_violations",
     "surrogate_loss",
+    "SurrogateTerm",
     "train_surrogate",
     "predict_functionals",
     "TrainingResult",

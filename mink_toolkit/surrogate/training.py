@@ -14,43 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .loss import surrogate_loss
 from .models import ConventionalSurrogate, MinkowskiSurrogate
 
-__all__ = ["surrogate_loss", "TrainingResult", "predict_functionals", "train_surrogate"]
-
-
-def surrogate_loss(pred, target, pred_components, target_components, thresholds, *, components_weight: float = 0.5):
-    """Training loss: :func:`mink_toolkit.losses.functional_distance` in log-threshold.
-
-    The shared trapezoid log1p distance, integrated over
-    :math:`\\log_{10} u` rather than :math:`u`, so that each decade of
-    thresholds weighs the same (over :math:`u` the 10 mm/h end would weigh
-    about 100 times the 0.1 mm/h end); β0 enters through the same distance
-    (as the first column, with weights (1, 0, 0)).
-
-    Parameters
-    ----------
-    pred, target : torch.Tensor, shape (B, n, 3)
-    pred_components, target_components : torch.Tensor, shape (B, n)
-    thresholds : 1-D array_like, mm/h
-    components_weight : float
-
-    Returns
-    -------
-    torch.Tensor, scalar
-    """
-    from ..losses import functional_distance
-
-    axis = np.log10(np.asarray(thresholds, dtype=np.float64))
-    loss = functional_distance(pred, target, axis)
-    if components_weight:
-        zeros = torch.zeros_like(pred_components)
-        as_triplet = lambda b0: torch.stack([b0, zeros, zeros], dim=-1)  # noqa: E731
-        loss = loss + components_weight * functional_distance(
-            as_triplet(pred_components), as_triplet(target_components.to(pred_components.dtype)), axis,
-            weights=(1.0, 0.0, 0.0),
-        )
-    return loss
+__all__ = ["TrainingResult", "predict_functionals", "train_surrogate"]
 
 
 @dataclass
