@@ -18,8 +18,8 @@ import pytest
 import xarray as xr
 
 import mink_toolkit as mt
-from mink_toolkit.opera import DBZH_UNDETECT_FLOOR, MARSHALL_PALMER
-from mink_toolkit.registry import OperaFileError, registry
+from mink_toolkit.io import DBZH_UNDETECT_FLOOR, MARSHALL_PALMER
+from mink_toolkit.io.registry import OperaFileError, registry
 
 ALL_FILES = mt.opera_files()
 FIRST_OF = {p: mt.opera_files(p)[0] for p in ("odyssey_rate", "cirrus_dbzh", "nimbus_rate", "nimbus_acrr")}
