@@ -136,3 +136,22 @@ def test_to_rainrate_is_lazy_and_matches_dbz_to_rainrate(tmp_path, synthetic):
         to_rainrate(open_opera(synthetic))
 
 
+
+
+def test_a_file_rewritten_after_opening_is_an_error_naming_it(synthetic):
+    series = open_opera(synthetic)
+    replaced = series["path"].values[1]
+    write_odim(replaced, "20180824191500", seed=7)  # same name, another nominal time
+    with pytest.raises(ValueError, match=rf"{os.path.basename(replaced)}: its time is now 2018-08-24T19:15"):
+        series.isel(time=1).compute(scheduler="synchronous")
+    np.testing.assert_array_equal(series.isel(time=0).values, read_odim(series["path"].values[0]).values)
+
+
+def test_grid_origin_is_part_of_the_grid(synthetic, tmp_path):
+    import h5py
+
+    shifted = write_odim(tmp_path / "T_SHIFT_20180824190000.hdf", "20180824190000")
+    with h5py.File(shifted, "r+") as f:
+        f["where"].attrs["UL_lon"] = -30.0  # same size and projection, another origin
+    with pytest.raises(ValueError, match=r"mixed grids.*T_SHIFT_20180824190000\.hdf"):
+        open_opera([*synthetic, shifted])
