@@ -29,11 +29,14 @@ from pathlib import Path
 import numpy as np
 
 from ._validation import check_positive, check_thresholds
-from .archive import CONNECT_TIMEOUT_S, LOCAL_SCHEDULERS
+from .archive import CONNECT_TIMEOUT_S, LOCAL_SCHEDULERS, ON_ERROR
 from .functionals import CONNECTIVITIES, FUNCTIONAL_NAMES, NAN_POLICIES, PERIMETERS
 from .io.atomic import atomic_write
 
-__all__ = ["COMMANDS", "EXPERIMENTS", "curves_main", "curves_parser", "main", "write_curves"]
+__all__ = ["COMMANDS", "EXIT_SKIPPED", "EXPERIMENTS", "curves_main", "curves_parser", "main", "write_curves"]
+
+#: Exit status of ``curves`` when the output was written but files were skipped.
+EXIT_SKIPPED = 3
 
 COMMANDS = {
     "curves": "Minkowski curves of OPERA files over time",
@@ -142,6 +145,12 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _max_rain(text: str) -> float | None:
+    if text.strip().lower() == "none":
+        return None
+    return _positive_float(text)
+
+
 def _positive_float(text: str) -> float:
     try:
         return check_positive(float(text), "value")
@@ -151,8 +160,9 @@ def _positive_float(text: str) -> float:
 
 def curves_parser() -> argparse.ArgumentParser:
     """The ``curves`` command's argument parser."""
-    # Here, not at the top: io.series imports xarray (0.3 s), which
-    # ``python -m mink_toolkit --help`` does not need.
+    # Here, not at the top: io.series and io.opera import xarray (0.3 s),
+    # which ``python -m mink_toolkit --help`` does not need.
+    from .io.opera import DEFAULT_MAX_RAIN
     from .io.series import ON_DUPLICATE
 
     parser = argparse.ArgumentParser(
@@ -163,7 +173,8 @@ def curves_parser() -> argparse.ArgumentParser:
         ),
         epilog=(
             "Exit status: 0 success, 1 bad input (missing or unreadable files, mixed products, "
-            "empty patterns) or failed computation, 2 bad command line."
+            "empty patterns) or failed computation, 2 bad command line, 3 written but files were "
+            "skipped (--on-error skip; see the output's skipped_files attribute)."
         ),
     )
     parser.add_argument("paths", nargs="+", metavar="PATHS",
@@ -189,6 +200,11 @@ def curves_parser() -> argparse.ArgumentParser:
     parser.add_argument("--zr-b", type=_positive_float, default=None, help="Z-R exponent b (with --rain-rate)")
     parser.add_argument("--coarsen", type=_positive_int, default=1, metavar="FACTOR",
                         help="NaN-aware block mean over FACTORxFACTOR pixels first (2: 1 km CIRRUS -> 2 km)")
+    parser.add_argument("--max-rain", type=_max_rain, default=DEFAULT_MAX_RAIN, metavar="MM_PER_H",
+                        help=f"clutter screen: rain rates (mm/h) or accumulations (mm) above this become NaN and are "
+                             f"counted in the output (default {DEFAULT_MAX_RAIN:g}; 'none' turns it off)")
+    parser.add_argument("--on-error", choices=ON_ERROR, default="raise",
+                        help="a file that cannot be analysed: stop (raise, default) or record it and go on (skip)")
     parser.add_argument("--length-unit", choices=("pixel", "km"), default="pixel",
                         help="units of area and perimeter: pixels (default) or km from the grid spacing")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
@@ -196,69 +212,82 @@ def curves_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _grid_spacing_km(series) -> float:
-    xdim = series.dims[-1]
-    x = np.asarray(series[xdim].values, dtype=float)
-    if x.size < 2:
-        raise ValueError("--length-unit km needs at least two x coordinates")
-    return float(abs(x[1] - x[0]) / 1000.0)
+def _provenance_attrs(argv, settings, extra: dict, reference, records, skipped) -> dict:
+    from .io.odim import odim_attrs
+    from .io.series import PER_FILE_ATTRS
 
-
-def _provenance_attrs(args, argv, series, hashes: dict[str, str], pixel_size: float) -> dict:
-    settings = {
-        "thresholds": [float(u) for u in args.thresholds],
-        "connectivity": args.connectivity,
-        "perimeter": args.perimeter,
-        "nan_policy": args.nan_policy,
-        "scheduler": args.scheduler,
-        "on_duplicate": args.on_duplicate,
-        "rain_rate": bool(args.rain_rate),
-        "zr_a": args.zr_a,
-        "zr_b": args.zr_b,
-        "coarsen": args.coarsen,
-        "length_unit": args.length_unit,
-        "pixel_size": pixel_size,
-    }
-    files = [{"path": p, "sha256": h} for p, h in hashes.items()]
-    source = {k: v for k, v in series.attrs.items() if isinstance(v, (str, int, float))}
+    source = {k: v for k, v in odim_attrs(reference).items() if k not in PER_FILE_ATTRS}
+    now = datetime.now(timezone.utc)
+    clutter = int(sum(r["clutter_pixels"] for r in records))
     return {
         "title": "Minkowski curves of OPERA radar composites",
         "mink_toolkit_version": _toolkit_version(),
-        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created_utc": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": "python -m mink_toolkit curves " + " ".join(argv),
-        "settings": json.dumps(settings),
-        "source_files": json.dumps(files),
+        "settings": json.dumps({**settings.to_dict(), **extra}),
+        "source_files": json.dumps([{"path": r["path"], "sha256": r["sha256"]} for r in records]),
         "source_attrs": json.dumps(source, default=str),
-        "history": f"{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ} mink_toolkit {_toolkit_version()} curves",
+        # The clutter screen: per time in the coordinate clutter_pixels, in total here.
+        "max_rain": "none" if settings.max_rain is None else settings.max_rain,
+        "clutter_pixels": clutter,
+        "skipped_files": json.dumps([{"path": r["path"], "reason": r["reason"]} for r in skipped]),
+        "n_skipped": len(skipped),
+        "history": f"{now:%Y-%m-%dT%H:%M:%SZ} mink_toolkit {_toolkit_version()} curves",
     }
 
 
-def run_curves(args, argv: list[str]):
-    """Do the work of ``curves`` for parsed ``args``; returns the written path."""
+def _settings_from_args(args):
+    from .archive import CurvesSettings
+
+    if (args.zr_a is not None or args.zr_b is not None) and not args.rain_rate:
+        raise ValueError("--zr-a/--zr-b only apply with --rain-rate")
+    return CurvesSettings(
+        thresholds=args.thresholds,
+        connectivity=args.connectivity,
+        perimeter=args.perimeter,
+        nan_policy=args.nan_policy,
+        rain_rate=bool(args.rain_rate),
+        zr_a=args.zr_a,
+        zr_b=args.zr_b,
+        max_rain=args.max_rain,
+        coarsen=args.coarsen,
+        length_unit=args.length_unit,
+    )
+
+
+def _check_reference(reference, settings) -> None:
+    """Settings that cannot apply to the series at all: an error before any work."""
+    if settings.rain_rate and reference.quantity != "DBZH":
+        raise ValueError(f"--rain-rate converts reflectivity (DBZH); these files hold {reference.quantity!r}")
+    for size in reference.shape:
+        if size % settings.coarsen:
+            raise ValueError(f"--coarsen {settings.coarsen} does not divide the grid {reference.shape}")
+
+
+def run_curves(args, argv: list[str]) -> tuple[Path, int]:
+    """Do the work of ``curves`` for parsed ``args``; returns the written path and the number of skipped files."""
+    from .archive import compute_files, curves_dataset
+    from .io.series import plan_series
+
     out = Path(args.out)
     _output_format(out)
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
     if not out.parent.is_dir():
         raise FileNotFoundError(f"the output directory {str(out.parent)!r} does not exist")
-    if (args.zr_a is not None or args.zr_b is not None) and not args.rain_rate:
-        raise ValueError("--zr-a/--zr-b only apply with --rain-rate")
+    settings = _settings_from_args(args)
 
-    from .archive import file_checksums, minkowski_curves
-    from .io.series import open_opera, to_rainrate
-    from .resample import coarsen_nanmean
-
-    series = open_opera(args.paths, on_duplicate=args.on_duplicate)
-    if args.rain_rate:
-        series = to_rainrate(series, a=args.zr_a, b=args.zr_b)
-    if args.coarsen > 1:
-        series = coarsen_nanmean(series, args.coarsen)
-    pixel_size = _grid_spacing_km(series) if args.length_unit == "km" else 1.0
+    headers, skipped = plan_series(args.paths, on_duplicate=args.on_duplicate, on_error=args.on_error)
+    if not headers:
+        raise ValueError(f"no file could be analysed: all {len(skipped)} were skipped "
+                         f"(first: {skipped[0]['path']}: {skipped[0]['reason']})")
+    reference = headers[0]
+    _check_reference(reference, settings)
 
     with contextlib.ExitStack() as stack:
         scheduler = args.scheduler
         if scheduler not in LOCAL_SCHEDULERS:
-            # One connection for the curves and the checksums; fails fast and clearly.
+            # Connect once, here: fails fast and clearly.
             from distributed import Client
 
             try:
@@ -266,29 +295,28 @@ def run_curves(args, argv: list[str]):
             except (OSError, ValueError) as exc:
                 raise OSError(f"cannot connect to the dask scheduler {scheduler!r}: {exc}") from None
             scheduler = stack.enter_context(client)
-        curves = minkowski_curves(
-            series,
-            args.thresholds,
-            connectivity=args.connectivity,
-            perimeter=args.perimeter,
-            nan_policy=args.nan_policy,
-            pixel_size=pixel_size,
-            length_unit="km" if args.length_unit == "km" else None,
+        run = compute_files(
+            [h.path for h in headers],
+            settings,
+            expected=headers,
+            on_error=args.on_error,
             scheduler=scheduler,
             num_workers=args.workers,
             progress=not args.no_progress,
         )
-        paths = [str(p) for p in series["path"].values]
-        # Hashed where the files are read (the workers, on a cluster), in parallel.
-        digests = file_checksums(paths, scheduler, args.workers)
-    hashes = dict(zip(paths, digests))
-    curves = curves.assign_coords(sha256=("time", np.array([hashes[p] for p in paths])))
-    curves["sha256"].attrs["long_name"] = "SHA-256 of the source file"
-    curves.attrs = _provenance_attrs(args, argv, series, hashes, pixel_size)
+    skipped += run.skipped
+    if not run.ok:
+        raise ValueError(f"no file could be analysed: all {len(skipped)} were skipped "
+                         f"(first: {skipped[0]['path']}: {skipped[0]['reason']})")
+    records = sorted(run.ok, key=lambda r: (r["time"], r["path"]))  # the order of the output
+    curves = curves_dataset(records, settings, reference)
+    extra = {"on_duplicate": args.on_duplicate, "on_error": args.on_error, "scheduler": args.scheduler,
+             "pixel_size": settings.pixel_size(reference)}
+    curves.attrs = _provenance_attrs(argv, settings, extra, reference, records, skipped)
     for name in FUNCTIONAL_NAMES:
         # NetCDF attributes cannot hold None or bool; settings are in the global attrs.
         curves[name].attrs = {k: v for k, v in curves[name].attrs.items() if isinstance(v, (str, int, float))}
-    return write_curves(curves, out)
+    return write_curves(curves, out), len(skipped)
 
 
 def curves_main(argv: list[str] | None = None) -> int:
@@ -296,7 +324,9 @@ def curves_main(argv: list[str] | None = None) -> int:
 
     Returns the exit status: 0 success, 1 bad input or failed computation
     (a one-line message on stderr, no output file written), 2 bad command
-    line (argparse's usage message).
+    line (argparse's usage message), 3 written, but files were skipped
+    (``--on-error skip``; they are listed with the reason in the output's
+    ``skipped_files`` attribute).
 
     Examples
     --------
@@ -310,12 +340,21 @@ def curves_main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits on --help (0) and usage errors (2)
         return int(exc.code or 0)
     try:
-        out = run_curves(args, argv)
+        out, n_skipped = run_curves(args, argv)
     except KeyboardInterrupt:
         print("curves: interrupted; nothing written", file=sys.stderr)
         return 130
-    except (OSError, ValueError, TypeError) as exc:
-        print(f"curves: error: {exc}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - one line, no traceback, for every failure
+        print(f"curves: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+    if n_skipped:
+        print(f"curves: wrote {out}; skipped {n_skipped} file(s), listed with the reason in its "
+              "attribute skipped_files", file=sys.stderr)
+        return EXIT_SKIPPED
     print(f"curves: wrote {out}", file=sys.stderr)
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if isinstance(exc, (OSError, ValueError, TypeError)) else f"{type(exc).__name__}: {text}"

@@ -282,15 +282,18 @@ def _pair_minimum(levels: np.ndarray, step: tuple[int, int]) -> np.ndarray:
 def _observed_or_counts(levels, n_levels, steps, pair_mask) -> np.ndarray:
     """Sum over pairs of two observed pixels of ``[a > k] + [b > k]`` (``"window"`` policy).
 
-    Unobserved pixels have level 0, so a pair's minimum exceeds k only when
-    both pixels are observed: the ``*_and`` counts need no masking. Over the
-    kept pairs ``[max > k] = [a > k] + [b > k] - [min > k]`` still holds, and
-    the sum returned here counts each pixel once per observed partner (outside
-    the array counts as observed background): one histogram of the level
-    jointly with that number.
+    The observation window W is the set of observed (non-NaN) pixels *of the
+    array*: a pair counts only when both of its pixels are in W, so neither
+    the coverage edge nor the array border adds boundary. Unobserved pixels
+    have level 0, so a pair's minimum exceeds k only when both pixels are
+    observed: the ``*_and`` counts need no masking. Over the kept pairs
+    ``[max > k] = [a > k] + [b > k] - [min > k]`` still holds, and the sum
+    returned here counts each pixel once per observed in-array partner: one
+    histogram of the level jointly with that number (0 … 4).
     """
     height, width = levels.shape[1:]
-    observed = np.pad(pair_mask, ((0, 0), (1, 1), (1, 1)), constant_values=True)
+    # Outside the array is outside the window (padded with False).
+    observed = np.pad(pair_mask, ((0, 0), (1, 1), (1, 1)), constant_values=False)
     partners = np.zeros(levels.shape, dtype=np.uint8)  # 0…4 observed partners
     for dr, dc in steps:
         # observed partner ahead (+d) and behind (-d) of every pixel
@@ -322,12 +325,14 @@ def _functionals_numpy(
     names = required_terms(connectivity, perimeter)
     terms = configuration_counts(levels, n, names)
     perimeter_terms = None
-    if nan_policy == "window" and nan_mask is not None:
-        # Only the *_or counts change when pairs touching NaN are dropped.
+    if nan_policy == "window":
+        # Only the *_or counts change when pairs leaving the window are dropped
+        # (pairs touching NaN, and pairs with the padding outside the array).
+        observed = np.ones(levels.shape, dtype=bool) if nan_mask is None else ~nan_mask
         perimeter_terms = dict(terms)
         for family, steps in _PAIR_STEPS.items():
             if f"{family}_and" in terms:
-                observed_or = _observed_or_counts(levels, n, steps, ~nan_mask)
+                observed_or = _observed_or_counts(levels, n, steps, observed)
                 perimeter_terms[f"{family}_or"] = observed_or - terms[f"{family}_and"]
     area, length, euler = combine_terms(
         terms,
@@ -383,11 +388,16 @@ def minkowski_functionals(
         ``"raise"``: NaN in ``field`` is a ``ValueError``.
         ``"background"``: NaN is below every threshold ("dry"); this adds
         false boundary along the coverage edge.
-        ``"window"``: the functionals of the observed part of the set,
-        :math:`X_u \cap W` with :math:`W` the non-NaN pixels: area and χ
-        as for "background", but the perimeter counts only boundary
-        between two observed pixels (and the array border), so the
-        coverage edge adds no boundary length.
+        ``"window"``: an observation-window estimator, :math:`W` being the
+        non-NaN pixels of the array. Area and χ are those of
+        :math:`X_u \cap W` with everything outside :math:`W` as background
+        (the same numbers as ``"background"``). The perimeter counts only
+        the boundary *inside* the window: set/background transitions
+        between two pixels that are both in :math:`W`. Neither the
+        coverage edge nor the array border (a crop's or patch's edge)
+        adds boundary length, with or without NaN in ``field``; so for a
+        field without NaN the perimeter is smaller than with ``"raise"``
+        by the set pixels' edges on the array border.
 
     Returns
     -------

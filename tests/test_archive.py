@@ -49,14 +49,18 @@ def test_curves_of_in_memory_series_and_argument_errors(synthetic):
         minkowski_curves(eager.values, THRESHOLDS)
     with pytest.raises(ValueError, match="series must have dims"):
         minkowski_curves(eager.isel(time=0), THRESHOLDS)
-    with pytest.raises(ValueError, match="num_workers"):
+    with pytest.raises(ValueError, match="num_workers must be >= 1; got 0"):
         minkowski_curves(eager, THRESHOLDS, num_workers=0)
+    with pytest.raises(TypeError, match="num_workers must be an integer"):
+        minkowski_curves(eager, THRESHOLDS, num_workers=2.0)
     with pytest.raises(TypeError, match="scheduler"):
         minkowski_curves(eager, THRESHOLDS, scheduler=2)
     with pytest.raises(ValueError, match="thresholds"):
         minkowski_curves(eager, [1.0, 0.5])
     with pytest.raises(ValueError, match="length_unit"):
         minkowski_curves(eager, THRESHOLDS, length_unit="")
+    with pytest.raises(TypeError, match="length_unit"):
+        minkowski_curves(eager, THRESHOLDS, length_unit=2)
     with pytest.raises(ValueError, match="contains NaN"):
         minkowski_curves(eager, THRESHOLDS, nan_policy="raise", scheduler="synchronous")
 
@@ -85,3 +89,48 @@ def test_two_worker_local_cluster_matches_serial(odyssey_paths, synthetic, tmp_p
         ]  # file names sort in time order here
 
 
+
+
+# --------------------------------------------------------------------- one task per file
+
+
+def test_settings_normalise_compare_and_round_trip():
+    from mink_toolkit.archive import CurvesSettings
+
+    a = CurvesSettings([0.1, 1], max_rain=150, coarsen=np.int64(2))
+    assert a.thresholds == (0.1, 1.0) and a.max_rain == 150.0 and type(a.coarsen) is int
+    assert CurvesSettings.from_dict(a.to_dict()) == a
+    b = CurvesSettings((0.1, 1.0), max_rain=None, coarsen=2, connectivity=4)
+    assert a.mismatches(b) == ["connectivity: 8 here, 4 there", "max_rain: 150.0 here, None there"]
+    assert a.mismatches(a) == []
+    with pytest.raises(ValueError, match="unknown curves settings"):
+        CurvesSettings.from_dict({**a.to_dict(), "colour": "red"})
+    with pytest.raises(ValueError, match="zr_a/zr_b only apply with rain_rate"):
+        CurvesSettings([1.0], zr_a=200.0, zr_b=1.6)
+    with pytest.raises(ValueError, match="given together"):
+        CurvesSettings([1.0], rain_rate=True, zr_a=200.0)
+    with pytest.raises(TypeError, match="coarsen must be an integer"):
+        CurvesSettings([1.0], coarsen=2.0)
+    with pytest.raises(ValueError, match="length_unit"):
+        CurvesSettings([1.0], length_unit="mile")
+
+
+def test_file_curves_equals_the_functionals_of_the_file(odyssey_paths):
+    from mink_toolkit import read_odim
+    from mink_toolkit.archive import CurvesSettings, file_curves
+    from mink_toolkit.io.registry import file_sha256
+
+    settings = CurvesSettings(THRESHOLDS, perimeter="crofton", length_unit="km")
+    record = file_curves(odyssey_paths[1], settings)
+    field = read_odim(odyssey_paths[1])
+    expected = minkowski_functionals(field.values, THRESHOLDS, perimeter="crofton", nan_policy="window",
+                                     pixel_size=2.0)
+    np.testing.assert_array_equal(record["curves"], expected)
+    assert record["sha256"] == file_sha256(odyssey_paths[1])
+    assert record["time"] == field.time.values and record["clutter_pixels"] == 0
+    # A header that no longer matches the plan is an error naming the file.
+    other = file_curves(odyssey_paths[0], settings)["header"]
+    with pytest.raises(ValueError, match=r"T_PAAH21_C_EUOC_20180824181500\.hdf: its time is"):
+        file_curves(odyssey_paths[1], settings, expected=other)
+    skipped = file_curves(odyssey_paths[1], settings, expected=other, on_error="skip")
+    assert skipped["status"] == "skipped" and skipped["reason"].startswith("ValueError: ")

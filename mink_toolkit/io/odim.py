@@ -159,6 +159,11 @@ class OdimHeader:
         return (self.shape, self.xscale, self.yscale, self.projdef, self.x_edge, self.y_edge)
 
     @property
+    def undetect_value(self) -> float:
+        """Decoded value of "covered, no echo" pixels with :func:`read_odim`'s defaults."""
+        return DBZH_UNDETECT_FLOOR if self.quantity in _REFLECTIVITY else 0.0
+
+    @property
     def units(self) -> str:
         """Physical units of the quantity (``mm/h``, ``mm``, ``dBZ``; empty if unknown)."""
         return _UNITS.get(self.quantity, "")
@@ -234,15 +239,17 @@ def _parse_header(handle, path: str) -> OdimHeader:
     )
 
 
-def _open(path) -> tuple[str, object]:
-    """Open an HDF5 file for reading, with the toolkit's errors."""
+def _open(path, data: bytes | None = None) -> tuple[str, object]:
+    """Open an HDF5 file (or its bytes) for reading, with the toolkit's errors."""
+    import io
+
     import h5py
 
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if data is None and not os.path.isfile(path):
         raise FileNotFoundError(f"ODIM file {path} does not exist")
     try:
-        return path, h5py.File(path, "r")
+        return path, h5py.File(path if data is None else io.BytesIO(data), "r")
     except OSError as exc:
         raise _file_error(path, exc) from None
 
@@ -311,11 +318,24 @@ def _decode(raw: np.ndarray, header: OdimHeader, undetect_value: float) -> np.nd
     return raw
 
 
-def read_odim_values(path, *, dbzh_undetect: float = DBZH_UNDETECT_FLOOR) -> tuple[OdimHeader, np.ndarray]:
+def read_odim_values(
+    path, *, data: bytes | None = None, dbzh_undetect: float = DBZH_UNDETECT_FLOOR
+) -> tuple[OdimHeader, np.ndarray]:
     """Header and decoded image of one file, without building a DataArray.
 
     The task body of the lazy series and of the ``curves`` engine; see
     :func:`read_odim` for the decoding rules and errors.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file (named in the header and in error messages).
+    data : bytes, optional
+        The file's bytes, already read (the ``curves`` engine hashes and
+        decodes the very same bytes, so the recorded sha256 is that of the
+        data analysed); default: read ``path``.
+    dbzh_undetect : float
+        As :func:`read_odim`.
 
     Returns
     -------
@@ -330,7 +350,7 @@ def read_odim_values(path, *, dbzh_undetect: float = DBZH_UNDETECT_FLOOR) -> tup
     >>> values.shape == header.shape, values.dtype
     (True, dtype('float64'))
     """
-    path, handle = _open(path)
+    path, handle = _open(path, data)
     with handle:
         try:
             header = _parse_header(handle, path)

@@ -20,7 +20,7 @@ import math
 import numpy as np
 import xarray as xr
 
-from .._validation import check_fraction, check_integer
+from .._validation import check_fraction, check_integer, check_positive
 from .odim import read_odim
 from .registry import fetch_opera
 
@@ -31,6 +31,8 @@ __all__ = [
     "extract_patches",
     "load_opera",
     "screen_clutter",
+    "zr_coefficients",
+    "zr_rain",
 ]
 
 #: Marshall--Palmer Z--R coefficients (Z = a R^b, Z in mm^6 m^-3, R in mm/h),
@@ -75,7 +77,7 @@ def screen_clutter(values, max_rain: float | None = DEFAULT_MAX_RAIN, *, out=Non
         ``values`` not floating point (NaN cannot be stored), ``max_rain``
         not a number.
     ValueError
-        ``max_rain`` NaN or infinite.
+        ``max_rain`` not finite and > 0.
 
     Examples
     --------
@@ -88,10 +90,7 @@ def screen_clutter(values, max_rain: float | None = DEFAULT_MAX_RAIN, *, out=Non
     if not np.issubdtype(values.dtype, np.floating):
         raise TypeError(f"values must be a floating-point array (NaN marks clutter); got dtype {values.dtype}")
     if max_rain is not None:
-        if isinstance(max_rain, bool) or not isinstance(max_rain, (int, float, np.integer, np.floating)):
-            raise TypeError(f"max_rain must be a number or None; got {type(max_rain).__name__}")
-        if not np.isfinite(max_rain):
-            raise ValueError(f"max_rain must be finite or None; got {max_rain}")
+        max_rain = check_positive(max_rain, "max_rain")
     if out is None:
         out = values.copy()
     elif out is not values:
@@ -135,26 +134,20 @@ def dbz_to_rainrate(dbz, a: float | None = None, b: float | None = None) -> xr.D
     >>> np.round(r.values, 3).tolist(), r.attrs["zr_source"]
     ([1.0, 0.1], 'Marshall-Palmer default')
     """
-    if (a is None) != (b is None):
-        raise ValueError("a and b must be given together (or neither)")
     da = dbz if isinstance(dbz, xr.DataArray) else xr.DataArray(np.asarray(dbz))
     if not np.issubdtype(da.dtype, np.floating) and not np.issubdtype(da.dtype, np.integer):
         raise TypeError(f"dbz must be real numbers; got dtype {da.dtype}")
     units = da.attrs.get("units")
     if units not in (None, "", "dBZ"):
         raise ValueError(f"dbz must be reflectivity in dBZ; its units attribute is {units!r}")
-    if a is not None:
-        source = "arguments"
-    elif "zr_a" in da.attrs and "zr_b" in da.attrs:
-        a, b, source = da.attrs["zr_a"], da.attrs["zr_b"], "file attributes zr_a, zr_b"
-    else:
-        (a, b), source = MARSHALL_PALMER, "Marshall-Palmer default"
-    a, b = float(a), float(b)
-    if not (np.isfinite(a) and np.isfinite(b) and a > 0 and b > 0):
-        raise ValueError(f"Z-R coefficients a and b must be finite and > 0; got a={a}, b={b}")
-    rain = (10.0 ** (da.astype(np.float64) / 10.0) / a) ** (1.0 / b)
-    if "undetect_value" in da.attrs:
-        rain = rain.where(da != da.attrs["undetect_value"], 0.0)
+    a, b, source = zr_coefficients(a, b, da.attrs.get("zr_a"), da.attrs.get("zr_b"))
+    rain = xr.apply_ufunc(
+        zr_rain,
+        da,
+        kwargs={"a": a, "b": b, "undetect_value": da.attrs.get("undetect_value")},
+        dask="parallelized",
+        output_dtypes=[np.float64],
+    )
     attrs = {k: v for k, v in da.attrs.items() if k not in ("undetect_value", "long_name")}
     attrs.update(
         quantity="RATE",
@@ -167,6 +160,48 @@ def dbz_to_rainrate(dbz, a: float | None = None, b: float | None = None) -> xr.D
     )
     rain.attrs = attrs
     rain.name = "RATE"
+    return rain
+
+
+def zr_coefficients(a=None, b=None, file_a=None, file_b=None) -> tuple[float, float, str]:
+    """The Z--R coefficients to use and why: arguments, else the file's, else Marshall--Palmer.
+
+    Examples
+    --------
+    >>> zr_coefficients()
+    (200.0, 1.6, 'Marshall-Palmer default')
+    >>> zr_coefficients(file_a=200.0, file_b=1.6)[2]
+    'file attributes zr_a, zr_b'
+    """
+    if (a is None) != (b is None):
+        raise ValueError("a and b must be given together (or neither)")
+    if a is not None:
+        source = "arguments"
+    elif file_a is not None and file_b is not None:
+        a, b, source = file_a, file_b, "file attributes zr_a, zr_b"
+    else:
+        (a, b), source = MARSHALL_PALMER, "Marshall-Palmer default"
+    a, b = float(a), float(b)
+    if not (np.isfinite(a) and np.isfinite(b) and a > 0 and b > 0):
+        raise ValueError(f"Z-R coefficients a and b must be finite and > 0; got a={a}, b={b}")
+    return a, b, source
+
+
+def zr_rain(dbz, a: float, b: float, undetect_value: float | None = None) -> np.ndarray:
+    """Numpy core of :func:`dbz_to_rainrate`: ``R = (10**(dBZ/10) / a)**(1/b)``, mm/h.
+
+    Pixels equal to ``undetect_value`` ("no echo") become exactly 0; NaN stays NaN.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> np.round(zr_rain(np.array([23.0103, -35.0, np.nan]), 200.0, 1.6, -35.0), 3).tolist()
+    [1.0, 0.0, nan]
+    """
+    dbz = np.asarray(dbz, dtype=np.float64)
+    rain = (10.0 ** (dbz / 10.0) / a) ** (1.0 / b)
+    if undetect_value is not None:
+        rain[dbz == undetect_value] = 0.0
     return rain
 
 
@@ -190,8 +225,8 @@ def load_opera(name: str, *, download: bool = True, **read_kwargs) -> xr.DataArr
     Examples
     --------
     >>> from mink_toolkit import load_opera, opera_files
-    >>> rain = load_opera(opera_files("nimbus_rate")[0])  # doctest: +SKIP
-    >>> str(rain.time.values)[:19]  # doctest: +SKIP
+    >>> rain = load_opera(opera_files("nimbus_rate")[0])
+    >>> str(rain.time.values)[:19]
     '2024-11-26T01:00:00'
     """
     da = read_odim(fetch_opera(name, download=download), **read_kwargs)

@@ -338,8 +338,8 @@ def fetch_opera(name: str, *, download: bool = True) -> Path:
     Examples
     --------
     >>> from mink_toolkit import fetch_opera, opera_files
-    >>> path = fetch_opera(opera_files("odyssey_rate")[0])  # doctest: +SKIP
-    >>> path.name  # doctest: +SKIP
+    >>> path = fetch_opera(opera_files("odyssey_rate")[0])
+    >>> path.name
     'T_PAAH21_C_EUOC_20180824180000.hdf'
     """
     entry = _entry(name)

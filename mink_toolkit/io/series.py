@@ -33,6 +33,7 @@ __all__ = [
     "ON_DUPLICATE",
     "OdimHeader",
     "open_opera",
+    "plan_series",
     "resolve_paths",
     "to_rainrate",
 ]
@@ -116,26 +117,106 @@ def resolve_paths(paths_or_glob) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _check_consistent(headers: Sequence[OdimHeader]) -> None:
-    """Raise naming the odd file(s) when products or grids differ.
+def _odd_files(headers: Sequence[OdimHeader], reference: OdimHeader | None = None):
+    """Files that do not belong to the series, with the reason; and the reference header.
 
-    The reference is the signature most files share (ties: the earliest
-    file), so the error names the files that do not belong rather than
-    whichever file happened to come first.
+    The reference is ``reference`` if given (a resumed run's), else the
+    signature most files share (ties: the earliest file), so that the odd
+    files are named rather than whichever file happened to come first.
     """
+    odd: dict[str, str] = {}
     for what, key in (("product", lambda h: h.kind), ("grid", lambda h: h.grid)):
-        groups: dict = {}
-        for h in headers:
-            groups.setdefault(key(h), []).append(h)
-        if len(groups) > 1:
-            reference = max(groups.values(), key=len)
-            odd = [h for h in headers if key(h) != key(reference[0])]
-            shown = "; ".join(f"{h.path} has {key(h)}" for h in odd[:3])
-            more = f" (and {len(odd) - 3} more)" if len(odd) > 3 else ""
-            raise ValueError(
-                f"mixed {what}s in one series: {len(reference)} files have {key(reference[0])}, "
-                f"but {shown}{more}. Open each product/grid separately."
-            )
+        remaining = [h for h in headers if h.path not in odd]
+        if not remaining:
+            break
+        if reference is None:
+            groups: dict = {}
+            for h in remaining:
+                groups.setdefault(key(h), []).append(h)
+            wanted, count = key(max(groups.values(), key=len)[0]), max(len(g) for g in groups.values())
+            source = f"{count} files have"
+        else:
+            wanted, source = key(reference), "the series has"
+        for h in remaining:
+            if key(h) != wanted:
+                odd[h.path] = f"mixed {what}s: {source} {wanted}, but {h.path} has {key(h)}"
+    kept = [h for h in headers if h.path not in odd]
+    return odd, (reference if reference is not None else (kept[0] if kept else None))
+
+
+def _check_consistent(headers: Sequence[OdimHeader]) -> None:
+    """Raise naming the odd file(s) when products or grids differ."""
+    odd, _ = _odd_files(headers)
+    if odd:
+        # One message for the first kind of mismatch found, naming up to three files.
+        first = next(iter(odd.values()))
+        what = first.split(":")[0]
+        names = [path for path, reason in odd.items() if reason.startswith(what)]
+        shown = "; ".join(odd[p].split(", but ", 1)[1] for p in names[:3])
+        more = f" (and {len(names) - 3} more)" if len(names) > 3 else ""
+        head = first.split(", but ", 1)[0].replace(f"{what}:", f"{what} in one series:", 1)
+        raise ValueError(f"{head}, but {shown}{more}. Open each product/grid separately.")
+
+
+def plan_series(
+    paths_or_glob,
+    *,
+    on_duplicate: str = "raise",
+    on_error: str = "raise",
+    reference: OdimHeader | None = None,
+) -> tuple[list[OdimHeader], list[dict]]:
+    """Headers of the files that form one series, sorted by time; and the files left out.
+
+    The rules of :func:`open_opera`, for a run that may skip files:
+    unreadable headers, files of another product or grid, and duplicate
+    times (after ``on_duplicate``) either raise or are returned as
+    skipped, with the reason.
+
+    Parameters
+    ----------
+    paths_or_glob :
+        As :func:`resolve_paths` (a path that does not exist always raises:
+        it is a mistake in the command, not a bad file).
+    on_duplicate : {"raise", "first", "last"}
+    on_error : {"raise", "skip"}
+    reference : OdimHeader, optional
+        The product and grid the series must have (a resumed run's);
+        default: those most files share.
+
+    Returns
+    -------
+    headers : list of OdimHeader
+        Sorted by nominal time.
+    skipped : list of dict
+        ``{"path", "status": "skipped", "reason"}`` per file left out.
+
+    Examples
+    --------
+    >>> from mink_toolkit import fetch_opera, opera_files
+    >>> names = opera_files("odyssey_rate")[:2] + opera_files("nimbus_rate")[:1]
+    >>> headers, skipped = plan_series([fetch_opera(n) for n in names], on_error="skip")
+    >>> len(headers), skipped[0]["reason"].split(", but")[0]
+    (2, "mixed products: 2 files have ('RATE', 'COMP')")
+    """
+    check_choice(on_duplicate, ON_DUPLICATE, "on_duplicate")
+    check_choice(on_error, ("raise", "skip"), "on_error")
+    paths = resolve_paths(paths_or_glob)
+    headers, skipped = [], []
+    for path in paths:
+        try:
+            headers.append(read_odim_header(path))
+        except OSError as exc:  # OperaFileError, FileNotFoundError (vanished meanwhile), permissions
+            if on_error == "raise":
+                raise
+            skipped.append({"path": path, "status": "skipped", "reason": f"{type(exc).__name__}: {exc}"})
+    if on_error == "raise" and reference is None:
+        _check_consistent(headers)
+    odd, _ = _odd_files(headers, reference)
+    if odd and on_error == "raise":
+        raise ValueError(f"{next(iter(odd.values()))}. Open each product/grid separately.")
+    skipped += [{"path": p, "status": "skipped", "reason": reason} for p, reason in odd.items()]
+    headers = _apply_duplicates([h for h in headers if h.path not in odd], on_duplicate)
+    return headers, skipped
 
 
 def _apply_duplicates(headers: list[OdimHeader], on_duplicate: str) -> list[OdimHeader]:
@@ -236,13 +317,9 @@ def open_opera(paths_or_glob, *, chunks: int | None = 1, on_duplicate: str = "ra
     import dask.array as dsa
     import xarray as xr
 
-    check_choice(on_duplicate, ON_DUPLICATE, "on_duplicate")
     if chunks is not None:
         chunks = check_integer(chunks, "chunks", minimum=1)
-    paths = resolve_paths(paths_or_glob)
-    headers = [read_odim_header(p) for p in paths]
-    _check_consistent(headers)
-    headers = _apply_duplicates(headers, on_duplicate)
+    headers, _ = plan_series(paths_or_glob, on_duplicate=on_duplicate)
     first = headers[0]
     shape, dtype = first.shape, np.dtype(np.float64)
 
