@@ -208,6 +208,12 @@ def curves_parser() -> argparse.ArgumentParser:
     parser.add_argument("--length-unit", choices=("pixel", "km"), default="pixel",
                         help="units of area and perimeter: pixels (default) or km from the grid spacing")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    parser.add_argument("--resume", action="store_true",
+                        help="Zarr output: continue (or extend) an existing store; files whose sha256 is recorded "
+                             "with the same settings are not computed again")
+    parser.add_argument("--commit-every", type=_positive_int, default=64, metavar="FILES",
+                        help="Zarr output: commit the curves every FILES files (default 64); a run killed "
+                             "loses at most the files since the last commit")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -264,26 +270,97 @@ def _check_reference(reference, settings) -> None:
             raise ValueError(f"--coarsen {settings.coarsen} does not divide the grid {reference.shape}")
 
 
+def _merge(recorded: dict, new: list, on_duplicate: str) -> list:
+    """Rows of the final output: those recorded by earlier runs and this run's, one per path and time."""
+    rows = dict(recorded)
+    rows.update({r["path"]: r for r in new})  # a file recomputed (its bytes changed) replaces its row
+    kept: dict = {}
+    for row in sorted(rows.values(), key=lambda r: r["time"]):  # stable: recorded rows first
+        other = kept.get(row["time"])
+        if other is None:
+            kept[row["time"]] = row
+        elif on_duplicate == "raise":
+            raise ValueError(
+                f"two files have the nominal time {np.datetime_as_string(row['time'], unit='s')}: "
+                f"{other['path']} (recorded) and {row['path']}; pass --on-duplicate first or last"
+            )
+        elif on_duplicate == "last":
+            kept[row["time"]] = row
+    return list(kept.values())
+
+
+class _Committer:
+    """Collects records as they arrive and commits them to the store every ``every`` files."""
+
+    def __init__(self, store, every: int, skipped: list, attrs):
+        self.store, self.every, self.skipped, self.attrs = store, every, skipped, attrs
+        self.pending: list = []
+        self.ok: list = []
+
+    def __call__(self, record: dict) -> None:
+        if record["status"] == "skipped":
+            self.skipped.append(record)
+        elif record["status"] == "ok":
+            self.ok.append(record)
+            self.pending.append(record)
+        if self.store is not None and len(self.pending) >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.store is not None and (self.pending or self.skipped):
+            self.store.append(self.pending, self.skipped, self.attrs())
+        self.pending = []
+
+
 def run_curves(args, argv: list[str]) -> tuple[Path, int]:
     """Do the work of ``curves`` for parsed ``args``; returns the written path and the number of skipped files."""
     from .archive import compute_files, curves_dataset
+    from .curves_store import CurvesStore
     from .io.series import plan_series
 
     out = Path(args.out)
-    _output_format(out)
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    fmt = _output_format(out)
+    if args.resume and fmt != "zarr":
+        raise ValueError("--resume needs a Zarr output (--out ....zarr): NetCDF is written once, at the end")
+    if args.resume and args.overwrite:
+        raise ValueError("--resume continues --out and --overwrite replaces it: pass one of them")
+    if out.exists() and not (args.overwrite or args.resume):
+        hint = " or --resume to continue it" if fmt == "zarr" else ""
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it{hint}")
     if not out.parent.is_dir():
         raise FileNotFoundError(f"the output directory {str(out.parent)!r} does not exist")
     settings = _settings_from_args(args)
 
-    headers, skipped = plan_series(args.paths, on_duplicate=args.on_duplicate, on_error=args.on_error)
-    if not headers:
+    store, recorded = None, {}
+    if fmt == "zarr" and args.resume and (out.exists() or any(out.parent.glob(f".{out.name}.old-*"))):
+        store = CurvesStore.open(out, settings)
+        recorded = {r["path"]: r for r in store.records()}
+    headers, skipped = plan_series(args.paths, on_duplicate=args.on_duplicate, on_error=args.on_error,
+                                   reference=store.reference if store is not None else None)
+    if not headers and not recorded:
         raise ValueError(f"no file could be analysed: all {len(skipped)} were skipped "
                          f"(first: {skipped[0]['path']}: {skipped[0]['reason']})")
-    reference = headers[0]
+    reference = store.reference if store is not None else headers[0]
     _check_reference(reference, settings)
+    if fmt == "zarr" and store is None:
+        store = CurvesStore.create(out, settings, reference)
+    if store is not None:
+        # Files skipped by an earlier run and not given now stay listed; given ones are retried.
+        given = {h.path for h in headers} | {r["path"] for r in skipped}
+        skipped += [r | {"status": "skipped"} for r in store.skipped if r["path"] not in given]
+        if recorded:
+            print(f"curves: resuming {out}: {len(recorded)} file(s) recorded, {len(headers)} given",
+                  file=sys.stderr)
 
+    extra = {"on_duplicate": args.on_duplicate, "on_error": args.on_error, "scheduler": args.scheduler,
+             "pixel_size": settings.pixel_size(reference)}
+
+    def attrs_now(records=None):
+        rows = records if records is not None else [*recorded.values(), *committer.ok]
+        rows = sorted(rows, key=lambda r: (r["time"], r["path"]))
+        return _provenance_attrs(argv, settings, extra, reference, rows, skipped)
+
+    committer = _Committer(store, args.commit_every, skipped, attrs_now)
     with contextlib.ExitStack() as stack:
         scheduler = args.scheduler
         if scheduler not in LOCAL_SCHEDULERS:
@@ -295,24 +372,37 @@ def run_curves(args, argv: list[str]) -> tuple[Path, int]:
             except (OSError, ValueError) as exc:
                 raise OSError(f"cannot connect to the dask scheduler {scheduler!r}: {exc}") from None
             scheduler = stack.enter_context(client)
-        run = compute_files(
-            [h.path for h in headers],
-            settings,
-            expected=headers,
-            on_error=args.on_error,
-            scheduler=scheduler,
-            num_workers=args.workers,
-            progress=not args.no_progress,
-        )
-    skipped += run.skipped
-    if not run.ok:
+        try:
+            compute_files(
+                [h.path for h in headers],
+                settings,
+                expected=headers,
+                known_sha256=[recorded[h.path]["sha256"] if h.path in recorded else None for h in headers],
+                on_error=args.on_error,
+                scheduler=scheduler,
+                num_workers=args.workers,
+                progress=not args.no_progress,
+                on_record=committer,
+            )
+        except BaseException as exc:
+            if store is not None:
+                committer.flush()  # keep what is complete; --resume goes on from there
+                if store.committed:
+                    note = (f" ({store.committed} file(s) are committed in {out}; "
+                            "rerun with --resume to continue)")
+                    exc.args = (f"{exc.args[0] if exc.args else exc}{note}", *exc.args[1:])
+            raise
+    committer.flush()
+    records = _merge(recorded, committer.ok, args.on_duplicate)
+    if not records:
         raise ValueError(f"no file could be analysed: all {len(skipped)} were skipped "
                          f"(first: {skipped[0]['path']}: {skipped[0]['reason']})")
-    records = sorted(run.ok, key=lambda r: (r["time"], r["path"]))  # the order of the output
+    records = sorted(records, key=lambda r: (r["time"], r["path"]))  # the order of the output
+    attrs = attrs_now(records)
+    if store is not None:
+        return store.finalize(records, attrs), len(skipped)
     curves = curves_dataset(records, settings, reference)
-    extra = {"on_duplicate": args.on_duplicate, "on_error": args.on_error, "scheduler": args.scheduler,
-             "pixel_size": settings.pixel_size(reference)}
-    curves.attrs = _provenance_attrs(argv, settings, extra, reference, records, skipped)
+    curves.attrs = attrs
     for name in FUNCTIONAL_NAMES:
         # NetCDF attributes cannot hold None or bool; settings are in the global attrs.
         curves[name].attrs = {k: v for k, v in curves[name].attrs.items() if isinstance(v, (str, int, float))}
@@ -341,8 +431,9 @@ def curves_main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         out, n_skipped = run_curves(args, argv)
-    except KeyboardInterrupt:
-        print("curves: interrupted; nothing written", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"curves: interrupted{'; ' + str(exc).strip(' ()') if str(exc) else '; nothing written'}",
+              file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - one line, no traceback, for every failure
         print(f"curves: error: {_one_line(exc)}", file=sys.stderr)

@@ -29,7 +29,7 @@ LAYERS = [
     ("datasets", "metrics", "checkpoint"),
     ("surrogate",),
     ("superres",),
-    ("archive",),
+    ("archive", "curves_store"),
     ("experiments", "surrogate_experiment", "superres_experiment"),
     ("cli",),
     ("notebook",),

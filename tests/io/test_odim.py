@@ -95,3 +95,48 @@ def test_image_that_disagrees_with_its_header_is_refused(tmp_path):
         read_odim(path)
 
 
+
+
+@pytest.mark.parametrize("layout", ["deflate", "shuffle", "contiguous", "sparse"])
+def test_image_read_outside_hdf5_equals_hdf5s_own_read(tmp_path, layout):
+    """The deflate fast path (edge chunks, chunks never written) and the HDF5 fallback agree with h5py."""
+    from _odim_files import write_odim
+
+    rng = np.random.default_rng(3)
+    values = rng.gamma(0.5, 2.0, size=(37, 29)).round(2)
+    path = write_odim(tmp_path / "T_LAYOUT_20180824180000.hdf", shape=values.shape, values=values)
+    with h5py.File(path, "r+") as f:
+        del f["dataset1/data1/data"]
+        options = {
+            "deflate": dict(chunks=(10, 8), compression="gzip", compression_opts=9),
+            "shuffle": dict(chunks=(10, 8), compression="gzip", shuffle=True),
+            "contiguous": dict(),
+            "sparse": dict(chunks=(10, 8), compression="gzip", fillvalue=-8888000.0),
+        }[layout]
+        dset = f.create_dataset("dataset1/data1/data", shape=values.shape, dtype="f8", **options)
+        if layout == "sparse":
+            dset[:10, :8] = values[:10, :8]  # one chunk written, the others hold the fill value
+        else:
+            dset[...] = values
+    with h5py.File(path) as f:
+        expected = f["dataset1/data1/data"][...]
+        fast = odim._deflate_chunks(f["dataset1/data1/data"]) is not None
+    assert fast == (layout in ("deflate", "sparse"))
+    _, decoded = read_odim_values(path)
+    expected = np.where(expected == -8888000.0, 0.0, expected)  # undetect -> 0 mm/h
+    np.testing.assert_array_equal(decoded, expected)
+
+
+def test_damaged_deflate_stream_is_a_clear_error(tmp_path):
+    """A chunk whose compressed bytes are damaged: OperaFileError naming the file, no zlib traceback."""
+    from _odim_files import write_odim
+
+    path = write_odim(tmp_path / "T_DAMAGED_20180824180000.hdf")
+    with h5py.File(path) as f:
+        start, size = [(i.byte_offset, i.size) for i in
+                       (f["dataset1/data1/data"].id.get_chunk_info(0),)][0]
+    data = bytearray(open(path, "rb").read())
+    data[start + 2 : start + size] = bytes(size - 2)  # keep the zlib header, zero the stream
+    open(path, "wb").write(bytes(data))
+    with pytest.raises(OperaFileError, match=r"T_DAMAGED_20180824180000\.hdf.*corrupt"):
+        read_odim(path)
