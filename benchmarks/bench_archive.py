@@ -72,7 +72,7 @@ def memory_child(paths: list[str], workers: int) -> None:
 
     import psutil
 
-    from mink_toolkit.archive import minkowski_curves, open_opera
+    from mink_toolkit import minkowski_curves, open_opera
 
     process = psutil.Process()
     series = open_opera(paths)
@@ -124,7 +124,7 @@ def main() -> int:
     import dask
     from distributed import Client, LocalCluster
 
-    from mink_toolkit.archive import minkowski_curves, open_opera
+    from mink_toolkit import minkowski_curves, open_opera
 
     print(f"bench_archive: {len(paths)} files of {args.product}, thresholds {THRESHOLDS} mm/h, "
           f"nan_policy={NAN_POLICY!r}; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "

@@ -8,12 +8,12 @@ from . import (
     cli as cli,
     datasets as datasets,
     functionals as functionals,
+    io as io,
     losses as losses,
     metrics as metrics,
     notebook as notebook,
-    opera as opera,
-    registry as registry,
     relax as relax,
+    resample as resample,
     schedules as schedules,
     superres as superres,
     superres_experiment as superres_experiment,
@@ -35,27 +35,31 @@ from .functionals import (
 )
 
 # --- OPERA input ---
-from .opera import (
-    dbz_to_rainrate as dbz_to_rainrate,
-    extract_patches as extract_patches,
-    load_opera as load_opera,
-    project_lonlat as project_lonlat,
-    read_odim as read_odim,
-)
-from .registry import (
+from .io import (
     OperaChecksumError as OperaChecksumError,
     OperaDataNotFoundError as OperaDataNotFoundError,
     OperaFileError as OperaFileError,
+    atomic_write as atomic_write,
+    dbz_to_rainrate as dbz_to_rainrate,
+    extract_patches as extract_patches,
     fetch_opera as fetch_opera,
+    load_opera as load_opera,
+    open_opera as open_opera,
     opera_files as opera_files,
+    project_lonlat as project_lonlat,
+    read_odim as read_odim,
+    read_odim_header as read_odim_header,
+    screen_clutter as screen_clutter,
+    to_rainrate as to_rainrate,
 )
 
 # --- archive analysis ---
-from .archive import (
+from .resample import (
+    block_mean as block_mean,
     coarsen_nanmean as coarsen_nanmean,
+)
+from .archive import (
     minkowski_curves as minkowski_curves,
-    open_opera as open_opera,
-    to_rainrate as to_rainrate,
 )
 
 # --- relaxation and Minkowski image loss ---

@@ -25,7 +25,7 @@ NaN to decide about, and patches holding clutter (> 150 mm/h, see
 :func:`mink_toolkit.extract_patches`) are left out.
 
 Computed targets are cached in the user cache folder
-(:func:`mink_toolkit.registry.cache_dir`, sub-folder ``surrogate``) under a key
+(:func:`mink_toolkit.io.registry.cache_dir`, sub-folder ``surrogate``) under a key
 made of the SHA-256 of every input file and every setting, so a change of
 data or settings can never reuse stale targets.
 
@@ -87,7 +87,7 @@ def split_files(split: str) -> list[str]:
     >>> [len(split_files(s)) for s in ("train", "val", "test")]
     [16, 8, 5]
     """
-    from .registry import opera_files, registry
+    from .io.registry import opera_files, registry
 
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}; got {split!r}")
@@ -202,7 +202,7 @@ def exact_targets(rain, thresholds, *, connectivity: int = 8, perimeter: str = "
 
 
 def _cache_key(files: list[str], settings: dict) -> str:
-    from .registry import registry
+    from .io.registry import registry
 
     entries = registry()
     payload = {
@@ -214,7 +214,7 @@ def _cache_key(files: list[str], settings: dict) -> str:
 
 
 def _cache_path(split: str, key: str) -> Path:
-    from .registry import cache_dir
+    from .io.registry import cache_dir
 
     return cache_dir() / "surrogate" / f"patches-{split}-{key[:20]}.npz"
 
@@ -280,7 +280,7 @@ def load_patches(
     """
     from tqdm.auto import tqdm
 
-    from .opera import extract_patches, load_opera
+    from .io.opera import extract_patches, load_opera
 
     files = split_files(split)
     thresholds = check_thresholds(thresholds)

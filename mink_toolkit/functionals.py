@@ -173,25 +173,33 @@ def combine_terms(
 # --------------------------------------------------------------------------
 
 
-def _levels(field: np.ndarray, thresholds: np.ndarray, nan_mask: np.ndarray | None) -> np.ndarray:
+def _levels(field: np.ndarray, thresholds: np.ndarray, nan_mask: np.ndarray | None = None) -> np.ndarray:
     """Map each pixel to the number of thresholds it reaches (0 … n).
 
-    ``x >= thresholds[k]``  ⇔  ``level > k``.  NaN pixels (when allowed)
-    get level 0: never in any excursion set.
+    ``x >= thresholds[k]``  ⇔  ``level > k``.  NaN pixels get level 0:
+    never in any excursion set (``NaN >= u`` is False, so ``nan_mask`` is
+    not needed and kept only for callers that pass it).
+
+    Rain fields are mostly dry or unobserved (94 % of an OPERA composite
+    is below 0.1 mm/h or NaN), so the binary search runs only on the pixels
+    that reach the first threshold; the rest is one vectorised comparison.
+    Block by block, so that no field-sized int64/float64 temporary exists
+    (``searchsorted`` returns int64; matters for dask workers).
     """
     n = thresholds.size
     dtype = np.uint8 if n < 255 else (np.uint16 if n < 65535 else np.int64)
-    levels = np.empty(field.shape, dtype=dtype)
-    # searchsorted returns int64: convert block by block so that no full-size
-    # int64 temporary exists (8x the field's levels; matters for dask workers).
+    levels = np.zeros(field.shape, dtype=dtype)
     flat_field = field.reshape(-1)
     flat_levels = levels.reshape(-1)
+    first = thresholds[0]
     block = 1 << 20
     for start in range(0, flat_field.size, block):
-        stop = start + block
-        flat_levels[start:stop] = np.searchsorted(thresholds, flat_field[start:stop], side="right")
-    if nan_mask is not None:
-        levels[nan_mask] = 0
+        values = flat_field[start : start + block]
+        reached = values >= first  # NaN compares False
+        if n == 1:
+            flat_levels[start : start + block] = reached
+            continue
+        flat_levels[start : start + block][reached] = np.searchsorted(thresholds, values[reached], side="right")
     return levels
 
 
@@ -199,27 +207,35 @@ def _count_above(values: np.ndarray, n_levels: int, multiplicity: np.ndarray | N
     """For values in 0…n_levels, count per leading index how many exceed k.
 
     ``values`` is (B, ...); returns (B, n_levels) float64 where column k is
-    ``#{values > k}``: one ``bincount`` for the whole batch, then a reversed
-    cumulative sum turns the histogram into counts of nested sets. With
+    ``#{values > k}``: one histogram for the whole batch, then a reversed
+    cumulative sum turns it into counts of nested sets. With
     ``multiplicity`` (small non-negative ints, shaped like ``values``) each
     element counts that many times; it is histogrammed jointly with the
     value (``value * 5 + multiplicity``) rather than passed as float weights,
     which would cost a field-sized float64 array.
+
+    Zeros count for no threshold, and most of a rain field's levels are 0,
+    so only the non-zero elements are histogrammed: one comparison and one
+    boolean selection over the whole array (numpy runs both without the
+    GIL, so threads can share the work) and a ``bincount`` -- which holds
+    the GIL and would cast the whole array to intp -- on the few left.
     """
     batch = values.shape[0]
     width = n_levels + 1
+    flat = values.reshape(batch, -1)
+    nonzero = flat != 0
+    picked = flat[nonzero]  # row-major: batch 0's elements first
     if multiplicity is not None:
-        code_dtype = np.uint8 if width * 5 <= 256 else np.int64
-        values = values.astype(code_dtype) * code_dtype(5) + multiplicity.astype(code_dtype, copy=False)
+        weights = multiplicity.reshape(batch, -1)[nonzero].astype(np.intp)
+        codes = picked.astype(np.intp) * 5 + weights
         width_joint = width * 5
     else:
+        codes = picked.astype(np.intp, copy=False)
         width_joint = width
-    flat = values.reshape(batch, -1)
-    if batch == 1:
-        hist = np.bincount(flat.ravel(), minlength=width_joint)[None, :]
-    else:
-        offsets = (np.arange(batch, dtype=np.intp) * width_joint)[:, None]
-        hist = np.bincount((flat + offsets).ravel(), minlength=batch * width_joint).reshape(batch, width_joint)
+    if batch > 1:
+        rows = np.repeat(np.arange(batch, dtype=np.intp), np.count_nonzero(nonzero, axis=1))
+        codes = codes + rows * width_joint
+    hist = np.bincount(codes, minlength=batch * width_joint).reshape(batch, width_joint)
     if multiplicity is not None:
         hist = hist.reshape(batch, width, 5) @ np.arange(5)
     above = np.cumsum(hist[:, ::-1], axis=1)[:, ::-1]
@@ -289,15 +305,18 @@ def _pair_minimum(levels: np.ndarray, step: tuple[int, int]) -> np.ndarray:
 def _observed_or_counts(levels, n_levels, steps, pair_mask) -> np.ndarray:
     """Sum over pairs of two observed pixels of ``[a > k] + [b > k]`` (``"window"`` policy).
 
-    Unobserved pixels have level 0, so a pair's minimum exceeds k only when
-    both pixels are observed: the ``*_and`` counts need no masking. Over the
-    kept pairs ``[max > k] = [a > k] + [b > k] - [min > k]`` still holds, and
-    the sum returned here counts each pixel once per observed partner (outside
-    the array counts as observed background): one histogram of the level
-    jointly with that number.
+    The observation window W is the set of observed (non-NaN) pixels *of the
+    array*: a pair counts only when both of its pixels are in W, so neither
+    the coverage edge nor the array border adds boundary. Unobserved pixels
+    have level 0, so a pair's minimum exceeds k only when both pixels are
+    observed: the ``*_and`` counts need no masking. Over the kept pairs
+    ``[max > k] = [a > k] + [b > k] - [min > k]`` still holds, and the sum
+    returned here counts each pixel once per observed in-array partner: one
+    histogram of the level jointly with that number (0 … 4).
     """
     height, width = levels.shape[1:]
-    observed = np.pad(pair_mask, ((0, 0), (1, 1), (1, 1)), constant_values=True)
+    # Outside the array is outside the window (padded with False).
+    observed = np.pad(pair_mask, ((0, 0), (1, 1), (1, 1)), constant_values=False)
     partners = np.zeros(levels.shape, dtype=np.uint8)  # 0…4 observed partners
     for dr, dc in steps:
         # observed partner ahead (+d) and behind (-d) of every pixel
@@ -319,22 +338,22 @@ def _functionals_numpy(
     h, w = field.shape[-2:]
     batch = int(np.prod(lead)) if lead else 1
     field3 = field.reshape(batch, h, w)
-    nan_mask = None
-    if np.issubdtype(field3.dtype, np.floating):
-        nan_mask = np.isnan(field3)
-        if not nan_mask.any():
-            nan_mask = None
     n = thresholds.size
-    levels = _levels(field3, thresholds, nan_mask)
+    levels = _levels(field3, thresholds)
     names = required_terms(connectivity, perimeter)
     terms = configuration_counts(levels, n, names)
     perimeter_terms = None
-    if nan_policy == "window" and nan_mask is not None:
-        # Only the *_or counts change when pairs touching NaN are dropped.
+    if nan_policy == "window":
+        # Only the *_or counts change when pairs leaving the window are dropped
+        # (pairs touching NaN, and pairs with the padding outside the array).
+        if np.issubdtype(field3.dtype, np.floating):
+            observed = ~np.isnan(field3)
+        else:
+            observed = np.ones(levels.shape, dtype=bool)
         perimeter_terms = dict(terms)
         for family, steps in _PAIR_STEPS.items():
             if f"{family}_and" in terms:
-                observed_or = _observed_or_counts(levels, n, steps, ~nan_mask)
+                observed_or = _observed_or_counts(levels, n, steps, observed)
                 perimeter_terms[f"{family}_or"] = observed_or - terms[f"{family}_and"]
     area, length, euler = combine_terms(
         terms,
@@ -390,11 +409,16 @@ def minkowski_functionals(
         ``"raise"``: NaN in ``field`` is a ``ValueError``.
         ``"background"``: NaN is below every threshold ("dry"); this adds
         false boundary along the coverage edge.
-        ``"window"``: the functionals of the observed part of the set,
-        :math:`X_u \cap W` with :math:`W` the non-NaN pixels: area and χ
-        as for "background", but the perimeter counts only boundary
-        between two observed pixels (and the array border), so the
-        coverage edge adds no boundary length.
+        ``"window"``: an observation-window estimator, :math:`W` being the
+        non-NaN pixels of the array. Area and χ are those of
+        :math:`X_u \cap W` with everything outside :math:`W` as background
+        (the same numbers as ``"background"``). The perimeter counts only
+        the boundary *inside* the window: set/background transitions
+        between two pixels that are both in :math:`W`. Neither the
+        coverage edge nor the array border (a crop's or patch's edge)
+        adds boundary length, with or without NaN in ``field``; so for a
+        field without NaN the perimeter is smaller than with ``"raise"``
+        by the set pixels' edges on the array border.
 
     Returns
     -------

@@ -600,8 +600,8 @@ def superres_patches(
     -------
     SuperresData
     """
-    from .opera import extract_patches, load_opera
-    from .registry import opera_files
+    from .io.opera import extract_patches, load_opera
+    from .io.registry import opera_files
 
     check_choice(product, ("odyssey_rate", "nimbus_rate"), "product")
     names = opera_files(product)

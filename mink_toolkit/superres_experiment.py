@@ -184,7 +184,7 @@ def build_surrogate(config: SuperresConfig, *, lipschitz, constrained: bool, pro
 
     from .functionals import minkowski_functionals
     from .losses import functional_distance
-    from .registry import cache_dir
+    from .io.registry import cache_dir
 
     torch.manual_seed(config.surrogate_seed)
     model = _make_surrogate(lipschitz, constrained)

@@ -16,7 +16,7 @@ from mink_toolkit.datasets import (
     random_d4,
     split_files,
 )
-from mink_toolkit.registry import registry
+from mink_toolkit.io.registry import registry
 
 
 def test_split_is_by_time_and_source():

@@ -212,23 +212,36 @@ def test_nan_policies():
     np.testing.assert_array_equal(background, [30, 22, 1])
     # window: the 6 edges along the NaN column are not boundary of the observed set.
     np.testing.assert_array_equal(window, [30, 16, 1])
-    # Without NaN the window policy is the default.
+    # Without NaN, a set away from the array border has the same functionals
+    # under every policy ...
     clean = np.nan_to_num(field)
     np.testing.assert_array_equal(
         minkowski_functionals(clean, [1.0], nan_policy="window"), minkowski_functionals(clean, [1.0])
     )
+    # ... but the array border is the window's edge too: a set touching it
+    # loses exactly its edges on the border (here the 6 on the left column).
+    touching = np.zeros((10, 12))
+    touching[2:8, 0:5] = 5.0
+    np.testing.assert_array_equal(minkowski_functionals(touching, [1.0])[0], [30, 22, 1])
+    np.testing.assert_array_equal(minkowski_functionals(touching, [1.0], nan_policy="window")[0], [30, 16, 1])
 
 
-def test_window_policy_crofton_ignores_pairs_touching_nan():
+@pytest.mark.parametrize("perimeter", ["edges", "crofton"])
+def test_window_perimeter_of_a_set_filling_its_window_is_zero(perimeter):
+    """A 9x5 set bounded only by the array border and NaN has no boundary inside the window."""
+    from mink_toolkit.functionals import CROFTON_AXIAL_WEIGHT, CROFTON_DIAGONAL_WEIGHT
+
     field = np.full((9, 9), 2.0)
     field[:, 5:] = np.nan
-    window = minkowski_functionals(field, [1.0], nan_policy="window", perimeter="crofton")[0, 1]
-    # Only the three array-border sides of the 9x5 block remain: 9 + 5 + 5 axial
-    # transitions and 2 * (transitions) diagonal ones along those sides.
-    full_block = np.zeros((9, 9))
-    full_block[:, :5] = 2.0
-    background = minkowski_functionals(full_block, [1.0], perimeter="crofton")[0, 1]
-    assert window < background
+    window = minkowski_functionals(field, [1.0], nan_policy="window", perimeter=perimeter)[0]
+    np.testing.assert_array_equal(window[[0, 2]], [45, 1])
+    assert window[1] == 0.0
+    # One dry pixel inside: its 4 (edges) or 4 axial + 4 diagonal (Crofton) transitions.
+    field[4, 2] = 0.0
+    expected = 4.0 if perimeter == "edges" else (
+        4 * CROFTON_AXIAL_WEIGHT + 4 * CROFTON_DIAGONAL_WEIGHT
+    )
+    assert minkowski_functionals(field, [1.0], nan_policy="window", perimeter=perimeter)[0, 1] == pytest.approx(expected)
 
 
 # --------------------------------------------------------------------- xarray
@@ -296,9 +309,9 @@ def test_input_is_not_modified():
 
 
 def _window_boundary_reference(field, u, diagonal=False):
-    """Brute force: set/background transitions between two observed pixels (outside = observed background)."""
-    observed = np.pad(~np.isnan(field), 1, constant_values=True)
-    inside = np.pad(np.nan_to_num(field, nan=-np.inf) >= u, 1)
+    """Brute force: set/background transitions between two observed pixels of the array."""
+    observed = ~np.isnan(field)
+    inside = np.nan_to_num(field, nan=-np.inf) >= u
     steps = [(1, 1), (1, -1)] if diagonal else [(0, 1), (1, 0)]
     count = 0
     h, w = inside.shape
@@ -319,7 +332,8 @@ def test_window_perimeter_matches_brute_force_on_random_coverage(perimeter):
     for _ in range(25):
         h, w = rng.integers(2, 14, size=2)
         field = rng.gamma(0.7, 1.5, size=(h, w))
-        field[rng.random((h, w)) < rng.random() * 0.6] = np.nan
+        # Some fields without NaN: the array border alone is then the window's edge.
+        field[rng.random((h, w)) < rng.random() * 0.6 - 0.1] = np.nan
         thresholds = [0.3, 1.0, 2.5]
         result = minkowski_functionals(field, thresholds, nan_policy="window", perimeter=perimeter)
         background = minkowski_functionals(field, thresholds, nan_policy="background", perimeter=perimeter)

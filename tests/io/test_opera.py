@@ -9,7 +9,6 @@ else a download. Facts checked against the data come from
 from __future__ import annotations
 
 import functools
-import shutil
 from pathlib import Path
 
 import h5py
@@ -18,8 +17,8 @@ import pytest
 import xarray as xr
 
 import mink_toolkit as mt
-from mink_toolkit.opera import DBZH_UNDETECT_FLOOR, MARSHALL_PALMER
-from mink_toolkit.registry import OperaFileError, registry
+from mink_toolkit.io import DBZH_UNDETECT_FLOOR, MARSHALL_PALMER
+from mink_toolkit.io.registry import OperaFileError, registry
 
 ALL_FILES = mt.opera_files()
 FIRST_OF = {p: mt.opera_files(p)[0] for p in ("odyssey_rate", "cirrus_dbzh", "nimbus_rate", "nimbus_acrr")}
@@ -336,6 +335,47 @@ def test_extract_patches_declutter():
     assert off.sizes["patch"] == 4 and off.values[0, 1, 1] == 8646.82
     assert off.attrs["clutter_pixels"] == 0 and off.attrs["clutter_threshold"] == "none"
     assert values[1, 1] == 8646.82  # the input is not modified
+
+
+def test_screen_clutter_is_the_one_screen_of_patches_and_curves(monkeypatch):
+    """extract_patches and the curves engine both call screen_clutter (and nothing else screens)."""
+    from mink_toolkit import archive
+    from mink_toolkit.io import opera
+
+    calls = []
+    original = opera.screen_clutter
+
+    def counting(values, max_rain=opera.DEFAULT_MAX_RAIN, **kwargs):
+        calls.append(max_rain)
+        return original(values, max_rain, **kwargs)
+
+    monkeypatch.setattr(opera, "screen_clutter", counting)
+    monkeypatch.setattr(archive, "screen_clutter", counting)
+    field = np.ones((8, 8))
+    field[2, 2] = 500.0
+    assert mt.extract_patches(field, size=4, min_coverage=0.0).attrs["clutter_pixels"] == 1
+    series = xr.DataArray(np.stack([field, field]), dims=("time", "y", "x"), attrs={"units": "mm/h"})
+    curves = mt.minkowski_curves(series, [0.5], max_rain=150.0, scheduler="synchronous")
+    assert curves["clutter_pixels"].values.tolist() == [1, 1]
+    assert calls == [150.0, 150.0, 150.0]
+
+
+def test_screen_clutter_values_counts_and_errors():
+    values = np.array([[0.0, 150.0, 150.01], [np.nan, 8646.82, 3.0]])
+    screened, clutter = mt.screen_clutter(values)
+    np.testing.assert_array_equal(clutter, [[False, False, True], [False, True, False]])
+    np.testing.assert_array_equal(screened, [[0.0, 150.0, np.nan], [np.nan, np.nan, 3.0]])
+    assert values[1, 1] == 8646.82  # a copy by default
+    same, _ = mt.screen_clutter(values, 100.0, out=values)
+    assert same is values and np.isnan(values[0, 1])  # in place on request
+    off, none = mt.screen_clutter(np.array([1e6]), None)
+    assert off[0] == 1e6 and not none.any()
+    with pytest.raises(TypeError, match="floating-point"):
+        mt.screen_clutter(np.array([1, 2]))
+    with pytest.raises(ValueError, match="max_rain must be finite and > 0"):
+        mt.screen_clutter(np.array([1.0]), np.inf)
+    with pytest.raises(TypeError, match="max_rain must be a real number"):
+        mt.screen_clutter(np.array([1.0]), "150")
 
 
 def test_extract_patches_any_dims_and_ndarray():

@@ -22,8 +22,8 @@ import pooch
 import pytest
 
 import mink_toolkit as mt
-from mink_toolkit import registry as reg
-from mink_toolkit.registry import OperaChecksumError, OperaDataNotFoundError
+from mink_toolkit.io import registry as reg
+from mink_toolkit.io.registry import OperaChecksumError, OperaDataNotFoundError
 
 PINNED = "https://raw.githubusercontent.com/pySTEPS/pysteps-data/eaa59fb8f39205a3b1a0b44724ad8cd4a86d107e/radar/OPERA"
 # Two small files (about 1.5 MB each) from different folders.
