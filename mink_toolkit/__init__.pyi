@@ -6,7 +6,9 @@
 from . import (
     archive as archive,
     cli as cli,
+    checkpoint as checkpoint,
     datasets as datasets,
+    experiments as experiments,
     functionals as functionals,
     io as io,
     losses as losses,
@@ -16,9 +18,7 @@ from . import (
     resample as resample,
     schedules as schedules,
     superres as superres,
-    superres_experiment as superres_experiment,
     surrogate as surrogate,
-    surrogate_experiment as surrogate_experiment,
 )
 
 # --- exact functionals ---
@@ -93,7 +93,9 @@ from .losses import (
 # --- neural surrogate ---
 from .datasets import (
     PatchSet as PatchSet,
+    SuperresData as SuperresData,
     load_patches as load_patches,
+    superres_patches as superres_patches,
 )
 from .surrogate import (
     ConventionalSurrogate as ConventionalSurrogate,
@@ -121,8 +123,6 @@ from .metrics import (
 )
 from .superres import (
     ResidualUNet as ResidualUNet,
-    coarsen as coarsen,
-    superres_patches as superres_patches,
     train_superres as train_superres,
     upsample as upsample,
 )

@@ -42,8 +42,8 @@ COMMANDS = {
     "curves": "Minkowski curves of OPERA files over time",
 }
 EXPERIMENTS = {
-    "surrogate": ("mink_toolkit.surrogate_experiment", "train and evaluate the neural surrogates"),
-    "superres": ("mink_toolkit.superres_experiment", "super-resolution: MSE vs Minkowski losses"),
+    "surrogate": ("mink_toolkit.experiments.surrogate", "train and evaluate the neural surrogates"),
+    "superres": ("mink_toolkit.experiments.superres", "super-resolution: MSE vs Minkowski losses"),
 }
 
 

@@ -39,14 +39,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_array_field, check_integer, check_thresholds
+from ._validation import check_array_field, check_choice, check_integer, check_thresholds
 from .functionals import DEFAULT_THRESHOLDS, betti_numbers, minkowski_functionals
 
 __all__ = [
@@ -57,7 +56,11 @@ __all__ = [
     "load_patches",
     "d4_transform",
     "random_d4",
+    "random_windows",
+    "take_windows",
     "random_crops",
+    "SuperresData",
+    "superres_patches",
 ]
 
 
@@ -321,11 +324,12 @@ def load_patches(
             "origin": np.concatenate(origins).astype(np.int64),
         }
         if cache:
+            from .io.atomic import atomic_write
+
             path.parent.mkdir(parents=True, exist_ok=True)
-            # unique per process: parallel test workers may build the same cache
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")
-            np.savez_compressed(tmp, **data)
-            tmp.replace(path)  # atomic: a reader never sees half a file
+            # A reader (another test worker, a notebook kernel) never sees half a file.
+            with atomic_write(path) as tmp, open(tmp, "wb") as handle:
+                np.savez_compressed(handle, **data)
     return PatchSet(
         rain=data["rain"],
         functionals=data["functionals"],
@@ -359,44 +363,96 @@ def d4_transform(x, index: int):
     >>> d4_transform(np.arange(4).reshape(2, 2), 1).tolist()
     [[1, 3], [0, 2]]
     """
-    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < 8:
-        raise ValueError(f"index must be an integer in 0..7; got {index!r}")
-    try:
+    index = check_integer(index, "index", minimum=0, maximum=7)
+    if type(x).__module__.startswith("torch"):
         import torch
 
-        is_tensor = isinstance(x, torch.Tensor)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        is_tensor = False
-    if is_tensor:
         if index >= 4:
             x = x.transpose(-2, -1)
-        return torch.rot90(x, int(index % 4), dims=(-2, -1))
+        return torch.rot90(x, index % 4, dims=(-2, -1))
     x = np.asarray(x)
     if index >= 4:
         x = np.swapaxes(x, -2, -1)
-    return np.rot90(x, int(index % 4), axes=(-2, -1))
+    return np.rot90(x, index % 4, axes=(-2, -1))
 
 
-def random_d4(batch, rng: np.random.Generator):
+def random_d4(batch, rng: np.random.Generator, *others):
     """Apply an independent random D4 symmetry to each field of a batch.
+
+    Every trainer of the toolkit augments with this: the functionals are
+    invariant under D4 (surrogate targets need no recomputation), and rain
+    statistics are isotropic to first order (super-resolution pairs).
 
     Parameters
     ----------
     batch : ndarray or torch.Tensor, shape (B, ..., S, S), square fields
     rng : numpy.random.Generator
+    *others : arrays or tensors, shape (B, ..., S', S')
+        Transformed with the *same* symmetry per field as ``batch`` (e.g.
+        the fine fields of coarse inputs: block means commute with D4).
 
     Returns
     -------
-    Same type and shape.
+    Same type and shape as ``batch``; with ``others``, a tuple of all of them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> coarse = np.arange(8.0).reshape(2, 2, 2); fine = np.repeat(np.repeat(coarse, 2, 1), 2, 2)
+    >>> c, f = random_d4(coarse, np.random.default_rng(1), fine)
+    >>> bool(np.array_equal(f[:, ::2, ::2], c))
+    True
     """
-    if batch.shape[-1] != batch.shape[-2]:
-        raise ValueError(f"random_d4 needs square fields; got shape {tuple(batch.shape)}")
+    arrays = (batch, *others)
+    for name, array in zip(("batch", *(f"others[{k}]" for k in range(len(others)))), arrays):
+        if array.shape[-1] != array.shape[-2]:
+            raise ValueError(f"random_d4 needs square fields; {name} has shape {tuple(array.shape)}")
+        if array.shape[0] != batch.shape[0]:
+            raise ValueError(f"{name} has {array.shape[0]} fields but batch has {batch.shape[0]}")
     choice = rng.integers(0, 8, size=batch.shape[0])
-    out = batch.clone() if hasattr(batch, "clone") else np.array(batch, copy=True)
+    outs = [a.clone() if hasattr(a, "clone") else np.array(a, copy=True) for a in arrays]
     for k in np.unique(choice):
         idx = np.flatnonzero(choice == k)
-        out[idx] = d4_transform(batch[idx], int(k))
-    return out
+        for out, array in zip(outs, arrays):
+            out[idx] = d4_transform(array[idx], int(k))
+    return outs[0] if not others else tuple(outs)
+
+
+def random_windows(shape, size: int, count: int, rng: np.random.Generator, *, which=None):
+    """Positions of random ``size × size`` windows in a stack of fields.
+
+    Parameters
+    ----------
+    shape : (N, H, W)
+        Shape of the stack.
+    size : int
+        Window side, at most min(H, W).
+    count : int
+        Number of windows (ignored when ``which`` is given).
+    rng : numpy.random.Generator
+    which : 1-D int array, optional
+        The field of each window; default: ``count`` fields drawn at random.
+
+    Returns
+    -------
+    which, rows, cols : 1-D int arrays
+        Field index and top-left corner of each window.
+    """
+    n, h, w = (int(v) for v in shape)
+    size = check_integer(size, "size", minimum=1, maximum=min(h, w))
+    if which is None:
+        which = rng.integers(0, n, check_integer(count, "count", minimum=1))
+    which = np.asarray(which)
+    rows = rng.integers(0, h - size + 1, len(which))
+    cols = rng.integers(0, w - size + 1, len(which))
+    return which, rows, cols
+
+
+def take_windows(fields, which, rows, cols, size: int):
+    """The windows ``fields[which[i], rows[i]:rows[i]+size, cols[i]:cols[i]+size]`` as one array (a copy)."""
+    offsets = np.arange(size)
+    return fields[np.asarray(which)[:, None, None], np.asarray(rows)[:, None, None] + offsets[None, :, None],
+                  np.asarray(cols)[:, None, None] + offsets[None, None, :]]
 
 
 def random_crops(rain: np.ndarray, size: int, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -413,12 +469,98 @@ def random_crops(rain: np.ndarray, size: int, count: int, rng: np.random.Generat
     Returns
     -------
     ndarray, shape (count, size, size), a copy.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> random_crops(np.zeros((3, 10, 12)), 4, 5, np.random.default_rng(0)).shape
+    (5, 4, 4)
     """
-    n, h, w = rain.shape
-    if not 1 <= size <= min(h, w):
-        raise ValueError(f"size must be in 1..{min(h, w)}; got {size}")
-    which = rng.integers(0, n, count)
-    rows = rng.integers(0, h - size + 1, count)
-    cols = rng.integers(0, w - size + 1, count)
-    offsets = np.arange(size)
-    return rain[which[:, None, None], rows[:, None, None] + offsets[None, :, None], cols[:, None, None] + offsets[None, None, :]]
+    which, rows, cols = random_windows(rain.shape, size, count, rng)
+    return take_windows(rain, which, rows, cols, size)
+
+
+# --------------------------------------------------------------------------
+# Super-resolution patches
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class SuperresData:
+    """Screened patches and their coarse versions.
+
+    Attributes
+    ----------
+    fine : ndarray (N, size, size) float32, mm/h
+    coarse : ndarray (N, size/factor, size/factor) float32, mm/h
+        :func:`mink_toolkit.resample.block_mean` of ``fine``.
+    names : list of str
+        Registry names of the files the patches come from.
+    origin : ndarray (N, 3) int
+        File index, origin row and column of each patch.
+    """
+
+    fine: np.ndarray
+    coarse: np.ndarray
+    names: list = field(default_factory=list)
+    origin: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), int))
+
+    def __len__(self) -> int:
+        return int(self.fine.shape[0])
+
+
+def superres_patches(
+    product: str,
+    *,
+    files: int | None = None,
+    size: int = 128,
+    factor: int = 8,
+    min_wet_fraction: float = 0.1,
+    max_patches: int | None = None,
+    seed: int = 0,
+) -> SuperresData:
+    """Patches of an OPERA rain-rate product for super-resolution.
+
+    Fully covered ``size × size`` patches (no NaN, clutter above 150 mm/h
+    screened out by :func:`mink_toolkit.extract_patches`) with at least
+    ``min_wet_fraction`` of pixels ≥ 0.1 mm/h, from ``files`` files spread
+    evenly over the product's time range, and their block means
+    (:func:`mink_toolkit.resample.block_mean`, mass conserving).
+
+    Parameters
+    ----------
+    product : {"odyssey_rate", "nimbus_rate"}
+        2018 Odyssey (training) or 2024 NIMBUS (test) rain rate.
+    files : int, optional
+        Number of files (default: all), evenly spaced in time.
+    size, factor : int
+    min_wet_fraction : float
+    max_patches : int, optional
+        Keep a random subset of this many patches (seeded).
+    seed : int
+
+    Returns
+    -------
+    SuperresData
+    """
+    from .io import extract_patches, load_opera, opera_files
+    from .resample import block_mean
+
+    check_choice(product, ("odyssey_rate", "nimbus_rate"), "product")
+    names = opera_files(product)
+    if files is not None:
+        files = check_integer(files, "files", minimum=1)
+        pick = np.unique(np.linspace(0, len(names) - 1, min(files, len(names))).round().astype(int))
+        names = [names[i] for i in pick]
+    fine, origin = [], []
+    for k, name in enumerate(names):
+        patches = extract_patches(load_opera(name), size=size, min_coverage=1.0, min_wet_fraction=min_wet_fraction)
+        fine.append(np.asarray(patches.values, dtype=np.float32))
+        origin += [(k, r, c) for r, c in zip(patches.origin_row.values, patches.origin_col.values)]
+    fine_arr = np.concatenate(fine, axis=0)
+    origin_arr = np.asarray(origin, dtype=int).reshape(-1, 3)
+    if max_patches is not None and len(fine_arr) > max_patches:
+        keep = np.sort(np.random.default_rng(seed).choice(len(fine_arr), max_patches, replace=False))
+        fine_arr, origin_arr = fine_arr[keep], origin_arr[keep]
+    coarse_arr = block_mean(fine_arr, factor).astype(np.float32)
+    return SuperresData(fine=fine_arr, coarse=coarse_arr, names=names, origin=origin_arr)

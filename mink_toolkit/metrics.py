@@ -46,6 +46,7 @@ __all__ = [
     "rapsd",
     "high_wavenumber_power_ratio",
     "high_wavenumber_share",
+    "r2_score",
     "minkowski_errors",
     "wet_wasserstein",
     "gradient_grid_alignment",
@@ -286,6 +287,35 @@ def high_wavenumber_share(maps, cutoff: float) -> float:
     high = np.hypot(fx, fy) > cutoff
     total = power.sum()
     return float(power[:, high].sum() / total) if total > 0 else float("nan")
+
+
+def r2_score(pred, target) -> float:
+    r"""Coefficient of determination :math:`1 - \sum (p - t)^2 / \sum (t - \bar t)^2`, pooled.
+
+    All entries are pooled (e.g. patches × thresholds of one functional in the
+    compressed space of :func:`~mink_toolkit.functionals.compress_functionals`).
+
+    Parameters
+    ----------
+    pred, target : array_like, same shape
+
+    Returns
+    -------
+    float
+        NaN when ``target`` is constant.
+
+    Examples
+    --------
+    >>> r2_score([1.0, 2.0, 3.0], [1.0, 2.0, 4.0])
+    0.7857142857142857
+    """
+    p = np.asarray(pred, dtype=np.float64)
+    t = np.asarray(target, dtype=np.float64)
+    if p.shape != t.shape:
+        raise ValueError(f"pred and target differ in shape: {p.shape} vs {t.shape}")
+    residual = np.sum((p - t) ** 2)
+    total = np.sum((t - t.mean()) ** 2)
+    return float(1.0 - residual / total) if total > 0 else float("nan")
 
 
 def high_wavenumber_power_ratio(pred, target, cutoff: float) -> float:

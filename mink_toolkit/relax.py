@@ -55,7 +55,7 @@ import torch
 import torch.nn.functional as F
 
 from ._validation import check_choice, check_positive, check_thresholds
-from .functionals import CONNECTIVITIES, PERIMETERS, combine_terms, offset_from_grid, required_terms  # noqa: F401
+from .functionals import CONNECTIVITIES, PERIMETERS, combine_terms, required_terms
 
 __all__ = [
     "TNORMS",

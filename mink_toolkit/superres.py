@@ -2,7 +2,8 @@ r"""Deterministic super-resolution of rain fields with Minkowski-functional loss
 
 The task of the paper's super-resolution experiment on OPERA rain rates: a
 128 × 128 field at 2 km is block-averaged by a factor 8 to 16 × 16 at 16 km
-(:func:`coarsen`), and a model recovers the fine field from the coarse one.
+(:func:`mink_toolkit.resample.block_mean`), and a model recovers the fine
+field from the coarse one.
 
 Baselines
     :func:`upsample` with ``method="nearest"`` (piecewise constant, mass
@@ -23,13 +24,12 @@ Training
     λ follows a :class:`~mink_toolkit.schedules.LambdaSchedule` with warm-up.
     Seeds, tqdm progress, checkpoints and per-step gradient-norm logging.
 Data
-    :func:`superres_patches`: screened 128 × 128 patches of an OPERA product
-    and their coarse versions, through :func:`mink_toolkit.load_opera`.
+    :func:`mink_toolkit.datasets.superres_patches`: screened 128 × 128
+    patches of an OPERA product and their coarse versions.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -38,12 +38,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import check_array_field, check_choice, check_positive
+from ._validation import check_array_field, check_choice, check_integer, check_positive
+from .checkpoint import load_checkpoint, save_checkpoint
+from .datasets import random_d4, random_windows, take_windows
 from .metrics import high_wavenumber_share
 from .schedules import LambdaSchedule, Schedule
 
 __all__ = [
-    "coarsen",
     "upsample",
     "log_mse",
     "ResidualUNet",
@@ -51,11 +52,9 @@ __all__ = [
     "predict",
     "save_superres_checkpoint",
     "load_superres_checkpoint",
-    "superres_patches",
 ]
 
 UPSAMPLING_METHODS = ("nearest", "bicubic")
-CHECKPOINT_FORMAT = "mink_toolkit.superres/1"
 
 
 def _check_factor(factor) -> int:
@@ -69,47 +68,6 @@ def _check_factor(factor) -> int:
 # --------------------------------------------------------------------------
 # Coarsening and upsampling
 # --------------------------------------------------------------------------
-
-
-def coarsen(field, factor: int = 8) -> np.ndarray:
-    """NaN-aware, mass-conserving block mean.
-
-    Each ``factor × factor`` block becomes the mean of its observed
-    (non-NaN) pixels, so ``coarse * observed_count`` summed over the blocks
-    equals the sum of the observed fine pixels (rain mass is conserved); a
-    block without any observed pixel is NaN (no information, never "dry").
-
-    Parameters
-    ----------
-    field : array_like, shape (..., H, W)
-        Rain rate in mm/h, non-negative; NaN = outside coverage. ``H`` and
-        ``W`` must be multiples of ``factor``.
-    factor : int, default 8
-        Block side (8: 2 km → 16 km).
-
-    Returns
-    -------
-    ndarray, shape (..., H // factor, W // factor), float64
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> x = np.array([[1.0, 3.0, 0.0, 0.0], [np.nan, 2.0, 0.0, 4.0]])
-    >>> coarsen(x, 2)
-    array([[2., 1.]])
-    """
-    factor = _check_factor(factor)
-    arr = check_array_field(field, "field", allow_nan=True).astype(np.float64)
-    h, w = arr.shape[-2:]
-    if h % factor or w % factor:
-        raise ValueError(f"field's (H, W) = {(h, w)} must be multiples of factor={factor}")
-    if np.nanmin(arr, initial=0.0) < 0:
-        raise ValueError(f"field contains negative rain rates (min {np.nanmin(arr):.3g})")
-    blocks = arr.reshape(*arr.shape[:-2], h // factor, factor, w // factor, factor)
-    observed = (~np.isnan(blocks)).sum(axis=(-3, -1))
-    total = np.nansum(blocks, axis=(-3, -1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(observed > 0, total / np.maximum(observed, 1), np.nan)
 
 
 def _upsample_tensor(coarse: torch.Tensor, factor: int, method: str) -> torch.Tensor:
@@ -246,7 +204,6 @@ class ResidualUNet(nn.Module):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
-    @property
     def config(self) -> dict:
         """Constructor arguments (stored in checkpoints)."""
         return {"factor": self.factor, "width": self.width, "depth": self.depth, "upsampling": self.upsampling}
@@ -292,11 +249,6 @@ class ResidualUNet(nn.Module):
 # --------------------------------------------------------------------------
 # Training
 # --------------------------------------------------------------------------
-
-
-def _augment(batch: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
-    out = torch.rot90(batch, k, dims=(-2, -1))
-    return torch.flip(out, dims=(-1,)) if flip else out
 
 
 def train_superres(
@@ -362,7 +314,8 @@ def train_superres(
     --------
     >>> import numpy as np, torch
     >>> rng = np.random.default_rng(0)
-    >>> fine = rng.gamma(0.5, 1.0, (8, 16, 16)); coarse = coarsen(fine, 4)
+    >>> from mink_toolkit.resample import block_mean
+    >>> fine = rng.gamma(0.5, 1.0, (8, 16, 16)); coarse = block_mean(fine, 4)
     >>> torch.manual_seed(0) and None
     >>> net = ResidualUNet(factor=4, width=4, depth=1)
     >>> h = train_superres(net, coarse, fine, epochs=2, batch_size=4, crop=None, progress=False)
@@ -384,9 +337,8 @@ def train_superres(
         raise ValueError(f"fine shape {f.shape[-2:]} is not coarse shape {c.shape[-2:]} times factor {factor}")
     if (c < 0).any() or (f < 0).any():
         raise ValueError("coarse and fine must be non-negative rain rates")
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1; got {value!r}")
+    epochs = check_integer(epochs, "epochs", minimum=1)
+    batch_size = check_integer(batch_size, "batch_size", minimum=1)
     lr = check_positive(lr, "lr")
     if crop is not None:
         if crop % factor or crop % 2**model.depth or crop > f.shape[-1] or crop > f.shape[-2]:
@@ -396,8 +348,6 @@ def train_superres(
 
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
-    coarse_t = torch.from_numpy(c)[:, None]
-    fine_t = torch.from_numpy(f)[:, None]
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     cutoff = 1.0 / (2 * factor)
     keys = ("lambda", "loss", "mse", "term", "loss_std", "grad_norm", "grad_norm_max", "term_grad_high_share",
@@ -416,15 +366,16 @@ def train_superres(
         high_share = term_grad = mse_grad = float("nan")
         for b0 in range(0, n, batch_size):
             idx = order[b0 : b0 + batch_size]
-            xb, yb = coarse_t[idx], fine_t[idx]
-            if crop is not None:
+            if crop is None:
+                xb, yb = c[idx], f[idx]
+            else:
+                # Independent windows per field, aligned with the coarse grid.
                 cc = crop // factor
-                i0 = int(rng.integers(0, c.shape[-2] - cc + 1))
-                j0 = int(rng.integers(0, c.shape[-1] - cc + 1))
-                xb = xb[..., i0 : i0 + cc, j0 : j0 + cc]
-                yb = yb[..., i0 * factor : (i0 + cc) * factor, j0 * factor : (j0 + cc) * factor]
-            k, flip = int(rng.integers(4)), bool(rng.integers(2))
-            xb, yb = _augment(xb, k, flip), _augment(yb, k, flip)
+                _, rows, cols = random_windows(c.shape, cc, len(idx), rng, which=idx)
+                xb = take_windows(c, idx, rows, cols, cc)
+                yb = take_windows(f, idx, rows * factor, cols * factor, crop)
+            xb, yb = random_d4(xb, rng, yb)
+            xb, yb = torch.from_numpy(np.ascontiguousarray(xb))[:, None], torch.from_numpy(np.ascontiguousarray(yb))[:, None]
             pred = model(xb)
             mse = log_mse(pred, yb)
             loss = mse
@@ -494,14 +445,8 @@ def predict(model: nn.Module, coarse, batch_size: int = 32) -> np.ndarray:
 
 
 def save_superres_checkpoint(path, model: ResidualUNet, *, history: dict | None = None) -> Path:
-    """Save weights, constructor config and (optionally) the training history."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(
-        {"format": CHECKPOINT_FORMAT, "config": model.config, "state_dict": model.state_dict(), "history": history},
-        path,
-    )
-    return path
+    """Save weights, constructor config and (optionally) the training history (:mod:`mink_toolkit.checkpoint`)."""
+    return save_checkpoint(model, path, kind="superres", metadata={"history": history} if history is not None else None)
 
 
 def load_superres_checkpoint(path, *, expect: dict | None = None) -> tuple[ResidualUNet, dict | None]:
@@ -519,106 +464,9 @@ def load_superres_checkpoint(path, *, expect: dict | None = None) -> tuple[Resid
 
     Raises
     ------
-    ValueError
-        Not a super-resolution checkpoint, corrupt, or config mismatch.
+    FileNotFoundError, ValueError
+        See :func:`mink_toolkit.checkpoint.load_checkpoint`.
     """
-    path = Path(path)
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as exc:  # corrupt or foreign file
-        raise ValueError(f"{path} is not a readable checkpoint: {exc}") from exc
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a mink_toolkit super-resolution checkpoint ({CHECKPOINT_FORMAT})")
-    config = payload["config"]
-    for key, value in (expect or {}).items():
-        if config.get(key) != value:
-            raise ValueError(f"checkpoint {path} has {key}={config.get(key)!r}, expected {value!r}")
-    model = ResidualUNet(**config)
-    model.load_state_dict(payload["state_dict"])
-    model.eval()
-    return model, payload.get("history")
-
-
-# --------------------------------------------------------------------------
-# Data
-# --------------------------------------------------------------------------
-
-
-@dataclass
-class SuperresData:
-    """Screened patches and their coarse versions.
-
-    Attributes
-    ----------
-    fine : ndarray (N, size, size) float32, mm/h
-    coarse : ndarray (N, size/factor, size/factor) float32, mm/h
-    names : list of str
-        Registry names of the files the patches come from.
-    origin : ndarray (N, 3) int
-        File index, origin row and column of each patch.
-    """
-
-    fine: np.ndarray
-    coarse: np.ndarray
-    names: list = field(default_factory=list)
-    origin: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), int))
-
-
-def superres_patches(
-    product: str,
-    *,
-    files: int | None = None,
-    size: int = 128,
-    factor: int = 8,
-    min_wet_fraction: float = 0.1,
-    max_patches: int | None = None,
-    seed: int = 0,
-) -> SuperresData:
-    """Patches of an OPERA rain-rate product for super-resolution.
-
-    Fully covered ``size × size`` patches (no NaN, clutter above 150 mm/h
-    screened out by :func:`mink_toolkit.extract_patches`) with at least
-    ``min_wet_fraction`` of pixels ≥ 0.1 mm/h, from ``files`` files spread
-    evenly over the product's time range, and their :func:`coarsen`-ed
-    versions.
-
-    Parameters
-    ----------
-    product : {"odyssey_rate", "nimbus_rate"}
-        2018 Odyssey (training) or 2024 NIMBUS (test) rain rate.
-    files : int, optional
-        Number of files (default: all), evenly spaced in time.
-    size, factor : int
-    min_wet_fraction : float
-    max_patches : int, optional
-        Keep a random subset of this many patches (seeded).
-    seed : int
-
-    Returns
-    -------
-    SuperresData
-    """
-    from .io.opera import extract_patches, load_opera
-    from .io.registry import opera_files
-
-    check_choice(product, ("odyssey_rate", "nimbus_rate"), "product")
-    names = opera_files(product)
-    if files is not None:
-        if files < 1:
-            raise ValueError(f"files must be >= 1; got {files}")
-        pick = np.unique(np.linspace(0, len(names) - 1, min(files, len(names))).round().astype(int))
-        names = [names[i] for i in pick]
-    fine, origin = [], []
-    for k, name in enumerate(names):
-        patches = extract_patches(load_opera(name), size=size, min_coverage=1.0, min_wet_fraction=min_wet_fraction)
-        fine.append(np.asarray(patches.values, dtype=np.float32))
-        origin += [(k, r, c) for r, c in zip(patches.origin_row.values, patches.origin_col.values)]
-    fine_arr = np.concatenate(fine, axis=0)
-    origin_arr = np.asarray(origin, dtype=int).reshape(-1, 3)
-    if max_patches is not None and len(fine_arr) > max_patches:
-        keep = np.sort(np.random.default_rng(seed).choice(len(fine_arr), max_patches, replace=False))
-        fine_arr, origin_arr = fine_arr[keep], origin_arr[keep]
-    coarse_arr = coarsen(fine_arr, factor).astype(np.float32)
-    return SuperresData(fine=fine_arr, coarse=coarse_arr, names=names, origin=origin_arr)
+    model, _, metadata = load_checkpoint(path, kind="superres", build=lambda config: ResidualUNet(**config),
+                                         expect=expect)
+    return model, metadata.get("history")

@@ -119,3 +119,26 @@ def test_load_patches_builds_and_reuses_the_cache(tmp_path, monkeypatch):
     np.testing.assert_array_equal(rebuilt.functionals, first.functionals)
     with pytest.raises(ValueError, match="max_files"):
         load_patches("test", max_files=0)
+
+
+def test_random_d4_transforms_paired_fields_alike_and_windows_stay_aligned():
+    """One augmentation for every trainer: coarse/fine pairs keep block_mean(fine) == coarse."""
+    from mink_toolkit.datasets import random_windows, take_windows
+    from mink_toolkit.resample import block_mean
+
+    rng = np.random.default_rng(5)
+    fine = rng.gamma(0.5, 2.0, (6, 32, 32))
+    coarse = block_mean(fine, 4)
+    which = np.array([5, 0, 3, 3])
+    _, rows, cols = random_windows(coarse.shape, 4, 0, rng, which=which)
+    xb = take_windows(coarse, which, rows, cols, 4)
+    yb = take_windows(fine, which, rows * 4, cols * 4, 16)
+    np.testing.assert_allclose(block_mean(yb, 4), xb)
+    np.testing.assert_array_equal(yb[1], fine[0, rows[1] * 4 : rows[1] * 4 + 16, cols[1] * 4 : cols[1] * 4 + 16])
+    xa, ya = random_d4(xb, rng, yb)
+    np.testing.assert_allclose(block_mean(ya, 4), xa)  # the same symmetry per field
+    assert not np.array_equal(xa, xb)  # (seeded: some field was transformed)
+    with pytest.raises(ValueError, match="fields"):
+        random_d4(xb, rng, yb[:2])
+    with pytest.raises(ValueError, match="size"):
+        random_windows(coarse.shape, 9, 1, rng)

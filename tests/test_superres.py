@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from mink_toolkit import superres as sr
+from mink_toolkit.resample import block_mean
 from mink_toolkit.losses import MinkowskiLoss
 from mink_toolkit.schedules import ExponentialSchedule, LambdaSchedule
 from mink_toolkit.surrogate import SurrogateTerm
@@ -25,47 +26,13 @@ def rain():
     return rng.gamma(0.5, 2.0, size=(6, 32, 32))
 
 
-# ------------------------------------------------------------------ coarsen / upsample
-
-
-def test_coarsen_block_mean_and_mass(rain):
-    coarse = sr.coarsen(rain, 8)
-    assert coarse.shape == (6, 4, 4)
-    np.testing.assert_allclose(coarse[2, 1, 3], rain[2, 8:16, 24:32].mean())
-    np.testing.assert_allclose(coarse.sum(axis=(-2, -1)) * 64, rain.sum(axis=(-2, -1)))
-
-
-def test_coarsen_nan_aware_mass_conserving(rain):
-    x = rain[0].copy()
-    x[:5, :7] = np.nan  # partly observed block
-    x[24:, 24:] = np.nan  # fully unobserved block
-    coarse = sr.coarsen(x, 8)
-    counts = sr.coarsen(np.where(np.isnan(x), np.nan, 1.0), 8) * 0 + (~np.isnan(x)).reshape(4, 8, 4, 8).sum((1, 3))
-    assert np.isnan(coarse[3, 3])
-    assert np.isfinite(np.delete(coarse.ravel(), 15)).all()
-    np.testing.assert_allclose(np.nansum(coarse * counts), np.nansum(x))
-    np.testing.assert_allclose(coarse[0, 0], np.nanmean(x[:8, :8]))
-
-
-@pytest.mark.parametrize(
-    "field, factor, exc, match",
-    [
-        (np.ones((10, 16)), 8, ValueError, "multiples"),
-        (-np.ones((16, 16)), 8, ValueError, "negative"),
-        (np.ones((16, 16)), 0, ValueError, "factor"),
-        (np.ones((16, 16)), 2.0, TypeError, "factor"),
-        (np.ones(16), 2, ValueError, "2 dims"),
-    ],
-)
-def test_coarsen_bad_input(field, factor, exc, match):
-    with pytest.raises(exc, match=match):
-        sr.coarsen(field, factor)
+# ------------------------------------------------------------------ upsample (block means: tests/test_resample.py)
 
 
 def test_upsample_nearest_inverts_coarsen_mass(rain):
-    coarse = sr.coarsen(rain, 4)
+    coarse = block_mean(rain, 4)
     up = sr.upsample(coarse, 4, "nearest")
-    np.testing.assert_allclose(sr.coarsen(up, 4), coarse)
+    np.testing.assert_allclose(block_mean(up, 4), coarse)
     bic = sr.upsample(coarse, 4, "bicubic")
     assert bic.shape == rain.shape and (bic >= 0).all()
     # bicubic of a constant field is that constant
@@ -106,7 +73,7 @@ def test_unet_bad_input():
 
 def test_training_reduces_loss_and_logs(rain, tmp_path):
     fine = np.repeat(rain, 2, axis=0).astype(np.float32)
-    coarse = sr.coarsen(fine, 4)
+    coarse = block_mean(fine, 4)
     torch.manual_seed(0)
     net = sr.ResidualUNet(factor=4, width=4, depth=1)
     before = float(sr.log_mse(torch.as_tensor(sr.predict(net, coarse)), torch.as_tensor(fine, dtype=torch.float64)))
@@ -127,7 +94,7 @@ def test_training_reduces_loss_and_logs(rain, tmp_path):
 
 def test_training_is_seeded(rain):
     fine = rain.astype(np.float32)
-    coarse = sr.coarsen(fine, 4)
+    coarse = block_mean(fine, 4)
     outs = []
     for _ in range(2):
         torch.manual_seed(3)
@@ -139,7 +106,7 @@ def test_training_is_seeded(rain):
 
 def test_training_bad_input(rain):
     net = sr.ResidualUNet(factor=4, width=2, depth=1)
-    coarse = sr.coarsen(rain, 4)
+    coarse = block_mean(rain, 4)
     with pytest.raises(ValueError, match="factor"):
         sr.train_superres(net, coarse, rain[:, :16, :16], progress=False)
     with pytest.raises(ValueError, match="crop"):
@@ -193,7 +160,7 @@ def test_surrogate_term_bad_input():
 def test_training_advances_the_minkowski_loss_schedule_once_per_epoch(rain):
     """One loss module serves super-resolution: train_superres sets its step to the epoch."""
     fine = rain.astype(np.float32)
-    coarse = sr.coarsen(fine, 4)
+    coarse = block_mean(fine, 4)
     term = MinkowskiLoss([1.0, 2.0], 0.1, relative=True, min_temperature=None, schedule=ExponentialSchedule(4))
     np.testing.assert_allclose(term.temperature_at().numpy(), [0.1, 0.2], rtol=1e-9)
     seen = []
@@ -215,7 +182,7 @@ def test_training_advances_the_minkowski_loss_schedule_once_per_epoch(rain):
 
 def test_training_logs_term_gradient_only_while_lambda_is_on(rain):
     fine = rain.astype(np.float32)
-    coarse = sr.coarsen(fine, 4)
+    coarse = block_mean(fine, 4)
     torch.manual_seed(0)
     net = sr.ResidualUNet(factor=4, width=4, depth=1)
     term = SurrogateTerm(_small_surrogate())
@@ -232,7 +199,7 @@ def test_training_logs_term_gradient_only_while_lambda_is_on(rain):
 
 def test_quick_configuration_keeps_three_seeds(monkeypatch, tmp_path):
     """``--quick`` shrinks data, epochs and sweep rows, never the seeds (the issue asks >= 3)."""
-    from mink_toolkit import superres_experiment as exp
+    from mink_toolkit.experiments import superres as exp
 
     assert len(exp.QUICK.seeds) >= 3 and exp.QUICK.seeds == exp.FULL.seeds
     assert exp.QUICK.max_train_patches < exp.FULL.max_train_patches and exp.QUICK.epochs < exp.FULL.epochs
@@ -257,10 +224,10 @@ def test_quick_experiment_writes_schema(tmp_path, monkeypatch):
     """
     from dataclasses import replace
 
-    from mink_toolkit import superres_experiment as exp
+    from mink_toolkit.experiments import superres as exp
 
     monkeypatch.setenv("MINK_CACHE_DIR", str(tmp_path / "cache"))
-    config = replace(exp.QUICK, seeds=(0,), max_train_patches=16, max_test_patches=4, surrogate_steps=3)
+    config = replace(exp.QUICK, seeds=(0,), max_train_patches=16, max_test_patches=4)
     results = exp.run_superres_experiment(config, output=tmp_path, progress=False, log=lambda *a: None,
                                           return_predictions=True)
     on_disk = json.loads((tmp_path / "superres.json").read_text())
@@ -298,7 +265,7 @@ def test_quick_experiment_writes_schema(tmp_path, monkeypatch):
 
 
 def test_markdown_tables_format():
-    from mink_toolkit import superres_experiment as exp
+    from mink_toolkit.experiments import superres as exp
 
     entry = {"mean": 0.5, "std": 0.25}
     m = {k: entry for k in ("mae", "rmse", "rapsd_high_ratio", "wasserstein_wet", "grid_alignment", "max_ratio")}
@@ -308,3 +275,31 @@ def test_markdown_tables_format():
     res = {"config": {"factor": 8}, "models": {"x": {"metrics": m}}, "reference": {"truth_grid_alignment": 0.1}}
     text = exp.markdown_tables(res)
     assert "| x | 0.500 ± 0.250 |" in text
+
+
+def test_the_loss_surrogate_comes_from_the_one_trainer_and_is_cached(monkeypatch, tmp_path):
+    """build_surrogate trains with train_surrogate (the protocol of reproduce surrogate), once per settings."""
+    import mink_toolkit.surrogate as surrogate_pkg
+    from mink_toolkit.experiments import superres as exp
+
+    monkeypatch.setenv("MINK_CACHE_DIR", str(tmp_path))
+    calls = []
+    original = surrogate_pkg.train_surrogate
+
+    def spy(model, train, val, **kwargs):
+        calls.append((model.config(), train.settings["split"], val.settings["split"], kwargs["steps"]))
+        return original(model, train, val, **kwargs)
+
+    monkeypatch.setattr(surrogate_pkg, "train_surrogate", spy)
+    first = exp.build_surrogate(exp.QUICK, lipschitz=4.0, constrained=True)
+    assert len(calls) == 1
+    config, train_split, val_split, steps = calls[0]
+    assert (train_split, val_split) == ("train", "val")
+    assert config["local_lipschitz"] == 4.0 and config["constrained"] and config["lipschitz"]
+    again = exp.build_surrogate(exp.QUICK, lipschitz=4.0, constrained=True)
+    assert len(calls) == 1  # loaded from the cache, in the one checkpoint format
+    x = torch.rand(1, 1, 16, 16)
+    torch.testing.assert_close(again(x), first(x))
+    assert list((tmp_path / "surrogates").glob("*.pt"))
+    exp.build_surrogate(exp.QUICK, lipschitz=False, constrained=False)
+    assert len(calls) == 2 and not calls[1][0]["lipschitz"]

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from mink_toolkit import metrics
-from mink_toolkit.superres import coarsen, upsample
+from mink_toolkit.resample import block_mean
+from mink_toolkit.superres import upsample
 from mink_toolkit.notebook.widgets import superres_browser, superres_case_summary
 
 
@@ -16,7 +17,7 @@ from mink_toolkit.notebook.widgets import superres_browser, superres_case_summar
 def cases():
     rng = np.random.default_rng(5)
     truth = rng.gamma(0.4, 3.0, size=(3, 32, 32))
-    coarse = coarsen(truth, 8)
+    coarse = block_mean(truth, 8)
     predictions = {
         "nearest": upsample(coarse, 8, "nearest"),
         "bicubic": upsample(coarse, 8, "bicubic"),

@@ -401,7 +401,8 @@ def test_reproduce_quick_writes_the_results(tmp_path, monkeypatch):
 
 
 def test_gradient_explorer_widget_updates_without_a_browser():
-    from mink_toolkit.surrogate_experiment import gradient_explorer, with_lipschitz
+    from mink_toolkit.notebook.widgets import gradient_explorer
+    from mink_toolkit.surrogate import with_lipschitz
 
     train = synthetic_patches(2, 12, 3)
     model = MinkowskiSurrogate(THRESHOLDS, width=4, depth=2, levels=2)

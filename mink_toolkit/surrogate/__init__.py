@@ -89,8 +89,10 @@ from .models import (
     ConventionalSurrogate,
     MinkowskiSurrogate,
     normalise_rain,
+    with_lipschitz,
 )
 from .norms import conv_operator_norm
+from .gradients import gradient_maps
 from .loss import SurrogateTerm, surrogate_loss
 from .training import TrainingResult, predict_functionals, train_surrogate
 
@@ -113,4 +115,6 @@ __all__ = [
     "TrainingResult",
     "save_surrogate",
     "load_surrogate",
+    "gradient_maps",
+    "with_lipschitz",
 ]

@@ -8,6 +8,7 @@ head (:func:`~mink_toolkit.surrogate.constraints.project_feasible`).
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -30,6 +31,7 @@ __all__ = [
     "MinkowskiSurrogate",
     "ConventionalSurrogate",
     "ARCHITECTURES",
+    "with_lipschitz",
 ]
 
 RAIN_OFFSET = 0.01
@@ -500,6 +502,32 @@ class MinkowskiSurrogate(SurrogateBase):
             f"lipschitz={self.lipschitz}, constrained={self.constrained}, width={self.width}, depth={self.depth}, levels={self.levels}, "
             f"local_lipschitz={self.local_lipschitz:g}, head_lipschitz={self.head_lipschitz:g}, activation={self.activation!r}"
         )
+
+
+def with_lipschitz(model, local_lipschitz: float):
+    """A copy of a trained surrogate under another Lipschitz cap (no retraining).
+
+    The caps act in the forward pass (weights scaled down, slopes clipped),
+    so lowering ``local_lipschitz`` smooths the model at once, at the price
+    of accuracy; raising it beyond what training used changes nothing.
+
+    Parameters
+    ----------
+    model : MinkowskiSurrogate, with ``lipschitz=True``
+    local_lipschitz : float, > 0
+
+    Returns
+    -------
+    MinkowskiSurrogate
+    """
+    if not isinstance(model, MinkowskiSurrogate):
+        raise TypeError(f"with_lipschitz needs a MinkowskiSurrogate (its caps are set by local_lipschitz); "
+                        f"got {type(model).__name__}")
+    if not getattr(model, "lipschitz", False):
+        raise ValueError("with_lipschitz needs a model built with lipschitz=True")
+    clone = copy.deepcopy(model)
+    clone.local_lipschitz = check_positive(local_lipschitz, "local_lipschitz")
+    return clone.eval()
 
 
 # --------------------------------------------------------------------------

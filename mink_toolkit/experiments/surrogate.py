@@ -36,15 +36,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .functionals import FUNCTIONAL_NAMES
-from .metrics import high_wavenumber_share
+from ..functionals import FUNCTIONAL_NAMES
+from ..metrics import high_wavenumber_share, r2_score
 
 __all__ = [
     "MODEL_SETTINGS",
+    "CONFIGS",
+    "trained_surrogate",
     "evaluate_surrogate",
-    "gradient_maps",
-    "gradient_explorer",
-    "with_lipschitz",
     "run",
     "main",
 ]
@@ -92,133 +91,69 @@ CONFIGS = {
 HIGH_WAVENUMBER_CUTOFF = 0.25
 
 
-def _r2(pred: np.ndarray, target: np.ndarray) -> float:
-    residual = np.sum((pred - target) ** 2)
-    total = np.sum((target - target.mean()) ** 2)
-    return float(1.0 - residual / total) if total > 0 else float("nan")
+def trained_surrogate(settings: dict | None = None, *, quick: bool = False, seed: int = 0, progress: bool = False,
+                      cache: bool = True):
+    """A surrogate trained by :func:`~mink_toolkit.surrogate.train_surrogate` with this experiment's protocol.
 
-
-def gradient_maps(model, rain: np.ndarray, target: np.ndarray, thresholds) -> np.ndarray:
-    """Input gradients of the loss a user would differentiate.
-
-    :math:`\\nabla_x d(f(x), f_{\\mathrm{exact}}(x))` with ``d`` =
-    :func:`mink_toolkit.losses.functional_distance` over log-thresholds (the
-    training loss without β0), ``x`` in mm/h.
+    The one way the drivers obtain a trained surrogate: the super-resolution
+    experiment's loss terms come from here, so the surrogate used as a loss
+    is trained exactly like the ones this experiment evaluates (same data
+    splits: 2018 Odyssey, early stopping on its last two hours; same
+    trainer, loss, augmentation and configuration).
 
     Parameters
     ----------
-    model : MinkowskiSurrogate
-    rain : ndarray, shape (N, H, W), mm/h
-    target : ndarray, shape (N, n, 3), exact functionals
-    thresholds : 1-D array_like, mm/h
+    settings : dict, optional
+        Model settings on top of the configuration's, as in
+        :data:`MODEL_SETTINGS` (``architecture`` included), e.g.
+        ``{"lipschitz": True, "constrained": True, "local_lipschitz": 4.0}``.
+    quick : bool
+        The quick configuration (little data, few steps).
+    seed : int
+        Seeds the weights and the trainer.
+    progress : bool
+    cache : bool
+        Keep the trained model in the user cache (``cache_dir()/surrogates``),
+        in the one checkpoint format, under a key of every setting, the
+        trainer configuration and a digest of the training and validation
+        data; a later call with the same key loads it.
 
     Returns
     -------
-    ndarray, shape (N, H, W), per mm/h
+    MinkowskiSurrogate or ConventionalSurrogate
+        In eval mode.
     """
-    from .surrogate import surrogate_loss
+    import hashlib
 
-    x = torch.as_tensor(np.ascontiguousarray(rain), dtype=torch.float32)[:, None].requires_grad_(True)
-    pred, comps = model(x, return_components=True)
-    loss = surrogate_loss(pred, torch.as_tensor(target), comps, comps.detach(), thresholds,
-                          components_weight=0.0)
-    (grad,) = torch.autograd.grad(loss * len(rain), x)  # sum over fields: each map is its own
-    return grad[:, 0].numpy().astype(np.float64)
+    from ..datasets import load_patches
+    from ..functionals import DEFAULT_THRESHOLDS
+    from ..io.registry import cache_dir
+    from ..surrogate import ARCHITECTURES, load_surrogate, save_surrogate, train_surrogate
 
-
-def with_lipschitz(model, local_lipschitz: float):
-    """A copy of a trained surrogate under another Lipschitz cap (no retraining).
-
-    The caps act in the forward pass (weights scaled down, slopes clipped),
-    so lowering ``local_lipschitz`` smooths the model at once, at the price
-    of accuracy; raising it beyond what training used changes nothing.
-
-    Parameters
-    ----------
-    model : MinkowskiSurrogate, with ``lipschitz=True``
-    local_lipschitz : float, > 0
-
-    Returns
-    -------
-    MinkowskiSurrogate
-    """
-    import copy
-
-    from ._validation import check_positive
-    from .surrogate import MinkowskiSurrogate
-
-    if not isinstance(model, MinkowskiSurrogate):
-        raise TypeError(f"with_lipschitz needs a MinkowskiSurrogate (its caps are set by local_lipschitz); "
-                        f"got {type(model).__name__}")
-    if not getattr(model, "lipschitz", False):
-        raise ValueError("with_lipschitz needs a model built with lipschitz=True")
-    clone = copy.deepcopy(model)
-    clone.local_lipschitz = check_positive(local_lipschitz, "local_lipschitz")
-    return clone.eval()
-
-
-def gradient_explorer(model, rain: np.ndarray, target: np.ndarray, *, bounds=(1, 2, 4, 8, 16, 32, 64)):
-    """Widget: pick a patch and a Lipschitz cap, see the surrogate's gradient map.
-
-    Parameters
-    ----------
-    model : MinkowskiSurrogate, ``lipschitz=True``
-    rain : ndarray, shape (N, H, W), mm/h
-    target : ndarray, shape (N, n, 3), exact functionals of ``rain``
-    bounds : sequence of float
-        Choices of ``local_lipschitz``.
-
-    Returns
-    -------
-    ipywidgets.VBox
-        Children: the patch slider, the cap slider, an HTML line with the
-        certified bound, the pooled R² (log1p) of this patch's functionals
-        and the gradient's high-wavenumber share, and the figure output.
-    """
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-
-    from .functionals import compress_functionals
-    from .notebook.plotting import plot_rain
-    from .surrogate import predict_functionals, lipschitz_upper_bound
-
-    if rain.ndim != 3 or target.shape[0] != rain.shape[0]:
-        raise ValueError(f"rain (N, H, W) and target (N, n, 3) must match; got {rain.shape} and {target.shape}")
-    bounds = [float(b) for b in bounds]
-    start = min(bounds, key=lambda b: abs(b - model.local_lipschitz))
-    patch = widgets.IntSlider(value=0, min=0, max=len(rain) - 1, description="patch")
-    cap = widgets.SelectionSlider(options=bounds, value=start, description="Lipschitz L")
-    info = widgets.HTML()
-    out = widgets.Output()
-
-    def update(*_):
-        capped = with_lipschitz(model, cap.value)
-        k = patch.value
-        grad = gradient_maps(capped, rain[k : k + 1], target[k : k + 1], capped.thresholds)[0]
-        pred, _ = predict_functionals(capped, rain[k : k + 1])
-        p = compress_functionals(pred).numpy().ravel()
-        t = compress_functionals(torch.as_tensor(target[k : k + 1])).numpy().ravel()
-        info.value = (
-            f"certified bound {lipschitz_upper_bound(capped, rain.shape[-2:]):.4g}; "
-            f"R² (this patch, log1p) {_r2(p, t):.3f}; "
-            f"gradient high-wavenumber share {high_wavenumber_share(grad[None], HIGH_WAVENUMBER_CUTOFF):.3f}"
-        )
-        with out:
-            out.clear_output(wait=True)
-            fig, axes = plt.subplots(1, 2, figsize=(9, 4), constrained_layout=True)
-            plot_rain(rain[k], ax=axes[0], title=f"patch {k}")
-            limit = float(np.abs(grad).max()) or 1.0
-            image = axes[1].imshow(grad, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
-            axes[1].set_title(f"surrogate gradient, L = {cap.value:g}")
-            axes[1].set_xlabel("x (pixels)")
-            axes[1].set_ylabel("y (pixels)")
-            fig.colorbar(image, ax=axes[1], label="∂loss/∂x (per mm/h)")
-            plt.show()
-
-    patch.observe(update, names="value")
-    cap.observe(update, names="value")
-    update()
-    return widgets.VBox([patch, cap, info, out])
+    config = CONFIGS["quick" if quick else "full"]
+    settings = dict(MODEL_SETTINGS["constrained"] if settings is None else settings)
+    architecture = settings.pop("architecture", "additive")
+    prefix = "conventional_" if architecture == "conventional" else ""
+    torch.manual_seed(seed)
+    model = ARCHITECTURES[architecture](DEFAULT_THRESHOLDS, **{**config[prefix + "model"], **settings})
+    data = {s: load_patches(s, DEFAULT_THRESHOLDS, max_files=config["data"][s], progress=progress)
+            for s in ("train", "val")}
+    digest = hashlib.sha256()
+    for split in ("train", "val"):
+        digest.update(np.ascontiguousarray(data[split].rain).tobytes())
+    key_source = json.dumps({"model": model.config(), "train": config[prefix + "train"], "seed": seed,
+                             "data": digest.hexdigest(), "format": 1}, sort_keys=True, default=str)
+    path = cache_dir() / "surrogates" / f"surrogate-{hashlib.sha256(key_source.encode()).hexdigest()[:20]}.pt"
+    if cache and path.is_file():
+        try:
+            return load_surrogate(path, config=model.config())
+        except ValueError:  # a stale or corrupt cache entry: train again and overwrite it
+            pass
+    history = train_surrogate(model, data["train"], data["val"], seed=seed, progress=progress,
+                              **config[prefix + "train"])
+    if cache:
+        save_surrogate(model, path, metadata={"best_step": history.best_step, "train_seconds": history.train_seconds})
+    return model.eval()
 
 
 def evaluate_surrogate(model, test, *, lipschitz_patches: int = 4, lipschitz_steps: int = 30,
@@ -243,8 +178,15 @@ def evaluate_surrogate(model, test, *, lipschitz_patches: int = 4, lipschitz_ste
         ``gradient_high_wavenumber_share``, ``gradient_max_abs`` and
         ``gradient_rms`` (of the loss gradient maps, per mm/h).
     """
-    from .functionals import compress_functionals
-    from .surrogate import predict_functionals, empirical_lipschitz, geometric_violations, lipschitz_upper_bound, normalise_rain
+    from ..functionals import compress_functionals
+    from ..surrogate import (
+        empirical_lipschitz,
+        geometric_violations,
+        gradient_maps,
+        lipschitz_upper_bound,
+        normalise_rain,
+        predict_functionals,
+    )
 
     pred, comps = predict_functionals(model, test.rain)
     size = test.rain.shape[-2:]
@@ -252,9 +194,9 @@ def evaluate_surrogate(model, test, *, lipschitz_patches: int = 4, lipschitz_ste
     t = compress_functionals(torch.as_tensor(test.functionals)).numpy()
     out = {"r2": {}, "mae": {}, "r2_per_threshold": {}, "mae_per_threshold": {}}
     for j, name in enumerate(FUNCTIONAL_NAMES):
-        out["r2"][name] = _r2(p[..., j], t[..., j])
+        out["r2"][name] = r2_score(p[..., j], t[..., j])
         out["mae"][name] = float(np.abs(p[..., j] - t[..., j]).mean())
-        out["r2_per_threshold"][name] = [_r2(p[:, k, j], t[:, k, j]) for k in range(p.shape[1])]
+        out["r2_per_threshold"][name] = [r2_score(p[:, k, j], t[:, k, j]) for k in range(p.shape[1])]
         out["mae_per_threshold"][name] = [float(np.abs(p[:, k, j] - t[:, k, j]).mean()) for k in range(p.shape[1])]
     out["violations"] = geometric_violations(pred, size, pixel_size=model.pixel_size, components=comps)
     out["lipschitz_certified"] = lipschitz_upper_bound(model, tuple(size))
@@ -292,14 +234,14 @@ def _markdown(results: dict, thresholds) -> str:
             f"{m['parameters']} | {m['train_seconds']:.0f} |"
         )
     keys = [k for k in next(iter(models.values()))["violations"] if k != "any"]
-    lines += ["", f"Lipschitz constants in normalised input units (z = log10(1 + x / 0.01 mm/h)), 128 × 128 fields; "
-              f"empirical = largest ratio found by gradient ascent. Gradient smoothness: share of the RAPSD power of "
-              f"∇x loss above 0.25 cycles/pixel, and peak-to-RMS ratio of ∇x loss (spikiness). "
-              f"cnn, lipschitz, constrained: the additive architecture (local features, soft steps, global sum "
-              f"pooling; trained on 32 × 32 crops); conventional_cnn: strided convolutions, global mean pooling, "
-              f"dense layers (the paper's kind; trained on whole patches). The certified constants of the two "
-              f"architectures bound different feature maps and are not comparable with each other. "
-              f"Train s: wall-clock seconds of training, validation included."]
+    lines += ["", "Lipschitz constants in normalised input units (z = log10(1 + x / 0.01 mm/h)), 128 × 128 fields; "
+              "empirical = largest ratio found by gradient ascent. Gradient smoothness: share of the variance of "
+              "∇x loss above 0.25 cycles/pixel, and peak-to-RMS ratio of ∇x loss (spikiness). "
+              "cnn, lipschitz, constrained: the additive architecture (local features, soft steps, global sum "
+              "pooling; trained on 32 × 32 crops); conventional_cnn: strided convolutions, global mean pooling, "
+              "dense layers (the paper's kind; trained on whole patches). The certified constants of the two "
+              "architectures bound different feature maps and are not comparable with each other. "
+              "Train s: wall-clock seconds of training, validation included."]
     lines += ["", "Violation fraction per constraint (of field × threshold entries):", "",
               "| constraint | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
     for k in keys:
@@ -330,9 +272,9 @@ def run(output: Path, *, quick: bool = False, seed: int = 0, progress: bool = Tr
     dict
         The content of ``surrogate.json``.
     """
-    from .datasets import load_patches
-    from .functionals import DEFAULT_THRESHOLDS
-    from .surrogate import ARCHITECTURES, save_surrogate, train_surrogate
+    from ..datasets import load_patches
+    from ..functionals import DEFAULT_THRESHOLDS
+    from ..surrogate import ARCHITECTURES, save_surrogate, train_surrogate
 
     config = CONFIGS["quick" if quick else "full"]
     output = Path(output)

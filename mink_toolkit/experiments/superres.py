@@ -30,10 +30,8 @@ high-wavenumber share of the term's gradient with respect to the output).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -41,15 +39,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import metrics
-from .functionals import DEFAULT_THRESHOLDS
-from .losses import MinkowskiLoss
-from .surrogate import SurrogateTerm
-from .schedules import ExponentialSchedule, LambdaSchedule
-from .superres import (
+from .. import metrics
+from ..datasets import superres_patches
+from ..functionals import DEFAULT_THRESHOLDS
+from ..losses import MinkowskiLoss
+from ..surrogate import SurrogateTerm
+from ..schedules import ExponentialSchedule, LambdaSchedule
+from ..superres import (
     ResidualUNet,
     predict,
-    superres_patches,
     train_superres,
     upsample,
 )
@@ -96,11 +94,9 @@ class SuperresConfig:
     sweep_bounds: tuple = (1.0, 4.0, 16.0, None)
     sweep_lambdas: tuple = (1e-3, 1e-2, 1e-1)
     sweep_seeds: tuple = (0,)
-    # surrogates (trained here on random crops with exact targets when no checkpoint is given)
-    surrogate_patches: int = 192
-    surrogate_steps: int = 150
-    surrogate_batch: int = 32
-    surrogate_crop: int = 32
+    # Surrogates: trained by the one trainer with the protocol of ``reproduce surrogate``
+    # (mink_toolkit.experiments.surrogate.trained_surrogate), its quick configuration if set.
+    surrogate_quick: bool = False
     surrogate_seed: int = 0
 
 
@@ -120,8 +116,7 @@ QUICK = replace(
     start=0,
     sweep_bounds=(1.0, None),
     sweep_lambdas=(1e-2,),
-    surrogate_patches=16,
-    surrogate_steps=10,
+    surrogate_quick=True,
 )
 
 
@@ -130,39 +125,21 @@ QUICK = replace(
 # --------------------------------------------------------------------------
 
 
-def _make_surrogate(lipschitz, constrained: bool):
-    from .surrogate import MinkowskiSurrogate
+def build_surrogate(config: SuperresConfig, *, lipschitz, constrained: bool, progress: bool = False):
+    """The frozen Minkowski surrogate of a loss term, from the one trainer.
 
-    if lipschitz is True or lipschitz is False:
-        return MinkowskiSurrogate(DEFAULT_THRESHOLDS, lipschitz=lipschitz, constrained=constrained)
-    return MinkowskiSurrogate(DEFAULT_THRESHOLDS, lipschitz=True, constrained=constrained, local_lipschitz=float(lipschitz))
-
-
-def _surrogate_key(config: SuperresConfig, model, given_data: bool) -> str:
-    # Every setting that changes the trained weights, including the surrogate's own
-    # configuration (its architecture may change between versions: a stale cache must miss).
-    blob = json.dumps([config.train_files, config.factor, config.surrogate_patches, config.surrogate_steps,
-                       config.surrogate_batch, config.surrogate_crop, config.surrogate_seed, model.config(),
-                       sorted(model.state_dict()), given_data, config.max_train_patches, 3], default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def build_surrogate(config: SuperresConfig, *, lipschitz, constrained: bool, progress: bool = False, data=None):
-    """Train (or load from the user cache) a frozen Minkowski surrogate for the loss.
-
-    The surrogate (:class:`mink_toolkit.MinkowskiSurrogate`) maps mm/h to the
-    functionals at its own thresholds and owns its input transform. It is
-    fitted here with the shared :func:`~mink_toolkit.losses.functional_distance`
-    against exact targets of random ``surrogate_crop`` crops (random
-    rotation) of 2018 training patches: ``surrogate_steps`` Adam steps of
-    ``surrogate_batch`` crops. The model is additive over lattice vertices,
-    so what it learns on crops holds on full patches, at a fraction of the
-    cost. The weights are cached under ``cache_dir()/superres`` keyed by
-    every setting (and the surrogate's configuration).
+    :func:`mink_toolkit.experiments.surrogate.trained_surrogate` trains it
+    (or loads it from the user cache) exactly as ``reproduce surrogate``
+    trains its models: :func:`~mink_toolkit.surrogate.train_surrogate` on the
+    2018 Odyssey patches with early stopping on the last two hours, D4
+    augmentation, and the loss integrated over log thresholds. The surrogate
+    maps mm/h to the functionals at :data:`~mink_toolkit.DEFAULT_THRESHOLDS`
+    and owns its input transform.
 
     Parameters
     ----------
     config : SuperresConfig
+        ``surrogate_quick`` and ``surrogate_seed`` are used.
     lipschitz : bool or float
         ``False``: no Lipschitz constraint; ``True``: the certified network
         with its default cap; a float: that cap on the local map
@@ -170,60 +147,17 @@ def build_surrogate(config: SuperresConfig, *, lipschitz, constrained: bool, pro
     constrained : bool
         Geometric-constraint head.
     progress : bool
-        tqdm bar over the steps.
-    data : SuperresData, optional
-        Training patches already loaded (the experiment's own 2018 patches);
-        the first ``surrogate_patches`` of them are used. Default: load
-        ``surrogate_patches`` patches of ``train_files`` 2018 files.
 
     Returns
     -------
-    nn.Module in eval mode, parameters frozen by :class:`SurrogateTerm`.
+    MinkowskiSurrogate in eval mode (:class:`~mink_toolkit.surrogate.SurrogateTerm` freezes it).
     """
-    from tqdm.auto import tqdm
+    from .surrogate import trained_surrogate
 
-    from .functionals import minkowski_functionals
-    from .losses import functional_distance
-    from .io.registry import cache_dir
-
-    torch.manual_seed(config.surrogate_seed)
-    model = _make_surrogate(lipschitz, constrained)
-    path = Path(cache_dir()) / "superres" / f"surrogate_{_surrogate_key(config, model, data is not None)}.pt"
-    if path.exists():
-        try:
-            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            return model.eval()
-        except (RuntimeError, ValueError, OSError):  # stale or corrupt cache entry: retrain
-            pass
-    if data is None:
-        data = superres_patches(
-            "odyssey_rate", files=config.train_files, factor=config.factor,
-            max_patches=config.surrogate_patches, seed=config.surrogate_seed,
-        )
-    fine = np.asarray(data.fine[: config.surrogate_patches])
-    rng = np.random.default_rng(config.surrogate_seed)
-    optimiser = torch.optim.Adam(model.parameters(), lr=2e-3)
-    size = min(config.surrogate_crop, fine.shape[-1])
-    model.train()
-    for _ in tqdm(range(config.surrogate_steps), desc="surrogate", disable=not progress, leave=False):
-        idx = rng.integers(0, len(fine), config.surrogate_batch)
-        rows = rng.integers(0, fine.shape[-2] - size + 1, config.surrogate_batch)
-        cols = rng.integers(0, fine.shape[-1] - size + 1, config.surrogate_batch)
-        crops = np.stack([fine[i, r : r + size, c : c + size] for i, r, c in zip(idx, rows, cols)])
-        crops = np.ascontiguousarray(np.rot90(crops, int(rng.integers(4)), axes=(-2, -1)))  # functionals are rotation invariant
-        target = torch.as_tensor(minkowski_functionals(crops, DEFAULT_THRESHOLDS))
-        loss = functional_distance(model(torch.from_numpy(crops)[:, None]), target, DEFAULT_THRESHOLDS)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-    model.eval()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Write then rename (unique per process): parallel test workers and notebook
-    # kernels may train the same surrogate at once; a reader never sees half a file.
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    torch.save(model.state_dict(), tmp)
-    tmp.replace(path)
-    return model
+    settings = {"lipschitz": lipschitz is not False, "constrained": constrained}
+    if lipschitz is not True and lipschitz is not False:
+        settings["local_lipschitz"] = float(lipschitz)
+    return trained_surrogate(settings, quick=config.surrogate_quick, seed=config.surrogate_seed, progress=progress)
 
 
 # --------------------------------------------------------------------------
@@ -375,12 +309,10 @@ def run_superres_experiment(
         key = kind if kind == "unconstrained" or bound is True else (kind, bound)
         if key not in surrogates:
             if kind == "unconstrained":
-                surrogates[key] = build_surrogate(config, lipschitz=False, constrained=False, progress=progress,
-                                                  data=train)
+                surrogates[key] = build_surrogate(config, lipschitz=False, constrained=False, progress=progress)
             else:
                 surrogates[key] = build_surrogate(
                     config, lipschitz=False if bound is None else bound, constrained=True, progress=progress,
-                    data=train,
                 )
         return surrogates[key]
 

@@ -1,0 +1,10 @@
+"""The experiment drivers behind ``python -m mink_toolkit reproduce ...``.
+
+:mod:`~mink_toolkit.experiments.surrogate`
+    ``reproduce surrogate``: train and evaluate the surrogates (ablation).
+:mod:`~mink_toolkit.experiments.superres`
+    ``reproduce superres``: super-resolution with MSE and Minkowski losses.
+
+Drivers hold the experimental protocol (data splits, configurations, tables);
+every model, loss and metric they use lives in the library.
+"""
