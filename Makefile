@@ -37,7 +37,7 @@ $(STAMP): $(PY) pyproject.toml
 venv: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --dist loadscope tests notebooks \
+	$(PY) -m pytest -n 2 --dist loadscope tests notebooks mink_toolkit --doctest-modules \
 		--nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg \
 		-p no:cacheprovider $(PYTEST_ARGS)
 

@@ -441,8 +441,8 @@ def minkowski_functionals(
     --------
     >>> import numpy as np
     >>> square = np.zeros((5, 5)); square[1:4, 1:4] = 2.0
-    >>> minkowski_functionals(square, [1.0])
-    array([[[ 9., 12.,  1.]]])
+    >>> minkowski_functionals(square, [1.0])  # one threshold: shape (1, 3)
+    array([[ 9., 12.,  1.]])
     """
     check_choice(connectivity, CONNECTIVITIES, "connectivity")
     check_choice(perimeter, PERIMETERS, "perimeter")
@@ -548,8 +548,8 @@ def betti_numbers(field, thresholds, *, connectivity: int = 8, nan_policy: str =
     --------
     >>> import numpy as np
     >>> ring = np.ones((5, 5)); ring[2, 2] = 0
-    >>> betti_numbers(ring, [0.5])
-    array([[[1, 1]]])
+    >>> betti_numbers(ring, [0.5])  # one threshold: shape (1, 2)
+    array([[1, 1]])
     """
     from skimage.measure import label
 

@@ -35,7 +35,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.stats import wasserstein_distance
 
-from ._validation import check_array_field, check_positive, check_thresholds
+from ._validation import check_array_field, check_integer, check_positive, check_thresholds
 from .functionals import DEFAULT_THRESHOLDS, FUNCTIONAL_NAMES, compress_functionals, minkowski_functionals
 
 __all__ = [
@@ -110,9 +110,8 @@ def rmse(pred, target) -> float:
 
 
 def _window(window) -> int:
-    if isinstance(window, bool) or not isinstance(window, (int, np.integer)):
-        raise TypeError(f"window must be an int (pixels); got {type(window).__name__}")
-    if window < 1 or window % 2 == 0:
+    window = check_integer(window, "window (pixels)", minimum=1)
+    if window % 2 == 0:
         raise ValueError(f"window must be an odd positive number of pixels (centred square); got {window}")
     return int(window)
 
@@ -545,8 +544,7 @@ def superres_scores(
     >>> s["mae"], s["fss"]["u=1"]["n=1"], s["rapsd_high_ratio"]
     (0.0, 1.0, 1.0)
     """
-    if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 2:
-        raise ValueError(f"factor must be an int >= 2; got {factor!r}")
+    factor = check_integer(factor, "factor", minimum=2)
     p, t = _pair(pred, target)
     errors = minkowski_errors(p, t, minkowski_thresholds)
     return {

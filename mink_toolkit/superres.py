@@ -58,11 +58,7 @@ UPSAMPLING_METHODS = ("nearest", "bicubic")
 
 
 def _check_factor(factor) -> int:
-    if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)):
-        raise TypeError(f"factor must be an int; got {type(factor).__name__}")
-    if factor < 1:
-        raise ValueError(f"factor must be >= 1; got {factor}")
-    return int(factor)
+    return check_integer(factor, "factor", minimum=1)
 
 
 # --------------------------------------------------------------------------
@@ -130,7 +126,7 @@ def log_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
     Examples
     --------
-    >>> import torch
+    >>> import math, torch
     >>> float(log_mse(torch.zeros(2, 2), torch.full((2, 2), math.e - 1)))
     1.0
     """
@@ -188,9 +184,8 @@ class ResidualUNet(nn.Module):
     def __init__(self, factor: int = 8, width: int = 8, depth: int = 2, upsampling: str = "bicubic"):
         super().__init__()
         self.factor = _check_factor(factor)
-        for name, value in (("width", width), ("depth", depth)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1; got {value!r}")
+        width = check_integer(width, "width", minimum=1)
+        depth = check_integer(depth, "depth", minimum=1)
         self.upsampling = check_choice(upsampling, UPSAMPLING_METHODS, "upsampling")
         self.width, self.depth = width, depth
         channels = [width * 2**k for k in range(depth + 1)]

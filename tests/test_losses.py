@@ -1,13 +1,11 @@
 """Tests of the Minkowski image loss (mink_toolkit.losses)."""
 
-import doctest
 
 import numpy as np
 import pytest
 import torch
 import xarray as xr
 
-import mink_toolkit.losses as losses
 from mink_toolkit import (
     ExponentialSchedule,
     MinkowskiLoss,
@@ -33,10 +31,6 @@ def _pair(seed=0, shape=(2, 12, 10)):
     target = torch.tensor(rng.gamma(0.7, 1.5, size=shape).round(2))
     pred = (target + torch.tensor(rng.normal(0, 0.5, size=shape))).clamp_min(0)
     return pred, target
-
-
-def test_doctests():
-    assert doctest.testmod(losses, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS).failed == 0
 
 
 def test_functional_distance_trapezoid():

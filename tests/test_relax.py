@@ -1,13 +1,11 @@
 """Tests of the relaxed Minkowski functionals (mink_toolkit.relax) and the soft-excursion widget."""
 
-import doctest
 import itertools
 
 import numpy as np
 import pytest
 import torch
 
-import mink_toolkit.relax as relax
 from mink_toolkit import (
     extract_patches,
     load_opera,
@@ -32,10 +30,6 @@ def _r2(soft: np.ndarray, exact: np.ndarray) -> np.ndarray:
     """R² per functional, pooled over everything but the last axis, in log1p space."""
     s, e = compress_functionals(soft).reshape(-1, 3), compress_functionals(exact).reshape(-1, 3)
     return 1 - ((s - e) ** 2).sum(0) / ((e - e.mean(0)) ** 2).sum(0)
-
-
-def test_doctests():
-    assert doctest.testmod(relax, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
 
 
 # ------------------------------------------------------------------ t-norms

@@ -40,11 +40,22 @@ def test_slider_updates_summary_with_window_functionals():
         assert f"Euler characteristic {euler:.0f}" in explorer.summary.value
 
 
-def test_drawing_into_output_and_plot_helpers():
+def test_drawing_into_output_and_plot_helpers(monkeypatch):
+    import matplotlib.pyplot as plt
+
     field = _field()
+    drawn = []
+    monkeypatch.setattr(plt, "show", lambda *a, **k: drawn.append(plt.gcf()))
     explorer = excursion_set_explorer(field, [0.5, 2.0], draw=True)
     explorer.slider.value = 2.0
-    assert explorer.output is not None
+    fig = drawn[-1]
+    rain_ax, mask_ax = fig.axes[0], fig.axes[1]  # (then the colorbar)
+    assert mask_ax.get_title() == "excursion set {rain >= 2 mm/h}"
+    mask = mask_ax.get_images()[0].get_array()
+    # The drawn set is the one whose functionals the summary reports.
+    assert int(np.nansum(mask)) == int(np.sum(field.values >= 2.0))
+    assert "km" in mask_ax.get_xlabel() and "km" in rain_ax.get_xlabel()
+    plt.close("all")
     left, right, bottom, top = extent_km(field)
     assert (left, right) == (0.0, 100.0) and (bottom, top) == (-80.0, 0.0)
     assert extent_km(field.assign_coords(x=np.arange(50), y=np.arange(40))) is None  # pixel indices

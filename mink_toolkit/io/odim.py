@@ -408,8 +408,8 @@ def read_odim_values(
     --------
     >>> from mink_toolkit import fetch_opera
     >>> header, values = read_odim_values(fetch_opera("20180824/T_PAAH21_C_EUOC_20180824180000.hdf"))
-    >>> values.shape == header.shape, values.dtype
-    (True, dtype('float64'))
+    >>> values.shape == header.shape, values.dtype == "float64"
+    (True, True)
     """
     if data is None:
         path = os.fspath(path)

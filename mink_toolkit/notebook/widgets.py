@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validation import check_integer
+
 __all__ = ["excursion_set_explorer"]
 
 
@@ -24,7 +26,8 @@ def excursion_set_explorer(field, thresholds=None, *, connectivity: int = 8, dra
         Rain rate in mm/h; NaN (no coverage) is handled with the ``"window"``
         policy, so the coverage edge adds no boundary length.
     thresholds : 1-D array_like, optional
-        Slider positions (mm/h); default 21 log-spaced values 0.1–10 mm/h.
+        Slider positions (mm/h); default :data:`~mink_toolkit.DEFAULT_THRESHOLDS`
+        (21 log-spaced values 0.105–10.005 mm/h, off OPERA's 0.01 mm/h grid).
     connectivity : {8, 4}
     draw : bool
         Draw the figure on every change (False in tests: state only).
@@ -38,9 +41,9 @@ def excursion_set_explorer(field, thresholds=None, *, connectivity: int = 8, dra
     """
     import ipywidgets as widgets
 
-    from ..functionals import minkowski_functionals
+    from ..functionals import DEFAULT_THRESHOLDS, minkowski_functionals
 
-    thresholds = np.geomspace(0.1, 10.0, 21) if thresholds is None else np.asarray(thresholds, float)
+    thresholds = DEFAULT_THRESHOLDS if thresholds is None else np.asarray(thresholds, float)
     values = minkowski_functionals(field, thresholds, connectivity=connectivity, nan_policy="window")
     if not isinstance(values, np.ndarray):  # xarray Dataset
         values = np.stack([values[n].values for n in ("area", "perimeter", "euler_characteristic")], -1)
@@ -129,10 +132,7 @@ def curves_at_time(curves, time_index: int, threshold: float) -> dict:
     ('2018-08-24T18:00', 4.0, 1.0)
     """
     n_times = curves.sizes["time"]
-    if isinstance(time_index, bool) or not isinstance(time_index, (int, np.integer)):
-        raise TypeError(f"time_index must be an integer; got {type(time_index).__name__}")
-    if not -n_times <= time_index < n_times:
-        raise ValueError(f"time_index must be in [{-n_times}, {n_times}); got {time_index}")
+    time_index = check_integer(time_index, "time_index", minimum=-n_times, maximum=n_times - 1)
     thresholds = np.asarray(curves["threshold"].values, dtype=float)
     matches = np.flatnonzero(np.isclose(thresholds, float(threshold), rtol=1e-12, atol=0.0))
     if matches.size == 0:
