@@ -47,6 +47,10 @@ import numpy as np
 
 from ._validation import check_array_field, check_choice, check_integer, check_thresholds
 from .functionals import DEFAULT_THRESHOLDS, betti_numbers, minkowski_functionals
+from .io.atomic import atomic_write
+from .io.opera import extract_patches, load_opera
+from .io.registry import cache_dir, opera_files, registry
+from .resample import block_mean
 
 __all__ = [
     "SPLITS",
@@ -90,7 +94,6 @@ def split_files(split: str) -> list[str]:
     >>> [len(split_files(s)) for s in ("train", "val", "test")]
     [16, 8, 5]
     """
-    from .io.registry import opera_files, registry
 
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}; got {split!r}")
@@ -205,7 +208,6 @@ def exact_targets(rain, thresholds, *, connectivity: int = 8, perimeter: str = "
 
 
 def _cache_key(files: list[str], settings: dict) -> str:
-    from .io.registry import registry
 
     entries = registry()
     payload = {
@@ -217,7 +219,6 @@ def _cache_key(files: list[str], settings: dict) -> str:
 
 
 def _cache_path(split: str, key: str) -> Path:
-    from .io.registry import cache_dir
 
     return cache_dir() / "surrogate" / f"patches-{split}-{key[:20]}.npz"
 
@@ -283,7 +284,6 @@ def load_patches(
     """
     from tqdm.auto import tqdm
 
-    from .io.opera import extract_patches, load_opera
 
     files = split_files(split)
     thresholds = check_thresholds(thresholds)
@@ -324,8 +324,6 @@ def load_patches(
             "origin": np.concatenate(origins).astype(np.int64),
         }
         if cache:
-            from .io.atomic import atomic_write
-
             path.parent.mkdir(parents=True, exist_ok=True)
             # A reader (another test worker, a notebook kernel) never sees half a file.
             with atomic_write(path) as tmp, open(tmp, "wb") as handle:
@@ -543,8 +541,6 @@ def superres_patches(
     -------
     SuperresData
     """
-    from .io import extract_patches, load_opera, opera_files
-    from .resample import block_mean
 
     check_choice(product, ("odyssey_rate", "nimbus_rate"), "product")
     names = opera_files(product)

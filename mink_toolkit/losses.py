@@ -24,7 +24,9 @@ import torch
 from torch import nn
 
 from ._validation import check_choice, check_thresholds
-from .functionals import compress_functionals
+from .functionals import compress_functionals, minkowski_functionals
+from .relax import TNORMS, _check_field, _functionals_from_membership, _membership, resolve_temperature
+from .schedules import Schedule
 
 __all__ = [
     "functional_distance",
@@ -245,8 +247,6 @@ def _look_like_levels(u: np.ndarray) -> bool:
 
 
 def _check_pair(pred, target):
-    from .relax import _check_field
-
     pred = _check_field(pred, "pred")
     if isinstance(target, torch.Tensor):
         if target.shape != pred.shape:
@@ -258,8 +258,6 @@ def _check_pair(pred, target):
 
 def _exact_target(target, u, connectivity, perimeter, pixel_size, like):
     """Exact functionals of the target (no gradient), as a tensor like ``like``."""
-    from .functionals import minkowski_functionals
-
     values = minkowski_functionals(
         _as_numpy(target), u, connectivity=connectivity, perimeter=perimeter, pixel_size=pixel_size
     )
@@ -276,8 +274,6 @@ def _distance(soft, exact, u_t, weights, reduction, space):
 
 def _loss_setup(pred, target, thresholds, temperature, relative, min_temperature, units,
                 connectivity, perimeter, pixel_size, reduction, space, tnorm):
-    from .relax import TNORMS, resolve_temperature
-
     check_choice(reduction, REDUCTIONS, "reduction")
     check_choice(space, SPACES, "space")
     check_choice(tnorm, TNORMS, "tnorm")
@@ -355,8 +351,6 @@ def minkowski_loss(
     >>> loss.backward(); bool(pred.grad.abs().sum() > 0)
     True
     """
-    from .relax import _functionals_from_membership, _membership
-
     pred, u, u_t, t, exact = _loss_setup(pred, target, thresholds, temperature, relative, min_temperature,
                                          units, connectivity, perimeter, pixel_size, reduction, space, tnorm)
     soft = _functionals_from_membership(_membership(pred, u_t, t), connectivity, perimeter,
@@ -396,8 +390,6 @@ def threshold_gradients(
     torch.Tensor, shape (..., n, H, W)
         ``result.sum(-3)`` is the gradient of the loss.
     """
-    from .relax import _functionals_from_membership
-
     pred, u, u_t, t, exact = _loss_setup(pred, target, thresholds, temperature, relative, min_temperature,
                                          units, connectivity, perimeter, pixel_size, "mean", space, tnorm)
     copies = pred.detach().unsqueeze(-3).expand(*pred.shape[:-2], u.size, *pred.shape[-2:]).clone()
@@ -495,9 +487,6 @@ class MinkowskiLoss(nn.Module):
         reference=None,
     ):
         super().__init__()
-        from .relax import TNORMS, resolve_temperature
-        from .schedules import Schedule
-
         check_choice(space, SPACES, "space")
         check_choice(reduction, REDUCTIONS, "reduction")
         check_choice(tnorm, TNORMS, "tnorm")
@@ -529,8 +518,6 @@ class MinkowskiLoss(nn.Module):
 
     def temperature_at(self, step: int | None = None, target=None) -> torch.Tensor:
         """Temperatures (n,) at ``step`` (default ``self.step``): schedule factor × base."""
-        from .relax import resolve_temperature
-
         step = self.step if step is None else step
         u = self._thresholds_for(target)
         base = resolve_temperature(u, self.temperature, relative=self.relative,

@@ -279,18 +279,18 @@ def test_markdown_tables_format():
 
 def test_the_loss_surrogate_comes_from_the_one_trainer_and_is_cached(monkeypatch, tmp_path):
     """build_surrogate trains with train_surrogate (the protocol of reproduce surrogate), once per settings."""
-    import mink_toolkit.surrogate as surrogate_pkg
+    import mink_toolkit.experiments.surrogate as surrogate_driver
     from mink_toolkit.experiments import superres as exp
 
     monkeypatch.setenv("MINK_CACHE_DIR", str(tmp_path))
     calls = []
-    original = surrogate_pkg.train_surrogate
+    original = surrogate_driver.train_surrogate
 
     def spy(model, train, val, **kwargs):
         calls.append((model.config(), train.settings["split"], val.settings["split"], kwargs["steps"]))
         return original(model, train, val, **kwargs)
 
-    monkeypatch.setattr(surrogate_pkg, "train_surrogate", spy)
+    monkeypatch.setattr(surrogate_driver, "train_surrogate", spy)
     first = exp.build_surrogate(exp.QUICK, lipschitz=4.0, constrained=True)
     assert len(calls) == 1
     config, train_split, val_split, steps = calls[0]

@@ -544,14 +544,14 @@ def test_conventional_checkpoint_roundtrip(tmp_path):
 
 def test_whole_patch_training_uses_the_cached_targets(monkeypatch):
     """crop_size = patch size: whole patches, cached (D4-invariant) targets, no recomputation."""
-    import mink_toolkit.datasets as datasets
+    import mink_toolkit.surrogate.training as training
 
     train, val = synthetic_patches(8, 16, 4), synthetic_patches(2, 16, 5)
 
     def refuse(*args, **kwargs):
         raise AssertionError("exact targets recomputed for whole patches")
 
-    monkeypatch.setattr(datasets, "exact_targets", refuse)
+    monkeypatch.setattr(training, "exact_targets", refuse)
     torch.manual_seed(0)
     model = small_conventional(lipschitz=False, constrained=False)
     result = train_surrogate(model, train, val, steps=20, batch_size=4, crop_size=16, lr=1e-2, eval_every=10,

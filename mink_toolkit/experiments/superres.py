@@ -43,7 +43,6 @@ from .. import metrics
 from ..datasets import superres_patches
 from ..functionals import DEFAULT_THRESHOLDS
 from ..losses import MinkowskiLoss
-from ..surrogate import SurrogateTerm
 from ..schedules import ExponentialSchedule, LambdaSchedule
 from ..superres import (
     ResidualUNet,
@@ -51,6 +50,8 @@ from ..superres import (
     train_superres,
     upsample,
 )
+from ..surrogate import SurrogateTerm
+from .surrogate import trained_surrogate
 
 __all__ = ["SuperresConfig", "FULL", "QUICK", "run_superres_experiment", "markdown_tables", "main"]
 
@@ -152,8 +153,6 @@ def build_surrogate(config: SuperresConfig, *, lipschitz, constrained: bool, pro
     -------
     MinkowskiSurrogate in eval mode (:class:`~mink_toolkit.surrogate.SurrogateTerm` freezes it).
     """
-    from .surrogate import trained_surrogate
-
     settings = {"lipschitz": lipschitz is not False, "constrained": constrained}
     if lipschitz is not True and lipschitz is not False:
         settings["local_lipschitz"] = float(lipschitz)

@@ -36,8 +36,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..functionals import FUNCTIONAL_NAMES
+from ..datasets import load_patches
+from ..functionals import DEFAULT_THRESHOLDS, FUNCTIONAL_NAMES, compress_functionals
+from ..io.registry import cache_dir
 from ..metrics import high_wavenumber_share, r2_score
+from ..surrogate import (
+    ARCHITECTURES,
+    empirical_lipschitz,
+    geometric_violations,
+    gradient_maps,
+    lipschitz_upper_bound,
+    load_surrogate,
+    normalise_rain,
+    predict_functionals,
+    save_surrogate,
+    train_surrogate,
+)
 
 __all__ = [
     "MODEL_SETTINGS",
@@ -125,11 +139,6 @@ def trained_surrogate(settings: dict | None = None, *, quick: bool = False, seed
     """
     import hashlib
 
-    from ..datasets import load_patches
-    from ..functionals import DEFAULT_THRESHOLDS
-    from ..io.registry import cache_dir
-    from ..surrogate import ARCHITECTURES, load_surrogate, save_surrogate, train_surrogate
-
     config = CONFIGS["quick" if quick else "full"]
     settings = dict(MODEL_SETTINGS["constrained"] if settings is None else settings)
     architecture = settings.pop("architecture", "additive")
@@ -178,16 +187,6 @@ def evaluate_surrogate(model, test, *, lipschitz_patches: int = 4, lipschitz_ste
         ``gradient_high_wavenumber_share``, ``gradient_max_abs`` and
         ``gradient_rms`` (of the loss gradient maps, per mm/h).
     """
-    from ..functionals import compress_functionals
-    from ..surrogate import (
-        empirical_lipschitz,
-        geometric_violations,
-        gradient_maps,
-        lipschitz_upper_bound,
-        normalise_rain,
-        predict_functionals,
-    )
-
     pred, comps = predict_functionals(model, test.rain)
     size = test.rain.shape[-2:]
     p = compress_functionals(pred).numpy()
@@ -272,10 +271,6 @@ def run(output: Path, *, quick: bool = False, seed: int = 0, progress: bool = Tr
     dict
         The content of ``surrogate.json``.
     """
-    from ..datasets import load_patches
-    from ..functionals import DEFAULT_THRESHOLDS
-    from ..surrogate import ARCHITECTURES, save_surrogate, train_surrogate
-
     config = CONFIGS["quick" if quick else "full"]
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..datasets import exact_targets, random_crops, random_d4
 from .loss import surrogate_loss
 from .models import ConventionalSurrogate, MinkowskiSurrogate
 
@@ -106,8 +107,6 @@ def train_surrogate(
     TrainingResult
     """
     from tqdm.auto import tqdm
-
-    from ..datasets import exact_targets, random_crops, random_d4
 
     for name, data in (("train", train), ("val", val)):
         have = np.asarray(data.thresholds, dtype=np.float64)
