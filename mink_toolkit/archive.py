@@ -159,15 +159,6 @@ def _read_bytes(path: str) -> bytes:
         return handle.read()
 
 
-def _check_expected(header: OdimHeader, expected: OdimHeader | None) -> None:
-    if expected is None:
-        return
-    for what, now, then in (("time", header.time, expected.time), ("product", header.kind, expected.kind),
-                            ("grid", header.grid, expected.grid)):
-        if now != then:
-            raise ValueError(f"{header.path}: its {what} is {now}, expected {then}")
-
-
 def field_curves(values: np.ndarray, header: OdimHeader, settings: CurvesSettings) -> tuple[np.ndarray, int]:
     """The numbers of one decoded field: rain rate, clutter screen, coarsening, functionals.
 
@@ -257,7 +248,7 @@ def file_curves(
             return {"path": path, "status": "recorded", "sha256": sha256}
         header, values = read_odim_values(path, data=data)
         del data
-        _check_expected(header, expected)
+        header.check_unchanged(expected)
         curves, clutter = field_curves(values, header, settings)
     except Exception as exc:  # noqa: BLE001 - every failure of one file is that file's
         if on_error == "raise":
