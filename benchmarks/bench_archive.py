@@ -151,7 +151,7 @@ def main() -> int:
     pool = _warm_process_pool(w)
     t_pool = time.perf_counter() - t0
     t0 = time.perf_counter()
-    cluster = LocalCluster(n_workers=w, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = LocalCluster(n_workers=w, threads_per_worker=1, processes=True, dashboard_address=":0")
     client = Client(cluster)
     client.run(_import_engine, 0)
     t_cluster = time.perf_counter() - t0

@@ -121,7 +121,7 @@ def run_engine(paths, settings, kind: str, workers: int) -> dict:
         return {"seconds": seconds, "peaks": rss.peak, "baselines": rss.baseline, "run": run}
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         pids = list(client.run(_import_engine).values())
         with PeakRSS(pids) as rss:

@@ -71,7 +71,7 @@ def test_two_worker_local_cluster_matches_serial(odyssey_paths, synthetic, tmp_p
     import distributed
 
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
         assert len(client.scheduler_info()["workers"]) == 2
         curves = minkowski_curves(open_opera(odyssey_paths[:2]), THRESHOLDS, scheduler=client)
         by_address = minkowski_curves(open_opera(odyssey_paths[2:]), THRESHOLDS,
@@ -165,6 +165,12 @@ class _DieOn:
             return original(path)
 
         archive._read_bytes = read
+        self.original = original
+
+    def teardown(self, worker):
+        import mink_toolkit.archive as archive
+
+        archive._read_bytes = self.original
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +183,7 @@ def process_cluster():
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     with dask.config.set({"distributed.scheduler.allowed-failures": 1}), \
             distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                     dashboard_address=None) as cluster, \
+                                     dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:
         yield client
     cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
@@ -189,6 +195,9 @@ def _register(client, plugin, name):
     class Plugin(WorkerPlugin):
         def setup(self, worker):
             plugin.setup(worker)
+
+        def teardown(self, worker):  # on unregister: the next test's files share the names
+            plugin.teardown(worker)
 
     client.register_plugin(Plugin(), name=name)
 
@@ -220,7 +229,7 @@ def test_a_file_that_kills_every_worker_is_skipped_or_raised(process_cluster, sy
     try:
         run = compute_files(synthetic, CurvesSettings(THRESHOLDS), scheduler=client, on_error="skip")
         assert [os.path.basename(r["path"]) for r in run.skipped] == [victim]
-        assert run.skipped[0]["reason"].startswith("a worker died while reading or analysing it (KilledWorker")
+        assert run.skipped[0]["reason"].startswith("a worker died while reading or analysing it, also when run alone")
         assert len(run.ok) == 3
         with pytest.raises(KilledWorker):
             compute_files(synthetic, CurvesSettings(THRESHOLDS), scheduler=client)
