@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from bench_archive import THRESHOLDS, PeakRSS  # noqa: E402
+from bench_archive import THRESHOLDS, WORKER_ENVIRON, PeakRSS  # noqa: E402
 
 FILES_PER_YEAR = 365 * 24 * 4
 
@@ -121,7 +121,10 @@ def run_engine(paths, settings, kind: str, workers: int) -> dict:
         return {"seconds": seconds, "peaks": rss.peak, "baselines": rss.baseline, "run": run}
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+    import dask
+
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRON}), \
+            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         pids = list(client.run(_import_engine).values())
         with PeakRSS(pids) as rss:
