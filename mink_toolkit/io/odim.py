@@ -379,7 +379,8 @@ def _read_image(handle, data: memoryview) -> np.ndarray:
         return dataset[...]
     shape, chunks, dtype = dataset.shape, dataset.chunks, dataset.dtype
     fill = dataset.fillvalue
-    out = np.empty(shape, dtype=dtype)
+    # A plain numpy dtype for the result (h5py's carries HDF5 metadata); same values.
+    out = np.empty(shape, dtype=np.dtype(dtype.str).newbyteorder("="))
     if len(plan) < np.prod([-(-s // c) for s, c in zip(shape, chunks)]):
         out.fill(fill)  # chunks never written hold the fill value
     chunk_bytes = int(np.prod(chunks)) * dtype.itemsize
