@@ -159,15 +159,6 @@ def _read_bytes(path: str) -> bytes:
         return handle.read()
 
 
-def _check_expected(header: OdimHeader, expected: OdimHeader | None) -> None:
-    if expected is None:
-        return
-    for what, now, then in (("time", header.time, expected.time), ("product", header.kind, expected.kind),
-                            ("grid", header.grid, expected.grid)):
-        if now != then:
-            raise ValueError(f"{header.path}: its {what} is {now}, expected {then}")
-
-
 def field_curves(values: np.ndarray, header: OdimHeader, settings: CurvesSettings) -> tuple[np.ndarray, int]:
     """The numbers of one decoded field: rain rate, clutter screen, coarsening, functionals.
 
@@ -257,7 +248,7 @@ def file_curves(
             return {"path": path, "status": "recorded", "sha256": sha256}
         header, values = read_odim_values(path, data=data)
         del data
-        _check_expected(header, expected)
+        header.check_unchanged(expected)
         curves, clutter = field_curves(values, header, settings)
     except Exception as exc:  # noqa: BLE001 - every failure of one file is that file's
         if on_error == "raise":
@@ -464,11 +455,10 @@ def compute_files(
     paths = [os.fspath(p) for p in paths]
     expected = list(expected) if expected is not None else [None] * len(paths)
     known = list(known_sha256) if known_sha256 is not None else [None] * len(paths)
-    task = dask.delayed(file_curves, pure=True)
-    tasks = [
-        task(p, settings, e, k, on_error, dask_key_name=f"file_curves-{dask.base.tokenize(p, settings, e, k)}")
-        for p, e, k in zip(paths, expected, known)
-    ]
+    # Not pure: a file is read anew by every run (it may have changed), never
+    # taken from a result a cluster still holds under the same key.
+    task = dask.delayed(file_curves, pure=False)
+    tasks = [task(p, settings, e, k, on_error) for p, e, k in zip(paths, expected, known)]
     run = FileRun()
 
     def deliver(record: dict) -> None:
@@ -476,11 +466,13 @@ def compute_files(
         if on_record is not None:
             on_record(record)
 
+    killed: list[int] = []
+
     def failed(i: int, exc: BaseException) -> None:
-        if on_error == "raise":
-            raise exc
-        what = "a worker died while reading or analysing it" if type(exc).__name__ == "KilledWorker" else ""
-        deliver({"path": paths[i], "status": "skipped", "reason": f"{what} ({_reason(exc)})" if what else _reason(exc)})
+        if type(exc).__name__ == "KilledWorker":
+            killed.append(i)  # maybe the culprit, maybe a file queued on the same dying workers
+        else:
+            deliver({"path": paths[i], "status": "skipped", "reason": _reason(exc)})
 
     compute_streaming(
         tasks, scheduler, num_workers,
@@ -488,6 +480,21 @@ def compute_files(
         on_failure=failed if on_error == "skip" else None,
         progress=progress,
     )
+    # A scheduler blames every task that was running *or queued* on a worker
+    # when it died; after enough deaths an innocent file fails with the culprit.
+    # Each such file gets one more chance alone, so only a file that kills a
+    # worker by itself is recorded as skipped.
+    for i in killed:
+        alone = dask.delayed(file_curves, pure=False)(paths[i], settings, expected[i], known[i], on_error)
+
+        def last_chance(_, exc, i=i):
+            reason = _reason(exc)
+            if type(exc).__name__ == "KilledWorker":
+                reason = f"a worker died while reading or analysing it, also when run alone ({reason})"
+            deliver({"path": paths[i], "status": "skipped", "reason": reason})
+
+        compute_streaming([alone], scheduler, num_workers, on_result=lambda _, record: deliver(record),
+                          on_failure=last_chance)
     return run
 
 

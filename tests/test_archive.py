@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +71,7 @@ def test_two_worker_local_cluster_matches_serial(odyssey_paths, synthetic, tmp_p
     import distributed
 
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
         assert len(client.scheduler_info()["workers"]) == 2
         curves = minkowski_curves(open_opera(odyssey_paths[:2]), THRESHOLDS, scheduler=client)
         by_address = minkowski_curves(open_opera(odyssey_paths[2:]), THRESHOLDS,
@@ -134,3 +136,118 @@ def test_file_curves_equals_the_functionals_of_the_file(odyssey_paths):
         file_curves(odyssey_paths[1], settings, expected=other)
     skipped = file_curves(odyssey_paths[1], settings, expected=other, on_error="skip")
     assert skipped["status"] == "skipped" and skipped["reason"].startswith("ValueError: ")
+
+
+# --------------------------------------------------------------------- faults on a LocalCluster
+
+
+class _DieOn:
+    """Worker plugin: the worker process exits when it reads the file ``name``.
+
+    With ``marker``, only the first time (the marker file records it); without,
+    every time, on every worker, restarted ones included (plugins are installed
+    on new workers too).
+    """
+
+    def __init__(self, name, marker=None):
+        self.name, self.marker = name, marker
+
+    def setup(self, worker):
+        import mink_toolkit.archive as archive
+
+        original, name, marker = archive._read_bytes, self.name, self.marker
+
+        def read(path):
+            if os.path.basename(path) == name and (marker is None or not os.path.exists(marker)):
+                if marker is not None:
+                    open(marker, "w").close()
+                os._exit(1)
+            return original(path)
+
+        archive._read_bytes = read
+        self.original = original
+
+    def teardown(self, worker):
+        import mink_toolkit.archive as archive
+
+        archive._read_bytes = self.original
+
+
+@pytest.fixture(scope="module")
+def process_cluster():
+    import cloudpickle
+    import dask
+    import distributed
+
+    # The plugin class travels by value: worker processes need not import this test module.
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                     dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client:
+        yield client
+    cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+def _register(client, plugin, name):
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class Plugin(WorkerPlugin):
+        def setup(self, worker):
+            plugin.setup(worker)
+
+        def teardown(self, worker):  # on unregister: the next test's files share the names
+            plugin.teardown(worker)
+
+    client.register_plugin(Plugin(), name=name)
+
+
+def test_a_worker_that_dies_once_is_replaced_and_nothing_is_lost(process_cluster, synthetic, tmp_path):
+    from mink_toolkit.archive import CurvesSettings, compute_files
+
+    client = process_cluster
+    victim = os.path.basename(sorted(synthetic)[1])
+    _register(client, _DieOn(victim, marker=str(tmp_path / "died")), "die-once")
+    try:
+        run = compute_files(synthetic, CurvesSettings(THRESHOLDS), scheduler=client)
+    finally:
+        client.unregister_worker_plugin("die-once")
+    assert (tmp_path / "died").exists()  # a worker did die
+    assert not run.skipped
+    curves = np.stack([r["curves"] for r in sorted(run.ok, key=lambda r: r["time"])])
+    np.testing.assert_array_equal(curves, serial_reference(synthetic))
+
+
+def test_a_file_that_kills_every_worker_is_skipped_or_raised(process_cluster, synthetic):
+    from distributed import KilledWorker
+
+    from mink_toolkit.archive import CurvesSettings, compute_files
+
+    client = process_cluster
+    victim = os.path.basename(sorted(synthetic)[2])
+    _register(client, _DieOn(victim), "die-always")
+    try:
+        run = compute_files(synthetic, CurvesSettings(THRESHOLDS), scheduler=client, on_error="skip")
+        assert [os.path.basename(r["path"]) for r in run.skipped] == [victim]
+        assert run.skipped[0]["reason"].startswith("a worker died while reading or analysing it, also when run alone")
+        assert len(run.ok) == 3
+        with pytest.raises(KilledWorker):
+            compute_files(synthetic, CurvesSettings(THRESHOLDS), scheduler=client)
+    finally:
+        client.unregister_worker_plugin("die-always")
+
+
+def test_files_that_disappear_mid_run_on_a_cluster(process_cluster, synthetic):
+    from mink_toolkit.archive import CurvesSettings, compute_files
+    from mink_toolkit.io.series import plan_series
+
+    headers, _ = plan_series(synthetic)  # planned while the files exist
+    gone = headers[1].path
+    os.remove(gone)
+    paths = [h.path for h in headers]
+    run = compute_files(paths, CurvesSettings(THRESHOLDS), expected=headers, scheduler=process_cluster,
+                        on_error="skip")
+    assert [r["path"] for r in run.skipped] == [gone]
+    assert run.skipped[0]["reason"].startswith("FileNotFoundError")
+    with pytest.raises(FileNotFoundError, match=os.path.basename(gone)):
+        compute_files(paths, CurvesSettings(THRESHOLDS), expected=headers, scheduler=process_cluster)

@@ -168,6 +168,20 @@ class OdimHeader:
         """Physical units of the quantity (``mm/h``, ``mm``, ``dBZ``; empty if unknown)."""
         return _UNITS.get(self.quantity, "")
 
+    def check_unchanged(self, expected: "OdimHeader | None") -> None:
+        """Raise ``ValueError`` naming the file if its time, product or grid differ from ``expected``.
+
+        A file read by a task must still be the file that was planned (opened
+        as part of a series, or listed for a run): one rewritten meanwhile
+        would otherwise give a silently wrong time step.
+        """
+        if expected is None:
+            return
+        for what, now, then in (("time", self.time, expected.time), ("product", self.kind, expected.kind),
+                                ("grid", self.grid, expected.grid)):
+            if now != then:
+                raise ValueError(f"{self.path}: its {what} is now {now}, but was {then} when it was planned")
+
     def coords(self) -> tuple[np.ndarray, np.ndarray]:
         """Pixel-centre coordinates ``(x, y)`` in metres of ``projdef``; y decreases down the rows."""
         ysize, xsize = self.shape
@@ -365,7 +379,8 @@ def _read_image(handle, data: memoryview) -> np.ndarray:
         return dataset[...]
     shape, chunks, dtype = dataset.shape, dataset.chunks, dataset.dtype
     fill = dataset.fillvalue
-    out = np.empty(shape, dtype=dtype)
+    # A plain numpy dtype for the result (h5py's carries HDF5 metadata); same values.
+    out = np.empty(shape, dtype=np.dtype(dtype.str).newbyteorder("="))
     if len(plan) < np.prod([-(-s // c) for s, c in zip(shape, chunks)]):
         out.fill(fill)  # chunks never written hold the fill value
     chunk_bytes = int(np.prod(chunks)) * dtype.itemsize

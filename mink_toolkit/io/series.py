@@ -257,10 +257,7 @@ def _read_field(path: str, expected: OdimHeader) -> np.ndarray:
     time step.
     """
     header, values = _read_values(path)
-    for what, now, then in (("time", header.time, expected.time), ("grid", header.grid, expected.grid),
-                            ("product", header.kind, expected.kind)):
-        if now != then:
-            raise ValueError(f"{path}: its {what} is now {now}, but was {then} when the series was opened")
+    header.check_unchanged(expected)
     return values
 
 
