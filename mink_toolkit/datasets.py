@@ -65,6 +65,7 @@ __all__ = [
     "random_crops",
     "SuperresData",
     "superres_patches",
+    "superres_split",
 ]
 
 
@@ -544,6 +545,61 @@ def superres_patches(
 
     check_choice(product, ("odyssey_rate", "nimbus_rate"), "product")
     names = opera_files(product)
+    if files is not None:
+        files = check_integer(files, "files", minimum=1)
+        pick = np.unique(np.linspace(0, len(names) - 1, min(files, len(names))).round().astype(int))
+        names = [names[i] for i in pick]
+    fine, origin = [], []
+    for k, name in enumerate(names):
+        patches = extract_patches(load_opera(name), size=size, min_coverage=1.0, min_wet_fraction=min_wet_fraction)
+        fine.append(np.asarray(patches.values, dtype=np.float32))
+        origin += [(k, r, c) for r, c in zip(patches.origin_row.values, patches.origin_col.values)]
+    fine_arr = np.concatenate(fine, axis=0)
+    origin_arr = np.asarray(origin, dtype=int).reshape(-1, 3)
+    if max_patches is not None and len(fine_arr) > max_patches:
+        keep = np.sort(np.random.default_rng(seed).choice(len(fine_arr), max_patches, replace=False))
+        fine_arr, origin_arr = fine_arr[keep], origin_arr[keep]
+    coarse_arr = block_mean(fine_arr, factor).astype(np.float32)
+    return SuperresData(fine=fine_arr, coarse=coarse_arr, names=names, origin=origin_arr)
+
+
+def superres_split(
+    split: str,
+    *,
+    files: int | None = None,
+    size: int = 128,
+    factor: int = 8,
+    min_wet_fraction: float = 0.1,
+    max_patches: int | None = None,
+    seed: int = 0,
+) -> SuperresData:
+    """Super-resolution patches of one time split (:func:`split_files`): train, validation or test.
+
+    As :func:`superres_patches`, but from the files of a split: ``"train"``
+    (2018-08-24 Odyssey rain rate, 18:00–21:45), ``"val"`` (22:00–23:45, the
+    surrogate's validation hours: model selection and early stopping) or
+    ``"test"`` (2024-11-26 NIMBUS rain rate, touched only for final tables).
+
+    Parameters
+    ----------
+    split : {"train", "val", "test"}
+    files : int, optional
+        Use this many of the split's files, evenly spaced in time (default: all).
+    size, factor, min_wet_fraction, max_patches, seed
+        As in :func:`superres_patches`.
+
+    Returns
+    -------
+    SuperresData
+        ``names`` are the split's files used.
+
+    Examples
+    --------
+    >>> from mink_toolkit.datasets import split_files
+    >>> len(split_files("val"))  # superres_split("val") cuts its patches from these
+    8
+    """
+    names = split_files(split)
     if files is not None:
         files = check_integer(files, "files", minimum=1)
         pick = np.unique(np.linspace(0, len(names) - 1, min(files, len(names))).round().astype(int))

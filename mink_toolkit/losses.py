@@ -1,10 +1,17 @@
-"""Distances between Minkowski functionals, and the Minkowski image loss.
+r"""Distances between Minkowski functionals, and the Minkowski image loss.
 
 :func:`functional_distance` is the one distance used everywhere in the
-toolkit (relaxed loss, surrogate training and evaluation): the paper's
-trapezoid integral over the threshold axis of ``|f(pred) - f(target)|``
-with ``f = log1p`` for area and perimeter and the signed ``log1p`` for the
-Euler characteristic, weighted per functional.
+toolkit (relaxed loss, surrogate training and evaluation, and, normalised,
+the MF-error metric of :mod:`mink_toolkit.metrics`): the paper's trapezoid
+integral over the threshold axis of ``|f(pred) - f(target)|`` with
+``f = log1p`` for area and perimeter and the signed ``log1p`` for the Euler
+characteristic, weighted per functional.
+
+**One threshold weighting.** The integral runs over :math:`\log u`, not
+:math:`u`: every decade of thresholds weighs the same
+(:func:`threshold_weights`). Integrated over :math:`u`, the 10 mm/h end of
+the default thresholds would weigh about 100 times the 0.1 mm/h end, and
+the loss would mostly ask for the rare intense cores.
 
 :func:`minkowski_loss` / :class:`MinkowskiLoss` are the Minkowski image
 loss (arXiv 2604.11422): relaxed functionals of the prediction
@@ -17,6 +24,7 @@ makes quantiles explicit), and a per-threshold gradient-share diagnostic.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +37,7 @@ from .relax import TNORMS, _check_field, _functionals_from_membership, _membersh
 from .schedules import Schedule
 
 __all__ = [
+    "threshold_weights",
     "functional_distance",
     "Quantiles",
     "resolve_thresholds",
@@ -44,6 +53,70 @@ SPACES = ("log1p", "linear")
 RAIN_UNITS = ("mm/h", "mm h-1", "mm/hr", "mm hr-1", "mm")
 
 
+def threshold_weights(thresholds, *, normalise: bool = False, like=None):
+    r"""Trapezoid weights of the threshold integral over :math:`\log u`.
+
+    :math:`\int g(u)\,d\log u \approx \sum_k w_k\, g(u_k)` with
+    :math:`w_k = (\log u_{k+1} - \log u_{k-1}) / 2` inside and half a step
+    at the ends (natural log). The one weighting of the toolkit: the loss
+    terms (:func:`functional_distance`, hence :class:`MinkowskiLoss` and
+    :class:`~mink_toolkit.surrogate.SurrogateTerm`) and the MF-error metric
+    (:func:`mink_toolkit.metrics.minkowski_error`, with ``normalise=True``).
+
+    Parameters
+    ----------
+    thresholds : 1-D array_like or tensor, strictly increasing, > 0
+        Thresholds (mm/h).
+    normalise : bool
+        Divide by :math:`\log(u_{max}/u_{min})`, so the weights sum to 1
+        (a weighted mean over thresholds).
+    like : torch.Tensor, optional
+        Return a tensor of its dtype and device; default: float64 ndarray.
+
+    Returns
+    -------
+    ndarray or torch.Tensor, shape (n,)
+        A single threshold gets weight 1.
+
+    Raises
+    ------
+    ValueError
+        Non-positive or non-increasing thresholds.
+
+    Examples
+    --------
+    >>> threshold_weights([0.1, 1.0, 10.0]).round(4).tolist()
+    [1.1513, 2.3026, 1.1513]
+    >>> threshold_weights([0.1, 1.0, 10.0], normalise=True).round(12).tolist()
+    [0.25, 0.5, 0.25]
+    """
+    u = np.asarray(thresholds.detach().cpu() if isinstance(thresholds, torch.Tensor) else thresholds,
+                   dtype=np.float64).reshape(-1)
+    if u.size == 0:
+        raise ValueError("thresholds is empty")
+    if not np.all(np.isfinite(u)) or np.any(u <= 0):
+        raise ValueError(f"thresholds must be finite and > 0 (mm/h) to integrate over log u; got {u.tolist()}")
+    if u.size > 1 and not np.all(np.diff(u) > 0):
+        raise ValueError(f"thresholds must be strictly increasing; got {u.tolist()}")
+    w = _trapezoid_weights(np.log(u))
+    if normalise and u.size > 1:
+        w = w / np.log(u[-1] / u[0])
+    if like is not None:
+        return torch.as_tensor(w, dtype=like.dtype, device=like.device)
+    return w
+
+
+def _trapezoid_weights(x: np.ndarray) -> np.ndarray:
+    """Weights w with sum_k w_k g_k = trapezoid(g, x); a single point gets 1."""
+    if x.size == 1:
+        return np.ones(1)
+    dx = np.diff(x)
+    w = np.zeros_like(x)
+    w[:-1] += dx / 2
+    w[1:] += dx / 2
+    return w
+
+
 def functional_distance(
     pred: torch.Tensor,
     target: torch.Tensor,
@@ -52,20 +125,22 @@ def functional_distance(
     weights=(1.0, 1.0, 1.0),
     reduction: str = "mean",
 ) -> torch.Tensor:
-    r"""Trapezoid-integrated log distance between two sets of functionals.
+    r"""Trapezoid-integrated log distance between two sets of functionals, over log u.
 
     .. math::
-        d = \sum_j w_j \int |f_j(\mathrm{pred}_j(u)) - f_j(\mathrm{target}_j(u))|\,du
+        d = \sum_j w_j \int |f_j(\mathrm{pred}_j(u)) - f_j(\mathrm{target}_j(u))|\,d\log u
 
-    integrated with the trapezoid rule over ``thresholds`` (a single
-    threshold gives the plain absolute difference).
+    integrated with the trapezoid rule over :math:`\log u` at ``thresholds``
+    (weights :func:`threshold_weights`; a single threshold gives the plain
+    absolute difference).
 
     Parameters
     ----------
     pred, target : torch.Tensor, shape (..., n_thresholds, 3)
         Functionals in the layout of :func:`~mink_toolkit.minkowski_functionals`.
     thresholds : 1-D array_like or tensor, length n_thresholds
-        Physical thresholds (mm/h), the integration variable.
+        Physical thresholds (mm/h), > 0 and increasing; the distance
+        integrates over their (natural) log.
     weights : sequence of 3 floats
         Weights of area, perimeter and Euler characteristic.
     reduction : {"mean", "sum", "none"}
@@ -75,29 +150,56 @@ def functional_distance(
     -------
     torch.Tensor
         Scalar, or shaped like the leading dims for ``reduction="none"``.
+
+    Notes
+    -----
+    Transition: callers that still pass their own integration variable
+    (such as :math:`\log_{10} u`, which has values <= 0) instead of the
+    thresholds get the old integral over the values as given, with a
+    ``FutureWarning``; pass the thresholds in mm/h instead.
+
+    Examples
+    --------
+    >>> import math, torch
+    >>> pred = torch.zeros(3, 3, dtype=torch.float64)
+    >>> target = torch.zeros(3, 3, dtype=torch.float64); target[:, 0] = math.e - 1  # 1 in log1p space
+    >>> round(float(functional_distance(pred, target, [0.1, 1.0, 10.0])), 4)  # ∫ 1 d(ln u) = ln 100
+    4.6052
     """
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}; got {reduction!r}")
     if pred.shape != target.shape:
         raise ValueError(f"pred and target functionals differ in shape: {tuple(pred.shape)} vs {tuple(target.shape)}")
-    u = torch.as_tensor(thresholds, dtype=pred.dtype, device=pred.device).reshape(-1)
-    if u.numel() != pred.shape[-2]:
-        raise ValueError(
-            f"thresholds has {u.numel()} entries but the functionals have {pred.shape[-2]} thresholds"
-        )
     diff = (compress_functionals(pred) - compress_functionals(target)).abs()  # (..., n, 3)
-    return _integrate(diff, u, weights, reduction)
+    return _integrate(diff, thresholds, weights, reduction)
 
 
-def _integrate(diff: torch.Tensor, u: torch.Tensor, weights, reduction: str) -> torch.Tensor:
-    """Trapezoid integral over the threshold axis, weighted sum over functionals, reduction."""
+def _integration_weights(thresholds, like: torch.Tensor) -> torch.Tensor:
+    u = np.asarray(thresholds.detach().cpu() if isinstance(thresholds, torch.Tensor) else thresholds,
+                   dtype=np.float64).reshape(-1)
+    if u.size and np.all(np.isfinite(u)) and np.any(u <= 0):
+        # Transition (see functional_distance): an integration variable, not thresholds in mm/h.
+        warnings.warn(
+            "functional_distance got values <= 0 as thresholds: integrating over them as given (old "
+            "behaviour). Pass the thresholds in mm/h; the distance integrates over log u itself.",
+            FutureWarning,
+            stacklevel=4,
+        )
+        return torch.as_tensor(_trapezoid_weights(u), dtype=like.dtype, device=like.device)
+    return threshold_weights(u, like=like)
+
+
+def _integrate(diff: torch.Tensor, thresholds, weights, reduction: str) -> torch.Tensor:
+    """Trapezoid integral over log u (the threshold axis), weighted sum over functionals, reduction."""
     w = torch.as_tensor(weights, dtype=diff.dtype, device=diff.device)
     if w.shape != (3,):
         raise ValueError(f"weights must have 3 entries (area, perimeter, euler_characteristic); got {tuple(w.shape)}")
-    if u.numel() == 1:
-        integral = diff[..., 0, :]
-    else:
-        integral = torch.trapezoid(diff, x=u, dim=-2)  # (..., 3)
+    wu = _integration_weights(thresholds, diff)
+    if wu.numel() != diff.shape[-2]:
+        raise ValueError(
+            f"thresholds has {wu.numel()} entries but the functionals have {diff.shape[-2]} thresholds"
+        )
+    integral = (diff * wu[:, None]).sum(-2)  # (..., 3)
     per_sample = (integral * w).sum(-1)
     if reduction == "mean":
         return per_sample.mean()
@@ -306,7 +408,7 @@ def minkowski_loss(
     r"""The Minkowski image loss: relaxed functionals of ``pred`` vs exact ones of ``target``.
 
     .. math::
-        L = \sum_j w_j \int |f_j(\tilde M_j(\mathrm{pred}, u; T)) - f_j(M_j(\mathrm{target}, u))|\,du
+        L = \sum_j w_j \int |f_j(\tilde M_j(\mathrm{pred}, u; T)) - f_j(M_j(\mathrm{target}, u))|\,d\log u
 
     with :math:`\tilde M` from
     :func:`~mink_toolkit.relax.soft_minkowski_functionals`, :math:`M` from
@@ -314,7 +416,8 @@ def minkowski_loss(
     the loss of ``pred = target`` tends to 0 as T → 0 for thresholds off
     the data's values), ``f = log1p`` for area and perimeter and signed log1p for χ
     (``space="log1p"``, the paper's) or the identity (``space="linear"``),
-    integrated by the trapezoid rule over the thresholds.
+    integrated by the trapezoid rule over :math:`\log u` (:func:`threshold_weights`,
+    the toolkit's one threshold weighting).
 
     Parameters
     ----------

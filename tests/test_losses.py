@@ -33,14 +33,52 @@ def _pair(seed=0, shape=(2, 12, 10)):
     return pred, target
 
 
-def test_functional_distance_trapezoid():
+def test_functional_distance_integrates_over_log_thresholds():
     pred = torch.zeros(2, 3, 3, dtype=torch.float64)
     target = torch.zeros(2, 3, 3, dtype=torch.float64)
     target[..., 0] = np.e - 1  # log1p -> 1 on area only
-    d = functional_distance(pred, target, [0.0, 1.0, 3.0], reduction="none")
-    torch.testing.assert_close(d, torch.full((2,), 3.0, dtype=torch.float64))  # ∫_0^3 1 du
-    d_w = functional_distance(pred, target, [0.0, 1.0, 3.0], weights=(2.0, 1.0, 1.0))
-    assert float(d_w) == pytest.approx(6.0)
+    d = functional_distance(pred, target, [0.5, 1.0, 4.0], reduction="none")
+    torch.testing.assert_close(d, torch.full((2,), np.log(8.0), dtype=torch.float64))  # ∫ 1 d(ln u) = ln 8
+    d_w = functional_distance(pred, target, [0.5, 1.0, 4.0], weights=(2.0, 1.0, 1.0))
+    assert float(d_w) == pytest.approx(2 * np.log(8.0))
+    # each decade weighs the same: a difference only at 0.1 mm/h counts as much as one only at 10 mm/h
+    u = [0.1, 1.0, 10.0]
+    low, high = target.clone(), target.clone()
+    low[:, 1:, 0] = 0.0
+    high[:, :2, 0] = 0.0
+    assert float(functional_distance(pred, low, u)) == pytest.approx(float(functional_distance(pred, high, u)))
+    with pytest.raises(ValueError, match="thresholds has 2 entries"):
+        functional_distance(pred, target, [1.0, 2.0])
+
+
+def test_threshold_weights_are_the_log_trapezoid():
+    from mink_toolkit.losses import threshold_weights
+
+    u = np.array([0.105, 0.135, 1.005, 10.005])
+    w = threshold_weights(u)
+    g = np.array([3.0, -1.0, 2.0, 0.5])
+    assert float(w @ g) == pytest.approx(float(np.trapezoid(g, np.log(u))))
+    np.testing.assert_allclose(threshold_weights(u, normalise=True).sum(), 1.0)
+    assert threshold_weights([2.0]).tolist() == [1.0]
+    t = threshold_weights(u, like=torch.zeros(1, dtype=torch.float32))
+    assert t.dtype == torch.float32 and t.shape == (4,)
+    with pytest.raises(ValueError, match="> 0"):
+        threshold_weights([0.0, 1.0])
+    with pytest.raises(ValueError, match="increasing"):
+        threshold_weights([1.0, 0.5])
+
+
+def test_functional_distance_transition_for_callers_passing_their_own_axis():
+    """Values <= 0 cannot be mm/h thresholds: the old integral over the values as given, with a FutureWarning."""
+    pred = torch.zeros(1, 3, 3, dtype=torch.float64)
+    target = torch.zeros(1, 3, 3, dtype=torch.float64)
+    target[..., 0] = np.e - 1
+    u = np.array([0.1, 1.0, 10.0])
+    with pytest.warns(FutureWarning, match="mm/h"):
+        legacy = functional_distance(pred, target, np.log10(u))
+    assert float(legacy) == pytest.approx(2.0)  # ∫ 1 d(log10 u) over two decades
+    # the same weighting up to the constant ln 10
+    assert float(functional_distance(pred, target, u)) == pytest.approx(2.0 * np.log(10.0))
 
 
 def test_loss_is_relaxed_pred_vs_exact_target():
@@ -67,7 +105,7 @@ def test_space_weights_reduction():
     lin = minkowski_loss(pred, target, U, 0.1, space="linear", reduction="none")
     soft = soft_minkowski_functionals(pred, U, 0.1)
     exact = torch.tensor(minkowski_functionals(target.numpy(), U))
-    manual = torch.trapezoid((soft - exact).abs(), x=torch.tensor(U, dtype=soft.dtype), dim=-2).sum(-1)
+    manual = torch.trapezoid((soft - exact).abs(), x=torch.log(torch.tensor(U, dtype=soft.dtype)), dim=-2).sum(-1)
     torch.testing.assert_close(lin, manual)
     area_only = minkowski_loss(pred, target, U, 0.1, weights=(1, 0, 0), reduction="sum")
     full = minkowski_loss(pred, target, U, 0.1, weights=(1, 1, 1), reduction="sum")

@@ -198,6 +198,7 @@ def test_superres_scores_schema(rain):
     assert set(s["fss"]["u=1"]) == {"n=1", "n=3", "n=9", "n=27"}
     assert set(s["minkowski_error"]) == {"area", "perimeter", "euler_characteristic", "mean"}
     assert len(s["minkowski_error_per_threshold"]["area"]) == 21
+    assert s["spectral_error"] == pytest.approx(2 * abs(np.log(0.9)))  # 0.81× the power at every k
     assert s["max_ratio"] == pytest.approx(0.9)
     with pytest.raises(ValueError, match="factor"):
         metrics.superres_scores(rain, rain, factor=1)
@@ -219,3 +220,147 @@ def test_high_wavenumber_share_is_the_variance_fraction_above_the_cutoff():
     assert np.isnan(high_wavenumber_share(np.ones((8, 8)), 0.1))
     with pytest.raises(ValueError, match="cutoff"):
         high_wavenumber_share(smooth, 0.0)
+
+
+# ------------------------------------------------------------------ spectral error (two-sided)
+
+
+def test_spectral_error_is_zero_for_the_truth_and_two_sided(rain):
+    from scipy import ndimage
+
+    assert metrics.spectral_error(rain, rain, 1 / 16) == 0.0
+    # a constant factor c scales the power by c² at every wavenumber: |ln c²| whichever side
+    assert metrics.spectral_error(2 * rain, rain, 1 / 16) == pytest.approx(np.log(4))
+    assert metrics.spectral_error(rain / 2, rain, 1 / 16) == pytest.approx(np.log(4))
+    # one-sided vs two-sided: adding white noise raises the high-k ratio above 1 (looks "sharper"),
+    # and the spectral error sees it as an error just like the blur's missing power
+    noisy = rain + np.random.default_rng(3).gamma(1.0, 2.0, rain.shape)
+    blurred = ndimage.uniform_filter(rain, size=(1, 5, 5))
+    assert metrics.high_wavenumber_power_ratio(noisy, rain, 1 / 16) > 1.5
+    assert metrics.spectral_error(noisy, rain, 1 / 16) > 0.3
+    assert metrics.spectral_error(blurred, rain, 1 / 16) > 1.0
+    # the mean |log ratio| by hand
+    f, pp = metrics.rapsd(blurred)
+    _, pt = metrics.rapsd(rain)
+    keep = f > 1 / 16
+    assert metrics.spectral_error(blurred, rain, 1 / 16) == pytest.approx(np.mean(np.abs(np.log(pp[keep] / pt[keep]))))
+    assert metrics.spectral_error(np.ones_like(rain), rain, 1 / 16) == float("inf")
+    assert np.isnan(metrics.spectral_error(rain, np.ones_like(rain), 1 / 16))
+    with pytest.raises(ValueError, match="cutoff"):
+        metrics.spectral_error(rain, rain, 0.5)
+
+
+def test_minkowski_error_is_the_log_weighted_functional_distance(rain):
+    """One threshold weighting: the MF error is the loss's distance (over log u), normalised."""
+    import torch
+
+    from mink_toolkit.losses import functional_distance
+
+    u = [0.3, 1.0, 2.0, 5.0]
+    p = rain * 0.6
+    got = metrics.minkowski_error(p, rain, u)
+    per = metrics.minkowski_errors(p, rain, u)
+    w = np.diff(np.log(u))
+    trapezoid = np.concatenate([[w[0] / 2], (w[:-1] + w[1:]) / 2, [w[-1] / 2]]) / np.log(u[-1] / u[0])
+    np.testing.assert_allclose([got["area"], got["perimeter"], got["euler_characteristic"]], trapezoid @ per)
+    assert got["mean"] == pytest.approx(np.mean(trapezoid @ per))
+    mp = torch.tensor(minkowski_functionals(p, u))
+    mt = torch.tensor(minkowski_functionals(rain, u))
+    distance = float(functional_distance(mp, mt, u))  # mean over samples of the sum over functionals
+    assert got["mean"] == pytest.approx(distance / np.log(u[-1] / u[0]) / 3)
+    assert metrics.minkowski_error(rain, rain, u)["mean"] == 0.0
+
+
+# ------------------------------------------------------------------ ensembles
+
+
+def _crps_by_integration(members, y):
+    """CRPS of the members' empirical CDF by numerical integration of (F(x) - 1[x >= y])² (plain CRPS)."""
+    grid = np.linspace(min(members.min(), y) - 1, max(members.max(), y) + 1, 200_001)
+    cdf = (members[:, None] <= grid[None]).mean(0)
+    step = (grid >= y).astype(float)
+    return np.trapezoid((cdf - step) ** 2, grid)
+
+
+def test_crps_against_integration_and_the_gaussian_closed_form():
+    rng = np.random.default_rng(0)
+    members = rng.gamma(0.8, 2.0, size=(5, 3))
+    truth = np.array([0.0, 1.3, 7.0])
+    plain = [_crps_by_integration(members[:, k], truth[k]) for k in range(3)]
+    assert metrics.crps_ensemble(members, truth, fair=False) == pytest.approx(np.mean(plain), rel=1e-4)
+    # fair = plain + sum_ij |xi - xj| (1/(2M²) - 1/(2M(M-1))), by brute force over pairs
+    m = members.shape[0]
+    pairs = np.abs(members[:, None] - members[None]).sum((0, 1))
+    fair = np.array(plain) + pairs * (1 / (2 * m * m) - 1 / (2 * m * (m - 1)))
+    assert metrics.crps_ensemble(members, truth) == pytest.approx(fair.mean(), rel=1e-4)
+    # Gneiting & Raftery (2007) eq. 5: CRPS(N(0,1), 0) = 2 phi(0) - 1/sqrt(pi) = 0.23369...
+    draws = rng.standard_normal((4, 200_000))
+    expected = 2 / np.sqrt(2 * np.pi) - 1 / np.sqrt(np.pi)
+    assert metrics.crps_ensemble(draws, np.zeros(200_000)) == pytest.approx(expected, abs=3e-3)
+    # a perfect two-member ensemble of the truth scores 0; the fair score of identical members is their MAE
+    assert metrics.crps_ensemble(np.stack([truth, truth]), truth) == 0.0
+    assert metrics.crps_ensemble(np.stack([truth + 1, truth + 1]), truth) == pytest.approx(1.0)
+
+
+def test_energy_score_brute_force_and_one_pixel_is_the_crps():
+    rng = np.random.default_rng(1)
+    members = rng.gamma(0.5, 2.0, size=(4, 3, 5, 6))
+    truth = rng.gamma(0.5, 2.0, size=(3, 5, 6))
+    expected = []
+    for k in range(3):
+        x, y = members[:, k].reshape(4, -1), truth[k].ravel()
+        skill = np.mean([np.linalg.norm(xi - y) for xi in x])
+        spread = sum(np.linalg.norm(xi - xj) for xi in x for xj in x) / (2 * 4 * 3)
+        expected.append(skill - spread)
+    assert metrics.energy_score(members, truth) == pytest.approx(np.mean(expected))
+    one = members[:, :, :1, :1]
+    assert metrics.energy_score(one, truth[:, :1, :1]) == pytest.approx(metrics.crps_ensemble(one, truth[:, :1, :1]))
+    with pytest.raises(ValueError, match="field"):
+        metrics.energy_score(members[:, 0, 0], truth[0, 0])
+
+
+def test_spread_skill_and_rank_histogram_of_reliable_and_overconfident_ensembles():
+    rng = np.random.default_rng(2)
+    truth = rng.standard_normal((50, 40, 40))
+    reliable = rng.standard_normal((8, 50, 40, 40))  # members and truth from the same distribution
+    assert metrics.spread_skill_ratio(reliable, truth) == pytest.approx(1.0, abs=0.02)
+    hist = metrics.rank_histogram(reliable, truth)
+    assert hist.shape == (9,) and hist.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(hist, 1 / 9, atol=0.005)
+    narrow = 0.3 * reliable
+    assert metrics.spread_skill_ratio(narrow, truth) < 0.4
+    u_shape = metrics.rank_histogram(narrow, truth)
+    assert u_shape[0] > 0.25 and u_shape[-1] > 0.25 and u_shape[4] < 0.05
+    # ties (dry truth, dry members) are spread uniformly over the tied ranks
+    dry = metrics.rank_histogram(np.zeros((3, 100, 100)), np.zeros((100, 100)), seed=1)
+    np.testing.assert_allclose(dry, 0.25, atol=0.01)
+    assert np.array_equal(metrics.rank_histogram(narrow, truth, seed=4), metrics.rank_histogram(narrow, truth, seed=4))
+
+
+def test_ensemble_metrics_bad_input():
+    with pytest.raises(ValueError, match="at least 2 members"):
+        metrics.crps_ensemble(np.ones((1, 4, 4)), np.ones((4, 4)))
+    with pytest.raises(ValueError, match=r"\(M, \*truth.shape\)"):
+        metrics.spread_skill_ratio(np.ones((3, 4, 4)), np.ones((5, 5)))
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.rank_histogram(np.full((3, 2, 2), np.nan), np.ones((2, 2)))
+    with pytest.raises(TypeError, match="real numbers"):
+        metrics.crps_ensemble(np.ones((3, 2), dtype=bool), np.ones(2))
+
+
+def test_bootstrap_interval():
+    rng = np.random.default_rng(0)
+    x = rng.normal(5.0, 1.0, size=400)
+    b = metrics.bootstrap_interval(np.mean, x, n_resamples=300)
+    assert b["value"] == pytest.approx(x.mean())
+    assert b["low"] < x.mean() < b["high"]
+    assert b["std"] == pytest.approx(1 / np.sqrt(400), rel=0.25)  # standard error of the mean
+    field = rng.gamma(0.5, 2.0, (6, 16, 16))
+    two = metrics.bootstrap_interval(metrics.maximum_ratio, field, field, n_resamples=20)
+    assert two["low"] == two["high"] == 1.0
+    with pytest.raises(ValueError, match="case axis"):
+        metrics.bootstrap_interval(np.mean, x, x[:10])
+    with pytest.raises(ValueError, match="level"):
+        metrics.bootstrap_interval(np.mean, x, level=1.5)
+    with pytest.raises(TypeError, match="callable"):
+        metrics.bootstrap_interval(3, x)

@@ -53,6 +53,8 @@ def test_browser_follows_case_and_models(cases):
     coarse, predictions, truth = cases
     box = superres_browser(coarse, predictions, truth, draw=False)
     assert box.case.max == 2 and box.models.options == ("nearest", "bicubic", "perfect")
+    assert box.member.disabled  # no ensembles
+    box.models.value = ("nearest", "bicubic", "perfect")
     assert box.summary.value.count("<tr>") == 1 + 3  # header + the three shown models
     before = box.summary.value
     box.case.value = 1
@@ -63,16 +65,42 @@ def test_browser_follows_case_and_models(cases):
     assert "<td>perfect</td><td>0.000</td><td>1.000</td><td>1.000</td>" in box.summary.value
 
 
-def test_browser_draws_panels(cases, monkeypatch):
+def test_browser_shows_ensemble_members_next_to_deterministic_models(cases):
+    coarse, predictions, truth = cases
+    rng = np.random.default_rng(0)
+    members = truth[None] * rng.uniform(0.5, 1.5, size=(4, *truth.shape))
+    members[2] = truth  # one member is the truth itself
+    box = superres_browser(coarse, predictions, truth, ensembles={"generator": members}, draw=False)
+    assert not box.member.disabled and box.member.max == 3
+    assert box.models.options == ("nearest", "bicubic", "perfect", "generator")
+    box.models.value = ("bicubic", "generator")
+    box.case.value = 1
+    rows = box.summary.value
+    assert "<td>generator (member 0)</td>" in rows and "<td>bicubic</td>" in rows
+    expected = superres_case_summary({"g": members[0]}, truth, 1, "g")
+    assert f"<td>generator (member 0)</td><td>{expected['mae']:.3f}</td>" in rows
+    box.member.value = 2  # the member equal to the truth scores perfectly
+    assert "<td>generator (member 2)</td><td>0.000</td><td>1.000</td><td>1.000</td>" in box.summary.value
+    with pytest.raises(ValueError, match="ensembles"):
+        superres_browser(coarse, predictions, truth, ensembles={"bad": members[:, :2]}, draw=False)
+
+
+def test_browser_draws_panels_on_one_km_frame(cases, monkeypatch):
     import matplotlib.pyplot as plt
 
     shown = []
     # Output widgets only capture inside a kernel: record the figures handed to plt.show instead.
     monkeypatch.setattr(plt, "show", lambda *a, **k: shown.append(plt.gcf()))
     coarse, predictions, truth = cases
-    box = superres_browser(coarse, predictions, truth, draw=True)
-    box.models.value = ("bicubic",)
-    titles = [ax.get_title() for ax in shown[-1].axes if ax.get_title()]
-    assert titles == ["coarse input", "bicubic", "truth"]
+    members = np.stack([truth, truth])
+    box = superres_browser(coarse, predictions, truth, ensembles={"generator": members}, draw=True)
+    box.models.value = ("bicubic", "generator")
+    axes = [ax for ax in shown[-1].axes if ax.get_title()]
+    assert [ax.get_title() for ax in axes] == ["coarse input", "bicubic", "generator (member 0)", "truth"]
+    # the coarse input (4 x 4 pixels of 16 km) and the fine panels (32 x 32 of 2 km) share one frame in km
+    for ax in axes:
+        assert ax.images[0].get_extent() == [0.0, 64.0, 64.0, 0.0]
+        assert ax.get_xlabel() == "x (km)"
+    assert shown[-1].axes[-1].get_ylabel() == "rain (mm/h)"  # the colour bar carries the units
     assert len(shown) == 2  # initial draw + one per change
     plt.close("all")

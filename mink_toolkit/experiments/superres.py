@@ -1,30 +1,54 @@
-"""``python -m mink_toolkit reproduce superres [--quick] [--output DIR]``.
+"""``python -m mink_toolkit reproduce superres [--quick] [--output DIR] [--workers N]``.
 
-Deterministic ×8 super-resolution of OPERA rain rates (128 × 128 at 2 km
-from 16 × 16 at 16 km), trained on the 2018-08-24 Odyssey files and tested
-on the 2024-11-26 NIMBUS rain-rate files (other year, season and processing
-chain). Models:
+×8 super-resolution of OPERA rain rates (128 × 128 at 2 km from 16 × 16 at
+16 km) with three splits by time and source (:func:`mink_toolkit.datasets.superres_split`):
+train on 2018-08-24 Odyssey 18:00–21:45, **select on the validation hours**
+22:00–23:45 of the same day (early stopping, architecture, λ, Lipschitz
+cap, every sweep), and **test** on the 2024-11-26 NIMBUS rain-rate files
+(other year, season and processing chain), touched only by the final runs.
+Because the selection is part of the run, a later re-run (for example with
+a changed surrogate) re-selects by itself.
 
+Models
+------
 ``nearest``, ``bicubic``
     upsampling baselines (deterministic; the seeds do not change them);
+``bicubic_mass``
+    bicubic rescaled to the coarse block means (:func:`~mink_toolkit.superres.conserve_mass`):
+    exactly the untrained mass-conserving U-Net, reported so that the reader
+    sees what the constraint gives and what training adds;
 ``unet_mse``
-    :class:`~mink_toolkit.superres.ResidualUNet` with the log-space MSE;
+    :class:`~mink_toolkit.superres.ResidualUNet` with the log-space MSE
+    (the deterministic baseline; architecture selected on validation);
 ``unet_minkowski``
-    + λ · analytic Minkowski loss (relaxed functionals, annealed T);
+    + λ · analytic Minkowski loss (relaxed functionals, annealed T; λ
+    selected on validation);
 ``unet_surrogate_lipschitz``
-    + λ · functional distance through the frozen constrained Lipschitz
-    surrogate;
+    + λ · the same distance through the frozen constrained Lipschitz
+    surrogate (its cap selected on validation);
 ``unet_surrogate_unconstrained``
-    + λ · the same through the plain CNN surrogate (no Lipschitz bound, no
-    geometric head).
+    + λ · the same through the plain CNN surrogate;
+``generator``
+    the U-Net with noise injected at every encoder level, trained with the
+    fair CRPS over 2 draws per input (a proper scoring rule), evaluated
+    with 8 members per test input;
+``generator_minkowski``
+    the same + λ · analytic Minkowski loss on every member (λ selected on
+    validation).
 
-Each network model is trained with every seed; the metrics of
-:func:`mink_toolkit.metrics.superres_scores` are reported as mean and std
-over seeds in ``DIR/superres.json`` and ``DIR/superres.md``. Then the
-trade-off sweep: the surrogate's Lipschitz bound and the weight λ of the
-analytic term, against high-wavenumber power, small-window FSS, functional
-errors and training stability (step-loss variance, gradient norms, and the
-high-wavenumber share of the term's gradient with respect to the output).
+Selection rule (validation, ``sweep_seeds``): the architecture with the lowest
+``MAE/MAE_bicubic + RMSE/RMSE_bicubic``; for a loss term, the setting with the
+lowest MF error among those whose MAE and RMSE stay within ``tolerance``
+(5 %) of the model without the term (for the generator: CRPS and
+ensemble-mean MAE within 5 % of ``generator``'s), else the one with the
+lowest MAE (CRPS).
+
+Every network is trained with every seed; each seed's test metrics are kept
+(``per_seed``) next to mean and std. Training jobs run in ``workers``
+processes (one thread each; results do not depend on the number of workers).
+Writes ``DIR/superres.json`` and ``DIR/superres.md``; ``--markdown JSON``
+prints the tables of an existing JSON, and ``--readme README.md`` also
+rewrites the README's results block from it.
 """
 
 from __future__ import annotations
@@ -32,6 +56,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -40,84 +65,103 @@ import numpy as np
 import torch
 
 from .. import metrics
-from ..datasets import superres_patches
+from ..datasets import superres_split
 from ..functionals import DEFAULT_THRESHOLDS
 from ..losses import MinkowskiLoss
 from ..schedules import ExponentialSchedule, LambdaSchedule
-from ..superres import (
-    ResidualUNet,
-    predict,
-    train_superres,
-    upsample,
-)
+from ..superres import ResidualUNet, conserve_mass, predict, train_superres, upsample
 from ..surrogate import SurrogateTerm
 from .surrogate import trained_surrogate
 
-__all__ = ["SuperresConfig", "FULL", "QUICK", "run_superres_experiment", "markdown_tables", "main"]
+__all__ = ["SuperresConfig", "FULL", "QUICK", "MODEL_NAMES", "build_surrogate", "run_superres_experiment",
+           "markdown_tables", "update_readme", "main"]
 
-MODEL_NAMES = (
-    "nearest",
-    "bicubic",
-    "unet_mse",
-    "unet_minkowski",
-    "unet_surrogate_lipschitz",
-    "unet_surrogate_unconstrained",
-)
+BASELINES = ("nearest", "bicubic", "bicubic_mass")
+DETERMINISTIC = ("unet_mse", "unet_minkowski", "unet_surrogate_lipschitz", "unet_surrogate_unconstrained")
+GENERATORS = ("generator", "generator_minkowski")
+MODEL_NAMES = BASELINES + DETERMINISTIC + GENERATORS
+
+#: Markers of the block of README.md that ``--readme`` rewrites.
+README_START = "<!-- superres-results:start (generated by: python -m mink_toolkit reproduce superres --markdown results/superres.json --readme README.md) -->"
+README_END = "<!-- superres-results:end -->"
 
 
 @dataclass(frozen=True)
 class SuperresConfig:
-    """Settings of the experiment (all sizes in pixels, rates in mm/h)."""
+    """Settings of the experiment (sizes in pixels, rates in mm/h)."""
 
-    train_files: int = 12
-    test_files: int = 5
-    max_train_patches: int | None = 192
-    max_test_patches: int | None = 96
+    # data: files per split (None = all of the split) and patches
+    train_files: int | None = None
+    val_files: int | None = None
+    test_files: int | None = None
+    max_train_patches: int | None = None
+    max_val_patches: int | None = 96
+    max_test_patches: int | None = None
+    early_stopping_patches: int = 32
     factor: int = 8
-    epochs: int = 8
-    batch_size: int = 16
-    # Training crops of 48 px (6 × 6 coarse pixels): the surrogate term costs about 5× the
-    # U-Net step per pixel, and 48 px keeps the full run within ~12 minutes on 2 cores.
-    crop: int | None = 48
-    width: int = 8
+    # networks and training
+    width: int = 16
     depth: int = 2
+    epochs: int = 10
+    batch_size: int = 16
+    crop: int | None = 64
     lr: float = 2e-3
+    loss: str = "log_mse"
+    val_every: int = 2
     seeds: tuple = (0, 1, 2)
-    lam_minkowski: float = 3e-3
-    lam_surrogate: float = 3e-3
     warmup: int = 2
-    start: int = 1
+    start: int = 2
     relative_temperature: float = 0.1
-    # trade-off sweep
-    # Lipschitz caps of the surrogate's local map (MinkowskiSurrogate's local_lipschitz,
-    # default 16; it caps the step slopes at 2L per unit of the surrogate's input z, whose
-    # thresholds are 0.1 apart); None = no Lipschitz constraint (same constrained head).
-    sweep_bounds: tuple = (1.0, 4.0, 16.0, None)
+    # generators
+    noise_channels: int = 4
+    train_members: int = 2
+    generator_batch_size: int = 8
+    crps_scales: tuple = (1, 2, 4)
+    ensemble_members: int = 8
+    # selection on validation
+    architectures: tuple = (True, False)  # mass_conserving
     sweep_lambdas: tuple = (1e-3, 1e-2, 1e-1)
+    sweep_bounds: tuple = (1.0, 4.0, 16.0, None)
+    generator_lambdas: tuple = (1e-3, 1e-2, 1e-1)
     sweep_seeds: tuple = (0,)
+    tolerance: float = 0.05
+    # noise floors of the gaming diagnostics
+    bootstrap_resamples: int = 200
     # Surrogates: trained by the one trainer with the protocol of ``reproduce surrogate``
     # (mink_toolkit.experiments.surrogate.trained_surrogate), its quick configuration if set.
     surrogate_quick: bool = False
     surrogate_seed: int = 0
+    workers: int = 2
 
 
-#: Reference configuration (about 10 minutes on 2 shared cores).
+#: Reference configuration (about 30 minutes on 2 cores, see README).
 FULL = SuperresConfig()
-#: Smoke-test configuration (well under a minute): only data, epochs and sweep rows shrink;
-#: still three seeds per model.
+#: Smoke-test configuration: every model, three seeds and every selection step, on little data
+#: and few epochs (well under a minute on 2 cores).
 QUICK = replace(
     FULL,
     train_files=1,
+    val_files=1,
     test_files=1,
-    max_train_patches=24,
+    max_train_patches=16,
+    max_val_patches=8,
     max_test_patches=8,
+    early_stopping_patches=4,
+    width=4,
     epochs=2,
+    batch_size=8,
     crop=32,
+    val_every=1,
     warmup=1,
     start=0,
+    generator_batch_size=4,
+    ensemble_members=4,
+    sweep_lambdas=(1e-3, 1e-1),
     sweep_bounds=(1.0, None),
-    sweep_lambdas=(1e-2,),
+    generator_lambdas=(1e-2,),
+    bootstrap_resamples=20,
     surrogate_quick=True,
+    workers=1,
 )
 
 
@@ -159,15 +203,278 @@ def build_surrogate(config: SuperresConfig, *, lipschitz, constrained: bool, pro
     return trained_surrogate(settings, quick=config.surrogate_quick, seed=config.surrogate_seed, progress=progress)
 
 
+def _surrogate_args(key):
+    """``("lipschitz", bound)`` or ``("unconstrained", None)`` -> keyword arguments of build_surrogate."""
+    kind, bound = key
+    if kind == "unconstrained":
+        return {"lipschitz": False, "constrained": False}
+    return {"lipschitz": False if bound is None else (True if bound == 16.0 else float(bound)), "constrained": True}
+
+
 # --------------------------------------------------------------------------
-# Runs
+# Jobs: one training (and/or evaluation) each, in-process or in a worker process
 # --------------------------------------------------------------------------
+
+_CONTEXT: dict = {}
+
+
+def _init_worker(context: dict) -> None:
+    torch.set_num_threads(1)
+    _CONTEXT.clear()
+    _CONTEXT.update(context)
 
 
 def _analytic_term(config: SuperresConfig) -> MinkowskiLoss:
     """The relaxed Minkowski loss with the paper's annealing: T = 0.1·u·max(0.05, exp(-3 e/E))."""
     return MinkowskiLoss(DEFAULT_THRESHOLDS, config.relative_temperature, relative=True, min_temperature=None,
                          schedule=ExponentialSchedule(config.epochs))
+
+
+def _build_network(config: SuperresConfig, job: dict) -> ResidualUNet:
+    torch.manual_seed(job["seed"])
+    return ResidualUNet(factor=config.factor, width=config.width, depth=config.depth,
+                        mass_conserving=job["mass_conserving"],
+                        noise_channels=config.noise_channels if job["name"] in GENERATORS else 0)
+
+
+def _term_of(config: SuperresConfig, job: dict):
+    if job["term"] is None:
+        return None
+    if job["term"] == "minkowski":
+        return _analytic_term(config)
+    return SurrogateTerm(job["surrogate"])
+
+
+def _stability(history: dict) -> dict:
+    """Training-stability summary: last half of the epochs, where λ is on."""
+    half = max(1, len(history["loss"]) // 2)
+    steps = np.asarray(history["step_loss"])
+    norms = np.asarray(history["step_grad_norm"])
+    n_last = max(1, len(steps) // 2)
+
+    def on(key):  # epochs where the term was on (NaN while λ = 0)
+        return [v for v in history.get(key, []) if v == v]
+
+    share, term_g, data_g = on("term_grad_high_share"), on("term_grad_norm"), on("data_grad_norm")
+    lam = [v for v, g in zip(history["lambda"], history.get("term_grad_norm", [])) if g == g]
+    # How hard the term pushes relative to the data loss, where both enter: λ·|∂term/∂pred| / |∂data/∂pred|.
+    steer = [l * t / m for l, t, m in zip(lam, term_g, data_g) if m > 0]
+    return {
+        "final_loss": float(np.mean(history["loss"][-half:])),
+        "step_loss_std": float(np.std(steps[-n_last:])),
+        "grad_norm_mean": float(np.mean(norms[-n_last:])),
+        "grad_norm_max": float(np.max(norms[-n_last:])),
+        "term_grad_high_share": float(np.mean(share)) if share else None,
+        "term_grad_norm": float(np.mean(term_g)) if term_g else None,
+        "term_to_data_grad": float(np.mean(steer)) if steer else None,
+        "best_epoch": int(history["best_epoch"]),
+        "seconds": float(history["seconds"]),
+    }
+
+
+def _scores(pred, fine, config) -> dict:
+    return metrics.superres_scores(pred, fine, factor=config.factor)
+
+
+def _mean_of(dicts: list):
+    """Element-wise mean of nested dicts/lists of floats (e.g. scores of several ensemble members)."""
+    first = dicts[0]
+    if isinstance(first, dict):
+        return {k: _mean_of([d[k] for d in dicts]) for k in first}
+    if isinstance(first, list):
+        return np.nanmean(np.asarray(dicts, dtype=float), 0).tolist()
+    return float(np.nanmean(np.asarray(dicts, dtype=float)))
+
+
+def evaluate_generator(ensemble: np.ndarray, fine: np.ndarray, config: SuperresConfig) -> tuple[dict, dict]:
+    """Member-level scores (mean over members) and ensemble scores of a generator's ensemble.
+
+    Parameters
+    ----------
+    ensemble : ndarray (M, N, H, W)
+        M members for each of N inputs (mm/h).
+    fine : ndarray (N, H, W)
+        Truth (mm/h).
+    config : SuperresConfig
+
+    Returns
+    -------
+    member_scores : dict
+        :func:`~mink_toolkit.metrics.superres_scores` of each member, averaged over members.
+    ensemble_scores : dict
+        ``crps`` (fair, mm/h), ``energy_score``, ``spread_skill``, ``mean_mae``,
+        ``mean_rmse`` (of the ensemble mean) and ``rank_histogram`` (M + 1 frequencies).
+    """
+    members = [_scores(m, fine, config) for m in ensemble]
+    mean = ensemble.mean(axis=0)
+    return _mean_of(members), {
+        "crps": metrics.crps_ensemble(ensemble, fine),
+        "energy_score": metrics.energy_score(ensemble, fine),
+        "spread_skill": metrics.spread_skill_ratio(ensemble, fine),
+        "mean_mae": metrics.mae(mean, fine),
+        "mean_rmse": metrics.rmse(mean, fine),
+        "rank_histogram": metrics.rank_histogram(ensemble, fine).tolist(),
+    }
+
+
+def _evaluate(net: ResidualUNet, data, config: SuperresConfig, seed: int, keep: bool) -> dict:
+    fine = data.fine.astype(np.float64)
+    if net.stochastic:
+        ensemble = predict(net, data.coarse, members=config.ensemble_members, seed=10_000 + seed)
+        member_scores, ensemble_scores = evaluate_generator(ensemble, fine, config)
+        out = {"scores": member_scores, "ensemble": ensemble_scores}
+        if keep:
+            out["prediction"] = ensemble.astype(np.float32)
+        return out
+    pred = predict(net, data.coarse)
+    out = {"scores": _scores(pred, fine, config)}
+    if keep:
+        out["prediction"] = pred.astype(np.float32)
+    return out
+
+
+def _run_job(job: dict, bar=None) -> dict:
+    """Train (unless ``job["state"]`` is given) and evaluate one network; returns plain data."""
+    config, train, val = _CONTEXT["config"], _CONTEXT["train"], _CONTEXT["val"]
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    net = _build_network(config, job)
+    result = {"id": job["id"], "training": None}
+    if job.get("state") is None:
+        generator = job["name"] in GENERATORS
+        schedule = LambdaSchedule(final=float(job["lam"]), warmup=config.warmup, start=config.start)
+        n_es = config.early_stopping_patches
+        history = train_superres(
+            net, train.coarse, train.fine, term=_term_of(config, job), schedule=schedule, loss=config.loss,
+            epochs=config.epochs, batch_size=config.generator_batch_size if generator else config.batch_size,
+            lr=config.lr, crop=config.crop, members=config.train_members, crps_scales=config.crps_scales,
+            val=(val.coarse[:n_es], val.fine[:n_es]), val_every=config.val_every, seed=job["seed"],
+            progress=bar if bar is not None else False,
+        )
+        result["training"] = _stability(history)
+        result["state"] = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    else:
+        net.load_state_dict(job["state"])
+        net.eval()
+    for split in job["evaluate"]:
+        result[split] = _evaluate(net, _CONTEXT[split], config, job["seed"], keep=job.get("keep", False))
+    result["cpu_seconds"] = time.process_time() - cpu0
+    result["wall_seconds"] = time.perf_counter() - wall0
+    return result
+
+
+def _run_surrogate_job(config: SuperresConfig, key) -> tuple:
+    torch.set_num_threads(1)
+    build_surrogate(config, **_surrogate_args(key))  # trains into the user cache
+    return key, time.process_time()
+
+
+class _Runner:
+    """Runs lists of jobs in-process (workers=1) or in a process pool; one overall progress bar."""
+
+    def __init__(self, config, context, progress, log):
+        from tqdm.auto import tqdm
+
+        self.config, self.context, self.log = config, context, log
+        self.pool = None
+        self.cpu_seconds = 0.0
+        _init_worker(context)
+        if config.workers > 1:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(max_workers=config.workers, mp_context=mp.get_context("spawn"),
+                                            initializer=_init_worker, initargs=(context,))
+        self.bar = tqdm(total=0, desc="reproduce superres (epochs)", disable=not progress, leave=True)
+
+    def surrogates(self, keys, surrogates: dict) -> None:
+        missing = [k for k in keys if k not in surrogates]
+        if not missing:
+            return
+        self.bar.set_postfix_str("surrogates")
+        if self.pool is not None:  # train them in parallel into the cache, then load here
+            for _ in self.pool.map(_run_surrogate_job, [self.config] * len(missing), missing):
+                pass
+        for key in missing:
+            surrogates[key] = build_surrogate(self.config, **_surrogate_args(key))
+        self.bar.set_postfix_str("")
+
+    def run(self, jobs: list) -> dict:
+        trained = [j for j in jobs if j.get("state") is None]
+        self.bar.total += len(trained) * self.config.epochs
+        self.bar.refresh()
+        results = {}
+        if self.pool is None:
+            for job in jobs:
+                results[job["id"]] = _run_job(job, self.bar)
+        else:
+            from concurrent.futures import as_completed
+
+            futures = {self.pool.submit(_run_job, job): job for job in jobs}
+            for future in as_completed(futures):
+                result = future.result()
+                results[result["id"]] = result
+                if futures[future].get("state") is None:
+                    self.bar.update(self.config.epochs)
+        for job in jobs:
+            self.cpu_seconds += results[job["id"]]["cpu_seconds"]
+            r = results[job["id"]]
+            if "val" in r or "test" in r:
+                s = (r.get("test") or r["val"])["scores"]
+                self.log(f"  {job['id']}: MAE {s['mae']:.4f}, RMSE {s['rmse']:.4f}, MF error "
+                         f"{s['minkowski_error']['mean']:.3f} ({r['wall_seconds']:.0f} s)")
+        return results
+
+    def close(self):
+        self.bar.close()
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
+# --------------------------------------------------------------------------
+# Selection on validation
+# --------------------------------------------------------------------------
+
+
+def _sweep_row(setting: dict, result: dict) -> dict:
+    s = result["val"]["scores"]
+    row = {
+        **setting,
+        "mae": s["mae"], "rmse": s["rmse"], "minkowski_error": s["minkowski_error"]["mean"],
+        "spectral_error": s["spectral_error"], "rapsd_high_ratio": s["rapsd_high_ratio"],
+        "fss_u1_n1": s["fss"]["u=1"]["n=1"], "fss_u5_n9": s["fss"]["u=5"]["n=9"],
+        "max_ratio": s["max_ratio"], "grid_alignment": s["grid_alignment"],
+    }
+    if "ensemble" in result["val"]:
+        e = result["val"]["ensemble"]
+        row.update({"crps": e["crps"], "spread_skill": e["spread_skill"], "mean_mae": e["mean_mae"],
+                    "mean_rmse": e["mean_rmse"]})
+    t = result["training"]
+    if t is not None:
+        row.update({k: t[k] for k in ("step_loss_std", "grad_norm_mean", "grad_norm_max", "term_grad_norm",
+                                      "term_to_data_grad", "term_grad_high_share", "best_epoch")})
+    return row
+
+
+def _select_term(rows: list, key: str, reference: dict, tolerance: float, *, generator: bool = False):
+    """Lowest MF error among rows within ``tolerance`` of the reference (see the module docstring)."""
+    if generator:
+        keep = [r for r in rows if r["crps"] <= (1 + tolerance) * reference["crps"]
+                and r["mean_mae"] <= (1 + tolerance) * reference["mean_mae"]]
+        fallback = min(rows, key=lambda r: r["crps"])
+    else:
+        keep = [r for r in rows if r["mae"] <= (1 + tolerance) * reference["mae"]
+                and r["rmse"] <= (1 + tolerance) * reference["rmse"]]
+        fallback = min(rows, key=lambda r: r["mae"])
+    chosen = min(keep, key=lambda r: r["minkowski_error"]) if keep else fallback
+    for r in rows:
+        r["within_tolerance"] = r in keep
+        r["selected"] = r is chosen
+    return chosen[key]
+
+
+# --------------------------------------------------------------------------
+# Aggregation, gaming diagnostics
+# --------------------------------------------------------------------------
 
 
 def _aggregate(runs: list) -> dict:
@@ -184,54 +491,74 @@ def _aggregate(runs: list) -> dict:
     return {"mean": float(np.nanmean(arr)), "std": float(np.nanstd(arr))}
 
 
-def _train_one(config, train, term, lam, seed, progress, checkpoint=None):
-    torch.manual_seed(seed)
-    net = ResidualUNet(factor=config.factor, width=config.width, depth=config.depth)
-    schedule = LambdaSchedule(final=float(lam), warmup=config.warmup, start=config.start)
-    history = train_superres(
-        net,
-        train.coarse,
-        train.fine,
-        term=term,
-        schedule=schedule,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        crop=config.crop,
-        seed=seed,
-        progress=progress,
-        checkpoint=checkpoint,
-    )
-    return net, history
+#: Gaming diagnostics and the direction in which a value is suspicious.
+GAMING_DIAGNOSTICS = ("grid_alignment", "max_ratio")
 
 
-def _stability(history: dict) -> dict:
-    """Training-stability summary: last half of the epochs, where λ is on."""
-    half = max(1, len(history["loss"]) // 2)
-    steps = np.asarray(history["step_loss"])
-    norms = np.asarray(history["step_grad_norm"])
-    n_last = max(1, len(steps) // 2)
-    def on(key):  # epochs where the term was on (NaN while λ = 0)
-        return [v for v in history.get(key, []) if v == v]
+def noise_floors(truth: np.ndarray, bicubic: np.ndarray, *, n_resamples: int = 200, seed: int = 0) -> dict:
+    """Noise floors of the gaming diagnostics, measured on the truth and on bicubic.
 
-    share, term_g, mse_g = on("term_grad_high_share"), on("term_grad_norm"), on("mse_grad_norm")
-    lam = [v for v, g in zip(history["lambda"], history.get("term_grad_norm", [])) if g == g]
-    # How hard the term pushes relative to the MSE, where both enter: λ·|∂term/∂pred| / |∂MSE/∂pred|.
-    steer = [l * t / m for l, t, m in zip(lam, term_g, mse_g) if m > 0]
-    return {
-        "final_loss": float(np.mean(history["loss"][-half:])),
-        "step_loss_std": float(np.std(steps[-n_last:])),
-        "grad_norm_mean": float(np.mean(norms[-n_last:])),
-        "grad_norm_max": float(np.max(norms[-n_last:])),
-        "term_grad_high_share": float(np.mean(share)) if share else None,
-        "term_grad_norm": float(np.mean(term_g)) if term_g else None,
-        "term_to_mse_grad": float(np.mean(steer)) if steer else None,
-        "seconds": float(history["seconds"]),
-    }
+    For each diagnostic (grid alignment, max ratio) the test patches are
+    bootstrapped (:func:`mink_toolkit.metrics.bootstrap_interval`, 95 %) for
+    the truth and for bicubic; the floor is the larger of the two upper
+    ends. A model's value counts as exceeding the floor only above it.
+
+    Returns
+    -------
+    dict
+        ``{diagnostic: {"truth": interval, "bicubic": interval, "floor": float}}``.
+    """
+    out = {}
+    for name, score in (("grid_alignment", lambda p: metrics.gradient_grid_alignment(p)),
+                        ("max_ratio", None)):
+        if score is None:
+            intervals = {
+                "truth": metrics.bootstrap_interval(metrics.maximum_ratio, truth, truth, n_resamples=n_resamples,
+                                                    seed=seed),
+                "bicubic": metrics.bootstrap_interval(metrics.maximum_ratio, bicubic, truth,
+                                                      n_resamples=n_resamples, seed=seed),
+            }
+        else:
+            intervals = {ref: metrics.bootstrap_interval(score, field, n_resamples=n_resamples, seed=seed)
+                         for ref, field in (("truth", truth), ("bicubic", bicubic))}
+        out[name] = {**intervals, "floor": max(i["high"] for i in intervals.values())}
+    return out
 
 
-def _scores(pred, test, config):
-    return metrics.superres_scores(pred, test.fine, factor=config.factor)
+def gaming_verdicts(models: dict, floors: dict) -> dict:
+    """Per model and seed: the diagnostics, whether each exceeds its floor, and the verdict.
+
+    A model is flagged for a diagnostic only when it exceeds the floor in
+    most seeds (more than half).
+    """
+    out = {}
+    for name, entry in models.items():
+        if entry.get("deterministic") and name in BASELINES:
+            continue
+        verdict = {}
+        for diag in GAMING_DIAGNOSTICS:
+            values = [s[diag] for s in entry["metrics"]["per_seed"]]
+            exceeds = [bool(v > floors[diag]["floor"]) for v in values]
+            verdict[diag] = {"per_seed": values, "exceeds_floor": exceeds,
+                             "gaming": sum(exceeds) > len(exceeds) / 2}
+        verdict["gaming"] = any(verdict[d]["gaming"] for d in GAMING_DIAGNOSTICS)
+        out[name] = verdict
+    return out
+
+
+def _json_default(obj):
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, tuple):
+        return list(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+# --------------------------------------------------------------------------
+# The experiment
+# --------------------------------------------------------------------------
 
 
 def run_superres_experiment(
@@ -239,41 +566,40 @@ def run_superres_experiment(
     *,
     output: str | Path | None = None,
     progress: bool = True,
-    sweep: bool = True,
     surrogates: dict | None = None,
     return_predictions: bool = False,
     log=print,
 ) -> dict:
-    """Run the super-resolution comparison (and the trade-off sweep).
+    """Select on validation, then train every model with every seed and test.
 
     Parameters
     ----------
     config : SuperresConfig
         :data:`FULL` or :data:`QUICK` (or your own).
     output : path, optional
-        Folder for ``superres.json``, ``superres.md`` and checkpoints.
+        Folder for ``superres.json`` and ``superres.md``.
     progress : bool
-        tqdm bars.
-    sweep : bool
-        Also run the Lipschitz-bound and λ sweep.
+        One overall tqdm bar (in epochs of all trainings).
     surrogates : dict, optional
-        Pre-trained surrogates keyed ``"lipschitz"`` and ``"unconstrained"``
-        (and, for the sweep, ``("lipschitz", bound)``); missing ones are
-        trained (cached in the user cache folder).
+        Pre-built surrogates keyed ``("lipschitz", bound)`` (bound 16.0 the
+        default cap, None no Lipschitz constraint) and
+        ``("unconstrained", None)``; missing ones come from
+        :func:`build_surrogate` (cached in the user cache folder).
     return_predictions : bool
         Also return ``"predictions"``: ``{"coarse", "truth", name: ...}``
         arrays (N, H, W) in mm/h of the test patches, the networks' from
-        their first seed, and ``"ensembles"``: ``{name: (n_seeds, N, H, W)}``
-        of every network (not written to JSON; for plots and spreads).
+        their first seed (a generator's: its first member), and
+        ``"ensembles"``: ``{name: (n_seeds, N, H, W)}`` of every
+        deterministic network and ``{name: (members, N, H, W)}`` of every
+        generator's first seed (not written to JSON).
     log : callable
         Where progress lines go.
 
     Returns
     -------
     dict
-        ``{"config", "models": {name: {"seeds", "metrics", "training"}},
-        "reference", "sweep", "seconds"}``; also written to
-        ``output/superres.json`` when ``output`` is given.
+        ``{"config", "data", "selection", "sweep", "models", "gaming",
+        "reference", "timing"}``; also written to ``output/superres.json``.
 
     Examples
     --------
@@ -281,92 +607,200 @@ def run_superres_experiment(
     shows the configurations (``run_superres_experiment(QUICK,
     output="results")`` runs it; see notebook 04):
 
-    >>> from dataclasses import replace
     >>> QUICK.seeds, len(MODEL_NAMES)
-    ((0, 1, 2), 6)
-    >>> replace(QUICK, seeds=(0,)).epochs
-    2
+    ((0, 1, 2), 9)
     """
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    load_start = os.getloadavg()
     torch.set_num_threads(1)  # shared 2-core machines; results independent of core count
     surrogates = dict(surrogates or {})
     out_dir = Path(output) if output is not None else None
-    log(f"loading data: {config.train_files} training files (2018 Odyssey), {config.test_files} test files (2024 NIMBUS)")
-    train = superres_patches(
-        "odyssey_rate", files=config.train_files, factor=config.factor, max_patches=config.max_train_patches, seed=0
-    )
-    test = superres_patches(
-        "nimbus_rate", files=config.test_files, factor=config.factor, max_patches=config.max_test_patches, seed=1
-    )
-    log(f"  {len(train.fine)} training patches, {len(test.fine)} test patches")
+    log("loading data: train 2018 Odyssey 18:00-21:45, validation 22:00-23:45, test 2024 NIMBUS")
+    kw = dict(factor=config.factor)
+    train = superres_split("train", files=config.train_files, max_patches=config.max_train_patches, seed=0, **kw)
+    val = superres_split("val", files=config.val_files, max_patches=config.max_val_patches, seed=1, **kw)
+    test = superres_split("test", files=config.test_files, max_patches=config.max_test_patches, seed=2, **kw)
+    log(f"  {len(train)} training, {len(val)} validation, {len(test)} test patches")
+    results: dict = {
+        "config": asdict(config),
+        "data": {"train_files": train.names, "val_files": val.names, "test_files": test.names,
+                 "train_patches": len(train), "val_patches": len(val), "test_patches": len(test)},
+        "models": {},
+    }
+    runner = _Runner(config, {"config": config, "train": train, "val": val, "test": test}, progress, log)
+    seeds, sweep_seeds = tuple(config.seeds), tuple(config.sweep_seeds)
+    tol = config.tolerance
+    try:
+        # Baselines on validation (selection reference) and test (the table).
+        baseline = {}
+        for split, data in (("val", val), ("test", test)):
+            c = data.coarse.astype(np.float64)
+            bic = upsample(c, config.factor, "bicubic")
+            # exactly the untrained mass-conserving network: conserve_mass(bicubic)
+            fields = {"nearest": upsample(c, config.factor, "nearest"), "bicubic": bic,
+                      "bicubic_mass": conserve_mass(torch.from_numpy(bic)[:, None],
+                                                    torch.from_numpy(c)[:, None], config.factor)[:, 0].numpy()}
+            baseline[split] = {name: (field, _scores(field, data.fine, config)) for name, field in fields.items()}
 
-    def surrogate(kind, bound=True):
-        # kind "lipschitz": constrained head, Lipschitz cap `bound` (True = the default cap 16,
-        # None = no Lipschitz constraint); kind "unconstrained": the plain CNN baseline
-        # (no Lipschitz constraint, no geometric head).
-        bound = True if bound == 16.0 else bound
-        key = kind if kind == "unconstrained" or bound is True else (kind, bound)
-        if key not in surrogates:
-            if kind == "unconstrained":
-                surrogates[key] = build_surrogate(config, lipschitz=False, constrained=False, progress=progress)
-            else:
-                surrogates[key] = build_surrogate(
-                    config, lipschitz=False if bound is None else bound, constrained=True, progress=progress,
-                )
-        return surrogates[key]
+        def job(name, seed, *, mass_conserving, term=None, lam=0.0, surrogate=None, evaluate=("val",),
+                setting=None):
+            tag = "".join(f"[{k}={v:g}]" if isinstance(v, float) else f"[{k}={v}]" for k, v in (setting or {}).items())
+            return {"id": f"{name}{tag}/seed{seed}", "name": name, "seed": seed, "mass_conserving": mass_conserving,
+                    "term": term, "lam": lam, "surrogate": surrogate, "evaluate": evaluate,
+                    "setting": dict(setting or {}), "keep": return_predictions and "test" in evaluate}
 
-    results: dict = {"config": asdict(config), "models": {}, "data": {
-        "train_files": train.names, "test_files": test.names,
-        "train_patches": int(len(train.fine)), "test_patches": int(len(test.fine)),
-    }}
-    truth_alignment = metrics.gradient_grid_alignment(test.fine)
-    results["reference"] = {"truth_grid_alignment": truth_alignment}
+        def rows_of(jobs, done, key):
+            return _mean_rows([_sweep_row({**j["setting"], "seed": j["seed"]}, done[j["id"]]) for j in jobs], key)
 
+        # 1. Architecture (mass-conserving output or not) of unet_mse; surrogates into the cache.
+        log("selection 1/4 on validation: architecture of unet_mse")
+        surrogate_keys = [("lipschitz", b) for b in config.sweep_bounds] + [("unconstrained", None)]
+        runner.surrogates(surrogate_keys, surrogates)
+        arch_jobs = [job("unet_mse", s, mass_conserving=m, setting={"mass_conserving": m})
+                     for m in config.architectures for s in sweep_seeds]
+        arch = runner.run(arch_jobs)
+        ref_val = baseline["val"]["bicubic"][1]
+        arch_rows = rows_of(arch_jobs, arch, "mass_conserving")
+        for row in arch_rows:
+            row["score"] = row["mae"] / ref_val["mae"] + row["rmse"] / ref_val["rmse"]
+        chosen = min(arch_rows, key=lambda r: r["score"])
+        mc = bool(chosen["mass_conserving"])
+        for r in arch_rows:
+            r["selected"] = r is chosen
+        log(f"  selected mass_conserving={mc}")
+
+        # 2. λ of the analytic term and of the generator's term; the generator itself (reference).
+        log("selection 2/4 on validation: λ of the Minkowski term (U-Net and generator)")
+        lam_jobs = [job("unet_minkowski", s, mass_conserving=mc, term="minkowski", lam=lam, setting={"lambda": lam})
+                    for lam in config.sweep_lambdas for s in sweep_seeds]
+        gen_ref_jobs = [job("generator", s, mass_conserving=mc) for s in sweep_seeds]
+        gen_lam_jobs = [job("generator_minkowski", s, mass_conserving=mc, term="minkowski", lam=lam,
+                            setting={"lambda": lam}) for lam in config.generator_lambdas for s in sweep_seeds]
+        stage2 = runner.run(lam_jobs + gen_ref_jobs + gen_lam_jobs)
+        mse_ref = chosen
+        lam_rows = rows_of(lam_jobs, stage2, "lambda")
+        lam_minkowski = _select_term(lam_rows, "lambda", mse_ref, tol)
+        lam_rows.insert(0, {**{k: v for k, v in chosen.items() if k not in ("mass_conserving", "score")},
+                            "lambda": 0.0, "reference": "unet_mse", "selected": False})
+        for j in gen_ref_jobs:
+            j["setting"] = {"lambda": 0.0}
+        gen_ref = rows_of(gen_ref_jobs, stage2, "lambda")[0]
+        gen_rows = rows_of(gen_lam_jobs, stage2, "lambda")
+        lam_generator = _select_term(gen_rows, "lambda", gen_ref, tol, generator=True)
+        gen_rows.insert(0, {**gen_ref, "reference": "generator", "selected": False})
+        log(f"  selected λ = {lam_minkowski:g} (U-Net), {lam_generator:g} (generator)")
+
+        # 3. Lipschitz cap of the surrogate term at the selected λ.
+        log("selection 3/4 on validation: Lipschitz cap of the surrogate term")
+        lam_surrogate = lam_minkowski  # the surrogate emulates the same distance (same units)
+        cap_jobs = [job("unet_surrogate_lipschitz", s, mass_conserving=mc, term="surrogate", lam=lam_surrogate,
+                        surrogate=surrogates["lipschitz", b], setting={"lipschitz_bound": b})
+                    for b in config.sweep_bounds for s in sweep_seeds]
+        stage3 = runner.run(cap_jobs)
+        cap_rows = rows_of(cap_jobs, stage3, "lipschitz_bound")
+        bound = _select_term(cap_rows, "lipschitz_bound", mse_ref, tol)
+        log(f"  selected Lipschitz cap {bound}")
+
+        results["selection"] = {
+            "split": "validation",
+            "rule": ("architecture: lowest MAE/MAE_bicubic + RMSE/RMSE_bicubic; loss-term settings: lowest MF "
+                     f"error among settings within {tol:.0%} of the model without the term on MAE and RMSE "
+                     "(generator: CRPS and ensemble-mean MAE), else the lowest MAE (CRPS); mean over "
+                     f"seeds {list(sweep_seeds)}"),
+            "mass_conserving": mc,
+            "lambda_minkowski": lam_minkowski,
+            "lambda_surrogate": lam_surrogate,
+            "lipschitz_bound": bound,
+            "lambda_generator": lam_generator,
+            "early_stopping": (f"best of every {config.val_every} epochs (once λ is at its final value) by the "
+                               f"training objective on {config.early_stopping_patches} validation patches"),
+        }
+        results["sweep"] = {"split": "validation", "seeds": list(sweep_seeds), "architecture": arch_rows,
+                            "lambda": lam_rows, "lipschitz": cap_rows, "generator_lambda": gen_rows}
+
+        # 4. Final runs: every model, every seed, on test (reusing the sweep runs of the selected settings).
+        log("final runs on test")
+        settings = {
+            "unet_mse": dict(term=None, lam=0.0),
+            "unet_minkowski": dict(term="minkowski", lam=lam_minkowski),
+            "unet_surrogate_lipschitz": dict(term="surrogate", lam=lam_surrogate,
+                                             surrogate=surrogates["lipschitz", bound]),
+            "unet_surrogate_unconstrained": dict(term="surrogate", lam=lam_surrogate,
+                                                 surrogate=surrogates["unconstrained", None]),
+            "generator": dict(term=None, lam=0.0),
+            "generator_minkowski": dict(term="minkowski", lam=lam_generator),
+        }
+        done = {**arch, **stage2, **stage3}
+        reuse = {  # (name, seed) -> id of the sweep run with exactly these settings
+            **{("unet_mse", s): f"unet_mse[mass_conserving={mc}]/seed{s}" for s in sweep_seeds},
+            **{("unet_minkowski", s): f"unet_minkowski[lambda={lam_minkowski:g}]/seed{s}" for s in sweep_seeds},
+            **{("unet_surrogate_lipschitz", s): "unet_surrogate_lipschitz[lipschitz_bound="
+               f"{bound:g}]/seed{s}" if bound is not None else f"unet_surrogate_lipschitz[lipschitz_bound=None]/seed{s}"
+               for s in sweep_seeds},
+            **{("generator", s): f"generator/seed{s}" for s in sweep_seeds},
+            **{("generator_minkowski", s): f"generator_minkowski[lambda={lam_generator:g}]/seed{s}"
+               for s in sweep_seeds},
+        }
+        final_jobs = []
+        for name, kwargs in settings.items():
+            for s in seeds:
+                j = job(name, s, mass_conserving=mc, evaluate=("test",), **kwargs)
+                if (name, s) in reuse and reuse[name, s] in done:
+                    j["state"] = done[reuse[name, s]]["state"]
+                    j["reused_training"] = done[reuse[name, s]]["training"]
+                final_jobs.append(j)
+        final = runner.run(final_jobs)
+    finally:
+        runner.close()
+
+    # Tables: baselines, then networks (mean, std and per seed).
     predictions = {"coarse": test.coarse.astype(np.float64), "truth": test.fine.astype(np.float64)}
-    for name in ("nearest", "bicubic"):
-        pred = upsample(test.coarse.astype(np.float64), config.factor, name)
-        predictions[name] = pred
-        scores = _scores(pred, test, config)
-        results["models"][name] = {
-            "seeds": list(config.seeds), "deterministic": True,
-            "metrics": _aggregate([scores] * len(config.seeds)),
-        }
-        log(f"{name}: MAE {scores['mae']:.3f}")
+    ensembles = {}
+    for name in BASELINES:
+        field, scores = baseline["test"][name]
+        predictions[name] = field
+        agg = _aggregate([scores] * len(seeds))
+        results["models"][name] = {"seeds": list(seeds), "deterministic": True,
+                                   "metrics": {**agg, "per_seed": [scores] * len(seeds)}}
+    for name, kwargs in settings.items():
+        runs = [j for j in final_jobs if j["name"] == name]
+        per_seed = [final[j["id"]]["test"]["scores"] for j in runs]
+        training = [j.get("reused_training") or final[j["id"]]["training"] for j in runs]
+        entry = {"seeds": list(seeds), "deterministic": False, "stochastic": name in GENERATORS,
+                 "settings": {"mass_conserving": mc, "lambda": kwargs["lam"],
+                              **({"lipschitz_bound": bound} if name == "unet_surrogate_lipschitz" else {})},
+                 "metrics": {**_aggregate(per_seed), "per_seed": per_seed},
+                 "training": _aggregate(training)}
+        if name in GENERATORS:
+            ens = [final[j["id"]]["test"]["ensemble"] for j in runs]
+            entry["ensemble"] = {**_aggregate([{k: v for k, v in e.items() if k != "rank_histogram"} for e in ens]),
+                                 "rank_histogram": np.mean([e["rank_histogram"] for e in ens], 0).tolist(),
+                                 "members": config.ensemble_members, "per_seed": ens}
+            entry["metrics"]["level"] = "member"
+        results["models"][name] = entry
+        if return_predictions:
+            preds = [final[j["id"]]["test"]["prediction"].astype(np.float64) for j in runs]
+            if name in GENERATORS:
+                predictions[name] = preds[0][0]
+                ensembles[name] = preds[0]
+            else:
+                predictions[name] = preds[0]
+                ensembles[name] = np.stack(preds)
 
-    def term_for(name):
-        if name == "unet_mse":
-            return None, 0.0
-        if name == "unet_minkowski":
-            return _analytic_term(config), config.lam_minkowski
-        kind = "lipschitz" if name == "unet_surrogate_lipschitz" else "unconstrained"
-        return SurrogateTerm(surrogate(kind)), config.lam_surrogate
-
-    done = {}  # (name, seed) -> (scores, stability), reused by the sweep
-    ensembles: dict = {}  # name -> one prediction per seed
-    for name in MODEL_NAMES[2:]:
-        per_seed, training = [], []
-        for seed in config.seeds:
-            term, lam = term_for(name)
-            ckpt = out_dir / "checkpoints" / f"{name}_seed{seed}.pt" if out_dir is not None else None
-            net, history = _train_one(config, train, term, lam, seed, progress, ckpt)
-            pred = predict(net, test.coarse)
-            if name not in predictions:
-                predictions[name] = pred
-            ensembles.setdefault(name, []).append(pred)
-            scores = _scores(pred, test, config)
-            per_seed.append(scores)
-            training.append(_stability(history))
-            done[name, seed] = (scores, training[-1])
-            log(f"{name} seed {seed}: MAE {scores['mae']:.3f}, FSS(1 mm/h, 1 px) {scores['fss']['u=1']['n=1']:.3f}, "
-                f"high-k ratio {scores['rapsd_high_ratio']:.3f} ({history['seconds']:.1f} s)")
-        results["models"][name] = {
-            "seeds": list(config.seeds), "deterministic": False,
-            "metrics": _aggregate(per_seed), "training": _aggregate(training),
-        }
-
-    if sweep:
-        results["sweep"] = _sweep(config, train, test, surrogate, progress, log, done)
-    results["seconds"] = time.perf_counter() - t0
+    truth = test.fine.astype(np.float64)
+    floors = noise_floors(truth, baseline["test"]["bicubic"][0], n_resamples=config.bootstrap_resamples)
+    results["gaming"] = {"floors": floors, "models": gaming_verdicts(results["models"], floors),
+                         "rule": "a diagnostic flags gaming only when it exceeds its floor in more than half "
+                                 "of the seeds; floor = the larger upper end of the 95 % bootstrap intervals "
+                                 "(over test patches) of the truth and of bicubic"}
+    results["reference"] = {"truth_grid_alignment": metrics.gradient_grid_alignment(truth)}
+    results["timing"] = {
+        "seconds": time.perf_counter() - t0,
+        "cpu_seconds": runner.cpu_seconds + time.process_time() - cpu0,
+        "workers": config.workers,
+        "load_average_start": list(load_start),
+        "load_average_end": list(os.getloadavg()),
+    }
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "superres.json").write_text(json.dumps(results, indent=1, default=_json_default))
@@ -374,71 +808,24 @@ def run_superres_experiment(
         log(f"wrote {out_dir / 'superres.json'} and {out_dir / 'superres.md'}")
     if return_predictions:
         results["predictions"] = predictions
-        results["ensembles"] = {name: np.stack(preds) for name, preds in ensembles.items()}
+        results["ensembles"] = ensembles
     return results
 
 
-def _json_default(obj):
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    if isinstance(obj, tuple):
-        return list(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def _sweep(config, train, test, surrogate, progress, log, done=None) -> dict:
-    """Lipschitz-bound sweep (surrogate term) and λ sweep (analytic term).
-
-    ``done`` maps (model name, seed) to the main runs' (scores, stability); a
-    sweep point identical to a main run (default bound with the main λ, or the
-    main λ of the analytic term) reuses it instead of training again.
-    """
-    rows_bound, rows_lambda = [], []
-    done = done or {}
-
-    def one(term, lam, same_as=None):
-        per_seed, stab = [], []
-        for seed in config.sweep_seeds:
-            if same_as is not None and (same_as, seed) in done:
-                scores, stability = done[same_as, seed]
-                per_seed.append(scores)
-                stab.append(stability)
+def _mean_rows(rows: list, key: str) -> list:
+    """Sweep rows of several seeds -> one row per setting (mean of the numbers over seeds)."""
+    out = []
+    for value in dict.fromkeys(r[key] for r in rows):
+        group = [r for r in rows if r[key] == value]
+        merged = {key: value, "seeds": [r["seed"] for r in group]}
+        for k in group[0]:
+            if k in (key, "seed"):
                 continue
-            net, history = _train_one(config, train, term, lam, seed, progress)
-            per_seed.append(_scores(predict(net, test.coarse), test, config))
-            stab.append(_stability(history))
-        s, t = _aggregate(per_seed), _aggregate(stab)
-        return {
-            "rapsd_high_ratio": s["rapsd_high_ratio"]["mean"],
-            "fss_u1_n1": s["fss"]["u=1"]["n=1"]["mean"],
-            "fss_u1_n3": s["fss"]["u=1"]["n=3"]["mean"],
-            "fss_u5_n1": s["fss"]["u=5"]["n=1"]["mean"],
-            "minkowski_error": s["minkowski_error"]["mean"]["mean"],
-            "mae": s["mae"]["mean"],
-            "max_ratio": s["max_ratio"]["mean"],
-            "grid_alignment": s["grid_alignment"]["mean"],
-            "step_loss_std": t["step_loss_std"]["mean"],
-            "grad_norm_mean": t["grad_norm_mean"]["mean"],
-            "grad_norm_max": t["grad_norm_max"]["mean"],
-            "term_grad_high_share": t["term_grad_high_share"]["mean"],
-            "term_grad_norm": t["term_grad_norm"]["mean"],
-            "term_to_mse_grad": t["term_to_mse_grad"]["mean"],
-        }
-
-    for bound in config.sweep_bounds:
-        same = "unet_surrogate_lipschitz" if bound == 16.0 else None
-        row = {"lipschitz_bound": bound, "lambda": config.lam_surrogate,
-               **one(SurrogateTerm(surrogate("lipschitz", bound)), config.lam_surrogate, same)}
-        rows_bound.append(row)
-        log(f"sweep bound {bound}: high-k {row['rapsd_high_ratio']:.3f}, FSS(1,1) {row['fss_u1_n1']:.3f}, "
-            f"|∂term/∂pred| {_fmt(row['term_grad_norm'])}, λ·|∂term|/|∂MSE| {_fmt(row['term_to_mse_grad'])}")
-    for lam in config.sweep_lambdas:
-        term = _analytic_term(config)
-        row = {"lambda": lam, **one(term, lam, "unet_minkowski" if lam == config.lam_minkowski else None)}
-        rows_lambda.append(row)
-        log(f"sweep λ {lam:g}: high-k {row['rapsd_high_ratio']:.3f}, FSS(1,1) {row['fss_u1_n1']:.3f}, "
-            f"max ratio {row['max_ratio']:.2f}")
-    return {"seeds": list(config.sweep_seeds), "lipschitz": rows_bound, "lambda": rows_lambda}
+            vals = [r[k] for r in group]
+            merged[k] = (float(np.mean(vals)) if all(isinstance(v, (int, float)) and v is not None for v in vals)
+                         else vals[0])
+        out.append(merged)
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -452,73 +839,148 @@ def _pm(entry, digits=3) -> str:
     return f"{entry['mean']:.{digits}f} ± {entry['std']:.{digits}f}"
 
 
-def _pm_g(entry) -> str:
-    """mean ± std with 3 significant digits (gradient norms span decades)."""
-    if entry is None or entry.get("mean") is None:
-        return "–"
-    return f"{_fmt(entry['mean'])} ± {_fmt(entry['std'])}"
-
-
 def _fmt(value, digits=3) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str):
+        return value
     return f"{value:.{digits}g}" if abs(value) >= 1e3 or (value != 0 and abs(value) < 1e-3) else f"{value:.{digits}f}"
 
 
 def markdown_tables(results: dict) -> str:
-    """Markdown tables (mean ± std over seeds) of a :func:`run_superres_experiment` result."""
-    lines = ["## Super-resolution ×{}: test on 2024 NIMBUS rain rate".format(results["config"]["factor"]), ""]
-    header = ["model", "MAE", "RMSE", "FSS 1mm/h 1px", "FSS 1mm/h 9px", "FSS 5mm/h 1px", "FSS 5mm/h 9px",
-              "CSI 1mm/h", "CSI 5mm/h", "high-k power ratio", "MF error", "W1 wet", "grid alignment", "max ratio"]
+    """Markdown tables of a :func:`run_superres_experiment` result (mean ± std over seeds)."""
+    factor = results["config"]["factor"]
+    data = results.get("data", {})
+    lines = [f"#### Test: 2024 NIMBUS rain rate, ×{factor} ({data.get('test_patches', '?')} patches; "
+             f"mean ± std over seeds {results['config']['seeds']})", ""]
+    header = ["model", "MAE", "RMSE", "CRPS", "FSS 1mm/h 1px", "FSS 5mm/h 9px", "high-k ratio", "spectral error",
+              "MF error", "W1 wet", "grid align", "max ratio"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, entry in results["models"].items():
         m = entry["metrics"]
-        cells = [name, _pm(m["mae"]), _pm(m["rmse"]), _pm(m["fss"]["u=1"]["n=1"]), _pm(m["fss"]["u=1"]["n=9"]),
-                 _pm(m["fss"]["u=5"]["n=1"]), _pm(m["fss"]["u=5"]["n=9"]), _pm(m["csi"]["u=1"]), _pm(m["csi"]["u=5"]),
-                 _pm(m["rapsd_high_ratio"]), _pm(m["minkowski_error"]["mean"]), _pm(m["wasserstein_wet"]),
-                 _pm(m["grid_alignment"]), _pm(m["max_ratio"], 2)]
+        ens = entry.get("ensemble")
+        crps = _pm(ens["crps"]) if ens else _pm(m["mae"])
+        label = f"{name} (members)" if ens else name
+        cells = [label, _pm(m["mae"]), _pm(m["rmse"]), crps, _pm(m["fss"]["u=1"]["n=1"]),
+                 _pm(m["fss"]["u=5"]["n=9"]), _pm(m["rapsd_high_ratio"]), _pm(m["spectral_error"]),
+                 _pm(m["minkowski_error"]["mean"]), _pm(m["wasserstein_wet"]), _pm(m["grid_alignment"]),
+                 _pm(m["max_ratio"], 2)]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", f"Truth's grid alignment: {results['reference']['truth_grid_alignment']:.3f}. "
-              "MF error: mean |log1p difference| of exact area, perimeter and Euler characteristic over "
-              "21 thresholds 0.1–10 mm/h. High-k power ratio: power above the coarse grid's Nyquist "
-              "frequency relative to the truth (1 = truth, < 1 blur).", ""]
-    trained = {name: e["training"] for name, e in results["models"].items() if "training" in e}
-    if trained:
-        lines += ["### Training (mean ± std over seeds; second half of training)", ""]
-        keys = [("final_loss", "final loss"), ("step_loss_std", "step-loss std"), ("grad_norm_mean", "grad norm"),
-                ("grad_norm_max", "grad norm max"), ("term_grad_norm", "|∂term/∂pred|"),
-                ("term_to_mse_grad", "λ·|∂term/∂pred| / |∂MSE/∂pred|"),
-                ("term_grad_high_share", "term-gradient high-k share"), ("seconds", "seconds")]
-        lines += ["| model | " + " | ".join(k[1] for k in keys) + " |", "|" + "---|" * (len(keys) + 1)]
-        for name, t in trained.items():
-            cells = [_pm(t[k], 1) if k == "seconds" else _pm_g(t[k]) for k, _ in keys]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "CRPS (mm/h): fair ensemble CRPS for the generators, the MAE for deterministic models. "
+              "Generator rows are member-level (each member scored as a prediction, then averaged over members). "
+              "High-k ratio: power above the coarse grid's Nyquist frequency relative to the truth (1 = truth); "
+              "spectral error: mean |ln(P_pred/P_true)| over those wavenumbers (0 = truth); MF error: exact "
+              "functionals' log1p error averaged over log u (0.1–10 mm/h).", ""]
+    gens = {n: e for n, e in results["models"].items() if e.get("ensemble")}
+    if gens:
+        lines += [f"#### Ensembles ({next(iter(gens.values()))['ensemble']['members']} members per test input)", ""]
+        head = ["model", "CRPS", "energy score", "spread/skill", "ensemble-mean MAE", "ensemble-mean RMSE",
+                "rank histogram"]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for name, e in gens.items():
+            ens = e["ensemble"]
+            hist = " ".join(f"{v:.3f}" for v in ens["rank_histogram"])
+            lines.append(f"| {name} | {_pm(ens['crps'])} | {_pm(ens['energy_score'], 1)} | "
+                         f"{_pm(ens['spread_skill'])} | {_pm(ens['mean_mae'])} | {_pm(ens['mean_rmse'])} | {hist} |")
         lines.append("")
-    sweep = results.get("sweep")
-    if sweep:
-        cols = ["rapsd_high_ratio", "fss_u1_n1", "fss_u1_n3", "fss_u5_n1", "minkowski_error", "mae", "max_ratio",
-                "grid_alignment", "step_loss_std", "grad_norm_mean", "grad_norm_max", "term_grad_norm",
-                "term_to_mse_grad", "term_grad_high_share"]
-        for key, label in (("lipschitz", "lipschitz_bound"), ("lambda", "lambda")):
-            lines += [f"### Sweep over {label} (seeds {sweep['seeds']})", ""]
-            head = [label] + cols
-            lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-            for row in sweep[key]:
-                first = "unbounded" if row.get(label) is None else _fmt(row[label])
-                lines.append("| " + " | ".join([first] + [_fmt(row[c]) for c in cols]) + " |")
+    gaming = results.get("gaming")
+    if gaming:
+        f = gaming["floors"]
+        lines += ["#### Gaming diagnostics per seed (test)", "",
+                  f"Noise floors (upper end of the 95 % bootstrap interval over test patches): grid alignment "
+                  f"{f['grid_alignment']['floor']:.3f} (truth {f['grid_alignment']['truth']['value']:.3f} "
+                  f"[{f['grid_alignment']['truth']['low']:.3f}, {f['grid_alignment']['truth']['high']:.3f}], "
+                  f"bicubic {f['grid_alignment']['bicubic']['value']:.3f} "
+                  f"[{f['grid_alignment']['bicubic']['low']:.3f}, {f['grid_alignment']['bicubic']['high']:.3f}]); "
+                  f"max ratio {f['max_ratio']['floor']:.3f} (truth 1 by definition, bicubic "
+                  f"{f['max_ratio']['bicubic']['value']:.3f}). Gaming = above the floor in most seeds.", ""]
+        lines += ["| model | grid alignment per seed | max ratio per seed | gaming |", "|---|---|---|---|"]
+        for name, v in gaming["models"].items():
+            def cells(diag):
+                return ", ".join(f"{x:.3f}{'*' if e else ''}" for x, e in
+                                 zip(v[diag]["per_seed"], v[diag]["exceeds_floor"]))
+            lines.append(f"| {name} | {cells('grid_alignment')} | {cells('max_ratio')} | "
+                         f"{'yes' if v['gaming'] else 'no'} |")
+        lines += ["", "`*` = above the noise floor.", ""]
+    selection, sweep = results.get("selection"), results.get("sweep")
+    if selection and sweep:
+        lines += [f"#### Selection on validation ({selection['split']}, seeds {sweep['seeds']})", "",
+                  f"Selected: mass-conserving output {_fmt(selection['mass_conserving'])}; λ = "
+                  f"{selection['lambda_minkowski']:g} (U-Net), {selection['lambda_generator']:g} (generator); "
+                  f"Lipschitz cap {_fmt(selection['lipschitz_bound']) if selection['lipschitz_bound'] is not None else 'none'} "
+                  f"(λ = {selection['lambda_surrogate']:g}). Rule: {selection['rule']}.", ""]
+        cols = ["mae", "rmse", "minkowski_error", "spectral_error", "rapsd_high_ratio", "fss_u1_n1", "max_ratio",
+                "grid_alignment", "step_loss_std", "grad_norm_max", "term_to_data_grad", "selected"]
+        for key, label, extra in (("architecture", "mass_conserving", ["score"]), ("lambda", "lambda", []),
+                                  ("lipschitz", "lipschitz_bound", []),
+                                  ("generator_lambda", "lambda", ["crps", "spread_skill", "mean_mae"])):
+            rows = sweep.get(key) or []
+            if not rows:
+                continue
+            head = [label] + extra + cols
+            lines += [f"Sweep `{key}` (validation):", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+            for row in rows:
+                first = "none" if row.get(label) is None else _fmt(row[label])
+                lines.append("| " + " | ".join([first] + [_fmt(row.get(c)) for c in extra + cols]) + " |")
             lines.append("")
+    timing = results.get("timing")
+    if timing:
+        lines += [f"Run time {timing['seconds'] / 60:.1f} min ({timing['workers']} worker processes, CPU time "
+                  f"{timing['cpu_seconds'] / 60:.1f} min; load average {timing['load_average_start'][0]:.1f} at the "
+                  f"start, {timing['load_average_end'][0]:.1f} at the end).", ""]
     return "\n".join(lines) + "\n"
+
+
+def update_readme(readme: str | Path, results: dict) -> bool:
+    """Replace the README block between :data:`README_START` and :data:`README_END` by the tables.
+
+    Returns
+    -------
+    bool
+        Whether the file changed.
+
+    Raises
+    ------
+    ValueError
+        If the markers are missing.
+    """
+    path = Path(readme)
+    text = path.read_text()
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"{path} has no superres results block (markers {README_START!r} … {README_END!r})")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    new = head + README_START + "\n\n" + markdown_tables(results) + "\n" + README_END + tail
+    if new != text:
+        path.write_text(new)
+    return new != text
 
 
 def main(argv: list[str]) -> int:
     """Command-line entry point; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m mink_toolkit reproduce superres", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m mink_toolkit reproduce superres",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small data and few epochs (smoke test, < ~60 s)")
     parser.add_argument("--output", default="results", help="output folder (default: results/)")
-    parser.add_argument("--no-sweep", action="store_true", help="skip the Lipschitz-bound and λ sweep")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--workers", type=int, default=None, help="training processes (default: 2; quick: 1)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--markdown", metavar="JSON", help="only print the tables of an existing superres.json")
+    parser.add_argument("--readme", metavar="README", help="with --markdown: rewrite the README's results block")
     args = parser.parse_args(argv)
+    if args.readme and not args.markdown:
+        parser.error("--readme needs --markdown JSON")
+    if args.markdown:
+        results = json.loads(Path(args.markdown).read_text())
+        print(markdown_tables(results))
+        if args.readme:
+            changed = update_readme(args.readme, results)
+            print(f"{args.readme}: {'updated' if changed else 'already up to date'}")
+        return 0
     config = QUICK if args.quick else FULL
-    results = run_superres_experiment(config, output=args.output, progress=not args.no_progress, sweep=not args.no_sweep)
+    if args.workers is not None:
+        config = replace(config, workers=args.workers)
+    results = run_superres_experiment(config, output=args.output, progress=not args.no_progress)
     print(markdown_tables(results))
     return 0

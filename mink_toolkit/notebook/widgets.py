@@ -242,7 +242,7 @@ def _draw_archive_frame(series, curves, time_index, threshold, output):
 # ---------------------------------------------------------------- notebook 04: super-resolution browser
 # (block owned by the super-resolution module; see mink_toolkit.superres)
 
-__all__ += ["superres_case_summary", "superres_browser"]
+__all__ += ["superres_case_summary", "superres_browser", "superres_panels"]
 
 
 def superres_case_summary(predictions: dict, truth, case: int, model: str, *, threshold: float = 1.0) -> dict:
@@ -293,41 +293,68 @@ def superres_case_summary(predictions: dict, truth, case: int, model: str, *, th
     }
 
 
-def superres_browser(coarse, predictions: dict, truth, *, draw: bool = True):
-    """Browse super-resolution cases: coarse input, chosen models and truth side by side.
+def superres_browser(coarse, predictions: dict, truth, *, ensembles: dict | None = None, pixel_km: float = 2.0,
+                     draw: bool = True):
+    """Browse super-resolution cases: coarse input, chosen models (and ensemble members) and truth side by side.
 
     Parameters
     ----------
     coarse : ndarray (N, h, w)
         Coarse input (mm/h).
     predictions : dict of str -> ndarray (N, H, W)
-        Fine outputs of each model (mm/h).
+        Fine outputs of each deterministic model (mm/h).
     truth : ndarray (N, H, W)
+    ensembles : dict of str -> ndarray (M, N, H, W), optional
+        Members of stochastic generators (mm/h); each appears as a model
+        whose panel shows the member chosen with the ``member`` slider.
+    pixel_km : float
+        Fine pixel size; every panel (the coarse input included) is drawn
+        on the same axes in km.
     draw : bool
         Draw on every change (False in tests: state only).
 
     Returns
     -------
     ipywidgets.VBox
-        Attributes ``case`` (IntSlider), ``models`` (SelectMultiple of the
-        model names to show), ``summary`` (HTML table of
-        :func:`superres_case_summary` per shown model), ``output``.
+        Attributes ``case`` (IntSlider), ``member`` (IntSlider, disabled
+        without ensembles), ``models`` (SelectMultiple of the names to
+        show), ``summary`` (HTML table of :func:`superres_case_summary` per
+        shown model, for a generator its shown member), ``output``.
     """
     import ipywidgets as widgets
 
     truth = np.asarray(truth, dtype=float)
-    names = list(predictions)
+    ensembles = {name: np.asarray(e) for name, e in (ensembles or {}).items()}
+    for name, e in ensembles.items():
+        if e.ndim != 4 or e.shape[1:] != truth.shape:
+            raise ValueError(f"ensembles[{name!r}] must be shaped (M, *truth.shape); got {e.shape}")
+    names = list(predictions) + [n for n in ensembles if n not in predictions]
+    n_members = min((e.shape[0] for e in ensembles.values()), default=1)
     case = widgets.IntSlider(value=0, min=0, max=truth.shape[0] - 1, description="case", continuous_update=False)
-    models = widgets.SelectMultiple(options=names, value=tuple(names[:3]), description="models", rows=min(6, len(names)))
+    member = widgets.IntSlider(value=0, min=0, max=n_members - 1, description="member", continuous_update=False,
+                               disabled=not ensembles)
+    default = [n for n in names if n in ("unet_mse", "generator")] or names[:2]
+    models = widgets.SelectMultiple(options=names, value=tuple(default), description="models",
+                                    rows=min(8, len(names)))
     summary = widgets.HTML()
     output = widgets.Output()
 
-    def update(change=None):
-        rows = []
+    def fields():
+        shown = {}
         for name in models.value:
-            s = superres_case_summary(predictions, truth, case.value, name)
+            if name in ensembles:
+                shown[f"{name} (member {member.value})"] = ensembles[name][member.value]
+            else:
+                shown[name] = predictions[name]
+        return shown
+
+    def update(change=None):
+        shown = fields()
+        rows = []
+        for label, field in shown.items():
+            s = superres_case_summary({label: field}, truth, case.value, label)
             rows.append(
-                f"<tr><td>{name}</td><td>{s['mae']:.3f}</td><td>{s['fss_1px']:.3f}</td><td>{s['fss_9px']:.3f}</td>"
+                f"<tr><td>{label}</td><td>{s['mae']:.3f}</td><td>{s['fss_1px']:.3f}</td><td>{s['fss_9px']:.3f}</td>"
                 f"<td>{s['max_pred']:.1f} / {s['max_true']:.1f}</td><td>{s['rapsd_high_ratio']:.3f}</td></tr>"
             )
         summary.value = (
@@ -335,29 +362,61 @@ def superres_browser(coarse, predictions: dict, truth, *, draw: bool = True):
             "<th>max pred / true (mm/h)</th><th>high-k power ratio</th></tr>" + "".join(rows) + "</table>"
         )
         if draw:
-            _draw_superres(coarse, predictions, truth, case.value, models.value, output)
+            _draw_superres(coarse, shown, truth, case.value, output, pixel_km)
 
-    case.observe(update, names="value")
-    models.observe(update, names="value")
+    for control in (case, member, models):
+        control.observe(update, names="value")
     update()
-    box = widgets.VBox([widgets.HBox([case, models]), summary, output])
-    box.case, box.models, box.summary, box.output = case, models, summary, output
+    box = widgets.VBox([widgets.HBox([widgets.VBox([case, member]), models]), summary, output])
+    box.case, box.member, box.models, box.summary, box.output = case, member, models, summary, output
     return box
 
 
-def _draw_superres(coarse, predictions, truth, index, names, output):
+def superres_panels(coarse, fields: dict, truth, index: int, *, pixel_km: float = 2.0, axes=None):
+    """Draw coarse input, ``fields`` and truth of one case in a row, all on the same km axes.
+
+    Parameters
+    ----------
+    coarse : ndarray (N, h, w)
+    fields : dict of str -> ndarray (N, H, W)
+        Panels between the coarse input and the truth, in order.
+    truth : ndarray (N, H, W)
+    index : int
+        The case.
+    pixel_km : float
+        Fine pixel size (the coarse pixels are ``H / h`` times larger).
+    axes : sequence of matplotlib Axes, optional
+        ``len(fields) + 2`` axes; default: a new row of subplots.
+
+    Returns
+    -------
+    matplotlib Figure
+    """
     import matplotlib.pyplot as plt
 
     from .plotting import plot_rain
 
+    truth = np.asarray(truth)
+    panels = [("coarse input", np.asarray(coarse)[index])] + [
+        (n, np.asarray(f)[index]) for n, f in fields.items()] + [("truth", truth[index])]
+    if axes is None:
+        fig, axes = plt.subplots(1, len(panels), figsize=(3.0 * len(panels), 3.2), constrained_layout=True)
+    axes = np.atleast_1d(axes)
+    height, width = truth.shape[-2] * pixel_km, truth.shape[-1] * pixel_km
+    for ax, (title, field) in zip(axes, panels):
+        image = plot_rain(field, ax, title=title, colorbar=ax is axes[-1])
+        image.set_extent((0.0, width, height, 0.0))  # one km frame for the coarse and the fine grids
+        ax.set_xlabel("x (km)")
+        ax.set_ylabel("y (km)" if ax is axes[0] else "")
+    return axes[0].figure
+
+
+def _draw_superres(coarse, fields, truth, index, output, pixel_km):
+    import matplotlib.pyplot as plt
+
     output.clear_output(wait=True)
     with output:
-        panels = [("coarse input", np.asarray(coarse)[index])] + [
-            (n, np.asarray(predictions[n])[index]) for n in names
-        ] + [("truth", truth[index])]
-        fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), constrained_layout=True)
-        for ax, (title, field) in zip(np.atleast_1d(axes), panels):
-            plot_rain(field, ax, title=title, colorbar=ax is np.atleast_1d(axes)[-1])
+        superres_panels(coarse, fields, truth, index, pixel_km=pixel_km)
         plt.show()
 
 
