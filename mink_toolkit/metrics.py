@@ -64,6 +64,7 @@ __all__ = [
     "minkowski_error",
     "wet_wasserstein",
     "gradient_grid_alignment",
+    "grid_alignment_terms",
     "maximum_ratio",
     "crps_ensemble",
     "energy_score",
@@ -561,6 +562,37 @@ def gradient_grid_alignment(field) -> float:
     >>> round(gradient_grid_alignment(stripes), 3)
     1.0
     """
+    quartic, energy = grid_alignment_terms(field)
+    total = energy.sum()
+    if total == 0:
+        return float("nan")
+    return float(quartic.sum() / total)
+
+
+def grid_alignment_terms(field) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample numerator and denominator of :func:`gradient_grid_alignment`.
+
+    ``A = numerator.sum() / energy.sum()``; with the sums per sample a
+    bootstrap over samples needs no new gradients (see
+    :func:`bootstrap_interval`).
+
+    Parameters
+    ----------
+    field : array_like, shape (..., H, W)
+
+    Returns
+    -------
+    numerator, energy : ndarray, shape (B,)
+        :math:`\\sum |g|^2 \\cos 4\\theta` and :math:`\\sum |g|^2` of each of
+        the B = prod(...) samples.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> num, energy = grid_alignment_terms(np.tile([0.0, 0.0, 1.0, 1.0], (2, 8, 4)))
+    >>> (num / energy).tolist()
+    [1.0, 1.0]
+    """
     arr = check_array_field(field, "field").astype(np.float64, copy=False)
     if not np.isfinite(arr).all():
         raise ValueError("field contains NaN or inf")
@@ -568,12 +600,9 @@ def gradient_grid_alignment(field) -> float:
     gx = ndimage.sobel(stack, axis=-1, mode="nearest")
     gy = ndimage.sobel(stack, axis=-2, mode="nearest")
     energy = gx**2 + gy**2
-    total = energy.sum()
-    if total == 0:
-        return float("nan")
     with np.errstate(invalid="ignore", divide="ignore"):
         quartic = np.where(energy > 0, (gx**4 - 6 * gx**2 * gy**2 + gy**4) / energy, 0.0)
-    return float(quartic.sum() / total)
+    return quartic.sum(axis=(-2, -1)), energy.sum(axis=(-2, -1))
 
 
 def maximum_ratio(pred, target) -> float:
@@ -766,7 +795,7 @@ def spread_skill_ratio(members, truth) -> float:
     return float(np.sqrt((n + 1) / n * var / error))
 
 
-def rank_histogram(members, truth, *, seed: int = 0) -> np.ndarray:
+def rank_histogram(members, truth, *, precision: float | None = None, seed: int = 0) -> np.ndarray:
     """Rank histogram (Talagrand diagram) of the truth among the members, pooled over pixels.
 
     The rank of the truth is the number of members below it; ties (many
@@ -780,6 +809,11 @@ def rank_histogram(members, truth, *, seed: int = 0) -> np.ndarray:
     ----------
     members : array_like, shape (M, ...)
     truth : array_like, shape (...)
+    precision : float, optional
+        Round the members to multiples of this before ranking: the
+        precision at which the truth is reported (0.01 mm/h for OPERA rain
+        rates). Otherwise a member's 0.001 mm/h counts as wetter than a
+        truth's 0, and every dry pixel of the truth lands in the first bin.
     seed : int
         Seeds the tie breaking.
 
@@ -799,6 +833,10 @@ def rank_histogram(members, truth, *, seed: int = 0) -> np.ndarray:
     [0.3333333333333333, 0.3333333333333333, 0.3333333333333333]
     """
     m, t = _members(members, truth)
+    if precision is not None:
+        precision = check_positive(precision, "precision")
+        m = np.round(m / precision) * precision
+        t = np.round(t / precision) * precision  # the same grid on both sides (exact ties)
     below = np.sum(m < t[None], axis=0).ravel()
     ties = np.sum(m == t[None], axis=0).ravel()
     rng = np.random.default_rng(seed)

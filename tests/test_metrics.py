@@ -335,6 +335,12 @@ def test_spread_skill_and_rank_histogram_of_reliable_and_overconfident_ensembles
     dry = metrics.rank_histogram(np.zeros((3, 100, 100)), np.zeros((100, 100)), seed=1)
     np.testing.assert_allclose(dry, 0.25, atol=0.01)
     assert np.array_equal(metrics.rank_histogram(narrow, truth, seed=4), metrics.rank_histogram(narrow, truth, seed=4))
+    # drizzle below the reporting precision: ranked above a dry truth, unless compared at that precision
+    drizzle = np.full((3, 50, 50), 0.003)
+    assert metrics.rank_histogram(drizzle, np.zeros((50, 50)))[0] == 1.0
+    np.testing.assert_allclose(metrics.rank_histogram(drizzle, np.zeros((50, 50)), precision=0.01), 0.25, atol=0.03)
+    with pytest.raises(ValueError, match="precision"):
+        metrics.rank_histogram(drizzle, np.zeros((50, 50)), precision=0.0)
 
 
 def test_ensemble_metrics_bad_input():

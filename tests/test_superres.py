@@ -388,6 +388,8 @@ def test_quick_experiment_writes_schema(tmp_path, monkeypatch):
     for name, verdict in gaming["models"].items():
         assert len(verdict["grid_alignment"]["per_seed"]) == 2
         assert verdict["grid_alignment"]["per_seed"] == [s["grid_alignment"] for s in models[name]["metrics"]["per_seed"]]
+    # the progress bar's length is the number of epochs actually trained (reused sweep runs are not retrained)
+    assert exp.planned_epochs(config) == sum(j.get("epochs", 0) for j in on_disk["timing"]["jobs"].values())
     preds = results["predictions"]
     assert set(preds) == {"coarse", "truth", *exp.MODEL_NAMES}
     assert all(preds[n].shape == truth.shape for n in exp.MODEL_NAMES)
