@@ -16,7 +16,8 @@ from ..losses import functional_distance
 __all__ = ["surrogate_loss", "SurrogateTerm"]
 
 
-def surrogate_loss(pred, target, pred_components, target_components, thresholds, *, components_weight: float = 0.5):
+def surrogate_loss(pred, target, pred_components, target_components, thresholds, *, components_weight: float = 0.5,
+                   weights=(1.0, 1.0, 1.0)):
     """Training loss: :func:`mink_toolkit.losses.functional_distance` in log-threshold.
 
     The shared trapezoid log1p distance, integrated over
@@ -31,13 +32,16 @@ def surrogate_loss(pred, target, pred_components, target_components, thresholds,
     pred_components, target_components : torch.Tensor, shape (B, n)
     thresholds : 1-D array_like, mm/h
     components_weight : float
+    weights : 3 floats
+        Weights of area, perimeter and χ in the distance (χ, a signed
+        difference of counts that nearly cancel, is the hardest to learn).
 
     Returns
     -------
     torch.Tensor, scalar
     """
     axis = np.log10(np.asarray(thresholds, dtype=np.float64))
-    loss = functional_distance(pred, target, axis)
+    loss = functional_distance(pred, target, axis, weights=weights)
     if components_weight:
         zeros = torch.zeros_like(pred_components)
         as_triplet = lambda b0: torch.stack([b0, zeros, zeros], dim=-1)  # noqa: E731

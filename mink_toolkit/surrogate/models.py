@@ -309,6 +309,14 @@ class MinkowskiSurrogate(SurrogateBase):
         convolution and ``depth - 1`` 1×1 convolutions).
     levels : int, default 4
         Number of learnt level features (besides the order statistics).
+    use_order_statistics : bool, default True
+        Include the hand-computed order statistics of the exact estimator
+        as fixed level features and start the head at the estimator's
+        weights. With False every level feature is learnt by the local
+        network and the head starts random: the knowledge built in is then
+        only additivity (sum pooling) and locality (2×2 receptive field);
+        MaxMin activations can represent pair and block maxima and minima,
+        so the exact estimator stays reachable.
     local_lipschitz : float, default 16
         With ``lipschitz=True``, the cap on the Lipschitz constant of each
         path from the field to one soft indicator: order statistics are
@@ -351,6 +359,7 @@ class MinkowskiSurrogate(SurrogateBase):
         width: int = 16,
         depth: int = 3,
         levels: int = 4,
+        use_order_statistics: bool = True,
         local_lipschitz: float = 16.0,
         head_lipschitz: float = 4.0,
         activation: str = "maxmin",
@@ -361,10 +370,14 @@ class MinkowskiSurrogate(SurrogateBase):
         self._set_common(thresholds, connectivity, perimeter, lipschitz, constrained, pixel_size)
         for name, value, low in (("width", width, 1), ("depth", depth, 1), ("levels", levels, 0)):
             check_integer(value, name, minimum=low)
+        if not use_order_statistics and levels < 1:
+            raise ValueError("use_order_statistics=False needs levels >= 1 learnt level features")
         check_choice(activation, ACTIVATIONS, "activation")
         if activation == "maxmin" and width % 2:
             raise ValueError(f"width must be even for activation='maxmin'; got {width}")
-        self.statistics = order_statistics(perimeter)
+        self.use_order_statistics = bool(use_order_statistics)
+        # Without the hand-computed order statistics every level feature is learnt (and the head random).
+        self.statistics = order_statistics(perimeter) if self.use_order_statistics else ()
         self.width = int(width)
         self.depth = int(depth)
         self.levels = int(levels)
@@ -390,8 +403,12 @@ class MinkowskiSurrogate(SurrogateBase):
         self.log_slope = nn.Parameter(torch.full((n_features,), math.log(20.0)))
         self.step_offset = nn.Parameter(torch.zeros(n_features))
         head = torch.zeros(4, n_features)
-        head[:, :n_stats] = exact_head(self.connectivity, self.perimeter).float()
-        head[:, n_stats:] = torch.randn(4, self.levels) * 0.01
+        if n_stats:
+            head[:, :n_stats] = exact_head(self.connectivity, self.perimeter).float()
+            head[:, n_stats:] = torch.randn(4, self.levels) * 0.01
+        else:
+            # No knowledge of the estimator's weights: a random head of the usual scale.
+            head[:] = torch.randn(4, self.levels) / math.sqrt(self.levels)
         self.head_weight = nn.Parameter(head)
         self.act = MaxMin() if activation == "maxmin" else nn.ReLU()
 
@@ -404,6 +421,7 @@ class MinkowskiSurrogate(SurrogateBase):
             "width": self.width,
             "depth": self.depth,
             "levels": self.levels,
+            "use_order_statistics": self.use_order_statistics,
             "local_lipschitz": self.local_lipschitz,
             "head_lipschitz": self.head_lipschitz,
             "activation": self.activation,
@@ -468,7 +486,7 @@ class MinkowskiSurrogate(SurrogateBase):
         for w, bias in zip(weights["hidden"], self.hidden_biases):
             h = self.act(h @ w.T + bias)
         learnt = h @ weights["level"].T + self.level_bias
-        return torch.cat([torch.stack(stats, dim=-1), learnt], dim=-1)
+        return torch.cat([torch.stack(stats, dim=-1), learnt], dim=-1) if stats else learnt
 
     def features(self, z: torch.Tensor, weights: dict | None = None) -> torch.Tensor:
         r"""Sum-pooled soft indicators of each threshold, from the *normalised* input.
