@@ -8,6 +8,8 @@ reproduce surrogate [--quick] [--output DIR]
     Train and evaluate the neural surrogates (:mod:`mink_toolkit.surrogate_experiment`).
 reproduce superres [--quick] [--output DIR]
     Super-resolution experiment (:mod:`mink_toolkit.superres_experiment`).
+workshop --out DIR [NOTEBOOK ...]
+    Student and instructor copies of the tutorials (:mod:`mink_toolkit.notebook.workshop`).
 
 Each command lives in its own module, imported only when used, so that
 ``--help`` stays fast and a missing optional piece only affects its command.
@@ -21,6 +23,7 @@ import sys
 
 COMMANDS = {
     "curves": ("mink_toolkit.archive", "Minkowski curves of OPERA files over time"),
+    "workshop": ("mink_toolkit.notebook.workshop", "student and instructor copies of the tutorials"),
 }
 EXPERIMENTS = {
     "surrogate": ("mink_toolkit.surrogate_experiment", "train and evaluate the neural surrogates"),
