@@ -131,8 +131,13 @@ def test_execute_and_tidy_a_real_notebook_with_a_slider_and_a_progress_bar(tmp_p
     assert bar_text == "steps: 100% 5/5", bar_text
     assert tidy.cells[2].outputs[0].text == "6\n"
     assert [c.execution_count for c in tidy.cells] == [1, 2, 3, 4]
-    # a bar that closed itself (leave=False) is stored as it ended
-    assert tidy.cells[3].outputs[0].data["text/plain"] == "transient: 100% 3/3"
+    # a bar that hid and closed itself (leave=False) is stored as it ended, taking no space
+    transient = tidy.cells[3].outputs[0]
+    assert transient.data["text/plain"] == "transient: 100% 3/3"
+    layout = state[state[transient.data[VIEW]["model_id"]]["state"]["layout"][len("IPY_MODEL_"):]]["state"]
+    assert layout["visibility"] == "hidden" and layout["display"] == "none"
+    shown = state[state[views[1]]["state"]["layout"][len("IPY_MODEL_"):]]["state"]
+    assert shown["display"] is None
     # a second run stores the same ids (determinism of what git sees)
     again = ex.tidy_notebook(ex.execute_notebook(path, timeout=120), path.name)
     assert set(ex.widget_state(again)) == set(state)

@@ -157,7 +157,9 @@ def settle_progress_bars(nb):
     while its text labels may lag behind by one throttled redraw. The labels
     are rewritten to match, the elapsed time and rate are removed, and the
     ``text/plain`` fallback of the output (what a reader sees where widgets do
-    not render) becomes the final text, e.g. ``small T: 100% 300/300``.
+    not render) becomes the final text, e.g. ``small T: 100% 300/300``. A bar
+    that hid itself when it ended (``leave=False``) is saved with ``display:
+    none``, so it takes no space, as in JupyterLab, where it disappears.
 
     Parameters
     ----------
@@ -184,6 +186,11 @@ def settle_progress_bars(nb):
             match = _TQDM_COUNT.match(right["value"])
             tail = right["value"][match.end():] if match else ""
             right["value"] = f" {_count(n)}/{_count(total)}{tail}"
+        # A bar with leave=False hides itself (layout visibility "hidden") and closes; JupyterLab
+        # then removes it from the page, while a saved hidden bar would still take its space.
+        layout = state.get(str(state[model_id]["state"].get("layout", ""))[len(_MODEL_REF):])
+        if layout is not None and layout["state"].get("visibility") == "hidden":
+            layout["state"]["display"] = "none"
         text = " ".join(html.unescape(p.get("value", "")) for p in (left, right))
         # tqdm pads with figure spaces (U+2007) for its HTML layout; plain text wants single spaces.
         bars[model_id] = " ".join(text.split())
