@@ -5,12 +5,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from mink_toolkit import cli
 from mink_toolkit.notebook import workshop as ws
-from mink_toolkit.notebook.execute import KERNELSPEC
+from mink_toolkit.notebook.execute import KERNELSPEC, run_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -134,14 +133,13 @@ def _first_stub(nb):
 def _run_to_first_stub(nb, cwd):
     """Execute the cells up to and including the first stub with nbclient; return the stub's error name.
 
-    Runs a copy cut after the stub through nbclient's ordinary whole-notebook path, which raises
+    Runs a copy cut after the stub as `make notebooks` runs a notebook (nbclient), which raises
     CellExecutionError at any error except in a cell tagged ``raises-exception``.
     """
     stop = _first_stub(nb)
     head = copy.deepcopy(nb)
     head.cells = head.cells[: None if stop is None else stop + 1]
-    NotebookClient(head, timeout=600, kernel_name=KERNELSPEC["name"],
-                   resources={"metadata": {"path": str(cwd)}}).execute()
+    run_notebook(head, cwd)
     if stop is None:
         return None
     errors = [o.ename for o in head.cells[stop].outputs if o.output_type == "error"]

@@ -41,6 +41,7 @@ __all__ = [
     "execute_notebook",
     "main",
     "renumber_widget_models",
+    "run_notebook",
     "settle_progress_bars",
     "tidy_notebook",
     "widget_state",
@@ -69,7 +70,7 @@ def widget_state(nb) -> dict:
 
 
 def execute_notebook(path, *, timeout: int = 600):
-    """Run a notebook top to bottom in the :data:`KERNELSPEC` kernel, its folder as working directory.
+    """Run a notebook file top to bottom in the :data:`KERNELSPEC` kernel, its folder as working directory.
 
     Parameters
     ----------
@@ -81,32 +82,65 @@ def execute_notebook(path, *, timeout: int = 600):
     Returns
     -------
     nbformat.NotebookNode
-        The executed notebook with the widget state in its metadata and
-        nbclient's timestamps in each cell's ``metadata.execution``
-        (:func:`cell_durations` reads them, :func:`tidy_notebook` removes
-        them). Errors stop the run unless the cell is tagged
-        ``raises-exception``.
+        The executed notebook (see :func:`run_notebook`).
     """
     import nbformat
-    from nbclient import NotebookClient
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
     # nbclient only writes the widget metadata when widgets were created: drop the old one first.
     nb.metadata.pop("widgets", None)
-    client = NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name=KERNELSPEC["name"],
-        resources={"metadata": {"path": str(path.parent.resolve())}},
-        store_widget_state=True,
-        record_timing=True,
-        # A busy machine can delay a cell's last output and widget messages past nbclient's
-        # default 4 s; wait longer, and fail rather than store a notebook that misses them.
-        iopub_timeout=60,
-        raise_on_iopub_timeout=True,
-    )
-    client.execute()
+    return run_notebook(nb, path.parent, timeout=timeout)
+
+
+def run_notebook(nb, cwd, *, timeout: int = 600):
+    """Execute a notebook in memory with nbclient, in the :data:`KERNELSPEC` kernel.
+
+    Parameters
+    ----------
+    nb : nbformat.NotebookNode
+        Executed in place.
+    cwd : path-like
+        The kernel's working directory.
+    timeout : int
+        Seconds allowed per cell.
+
+    Returns
+    -------
+    nbformat.NotebookNode
+        ``nb``, with outputs, the widget state in its metadata and nbclient's
+        timestamps in each cell's ``metadata.execution`` (:func:`cell_durations`
+        reads them, :func:`tidy_notebook` removes them). Errors raise
+        :class:`nbclient.exceptions.CellExecutionError` unless the cell is
+        tagged ``raises-exception``.
+    """
+    import tempfile
+
+    from nbclient import NotebookClient
+    from traitlets.config import Config
+
+    with tempfile.TemporaryDirectory(prefix="mink-kernel-") as sockets:
+        config = Config()
+        # Talk to the kernel over Unix sockets in a private folder, not over TCP ports picked
+        # as "free" just before the kernel binds them: on a machine where many kernels start
+        # at once (parallel tests) two of them can pick the same port, and a client connected
+        # to the wrong kernel waits for replies that never come.
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = str(Path(sockets) / "kernel")
+        client = NotebookClient(
+            nb,
+            config=config,
+            timeout=timeout,
+            kernel_name=KERNELSPEC["name"],
+            resources={"metadata": {"path": str(Path(cwd).resolve())}},
+            store_widget_state=True,
+            record_timing=True,
+            # A busy machine can delay a cell's last output and widget messages past nbclient's
+            # default 4 s; wait longer, and fail rather than store a notebook that misses them.
+            iopub_timeout=60,
+            raise_on_iopub_timeout=True,
+        )
+        client.execute()
     return nb
 
 
