@@ -90,6 +90,23 @@ def test_settle_progress_bars_takes_the_count_from_the_progress_model():
     assert nb.cells[0].outputs[0].data["text/plain"] == "small T: 0% 0/300"
 
 
+def test_renumber_widget_models_is_consistent_and_deterministic():
+    nb = _bar_notebook()
+    other = copy.deepcopy(nb)
+    mapping = ex.renumber_widget_models(nb, "01_a.ipynb")
+    state = ex.widget_state(nb)
+    assert set(state) == set(mapping.values()) and len(state) == 5
+    assert all(re.fullmatch(r"[0-9a-f]{32}", k) for k in state)
+    # references between models and from outputs follow the new ids
+    box = state[mapping["aaaa"]]["state"]["children"]
+    assert box == [f"IPY_MODEL_{mapping[k]}" for k in ("bbbb", "cccc", "dddd")]
+    assert nb.cells[0].outputs[0].data[VIEW]["model_id"] == mapping["aaaa"]
+    assert nb.cells[1].outputs[0].data[VIEW]["model_id"] == mapping["eeee"]
+    # same name and order: same ids (a re-run changes nothing); another notebook: other ids
+    assert ex.renumber_widget_models(copy.deepcopy(other), "01_a.ipynb") == mapping
+    assert set(ex.renumber_widget_models(other, "02_b.ipynb").values()).isdisjoint(mapping.values())
+
+
 def test_tidy_notebook_sets_kernelspec_folds_solutions_and_drops_timestamps():
     nb = _bar_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
