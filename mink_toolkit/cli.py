@@ -416,7 +416,7 @@ def run_curves(args, argv: list[str]) -> tuple[Path, int]:
 
 
 def curves_main(argv: list[str] | None = None) -> int:
-    """``python -m mink_toolkit curves PATHS... --thresholds ... --out FILE``.
+    """The ``curves`` command (``python -m mink_toolkit curves PATHS --thresholds U1,U2 --out FILE``).
 
     Returns the exit status: 0 success, 1 bad input or failed computation
     (a one-line message on stderr, no output file written), 2 bad command

@@ -10,13 +10,13 @@ chain). Models:
 ``unet_mse``
     :class:`~mink_toolkit.superres.ResidualUNet` with the log-space MSE;
 ``unet_minkowski``
-    + λ · analytic Minkowski loss (relaxed functionals, annealed T);
+    the same plus λ · analytic Minkowski loss (relaxed functionals, annealed T);
 ``unet_surrogate_lipschitz``
-    + λ · functional distance through the frozen constrained Lipschitz
-    surrogate;
+    the same plus λ · functional distance through the frozen constrained
+    Lipschitz surrogate;
 ``unet_surrogate_unconstrained``
-    + λ · the same through the plain CNN surrogate (no Lipschitz bound, no
-    geometric head).
+    the same plus λ · the same through the plain CNN surrogate (no Lipschitz
+    bound, no geometric head).
 
 Each network model is trained with every seed; the metrics of
 :func:`mink_toolkit.metrics.superres_scores` are reported as mean and std

@@ -18,13 +18,12 @@ through it has a value and a gradient that disagree. The head therefore meets
 continuous relaxations of them, each still a *necessary* condition of exact
 values (every exact value satisfies it, because exact areas are 0 or ≥ 1):
 
-=====================  ==========================================  ===============================
-condition              continuous (guaranteed by the head)          discrete form it relaxes
-=====================  ==========================================  ===============================
-``perimeter_min``      :math:`P \ge 4\min(A, \sqrt A)`              :math:`A>0 \Rightarrow P \ge 2\lceil 2\sqrt A\rceil`
-``euler_lower``        :math:`\chi \ge 2\min(A, 1) - P/4`           :math:`A>0 \Rightarrow \chi \ge 2 - P/4`
-``components_range``   :math:`\min(A,1) \le \beta_0 \le \min(A, P/4)`  :math:`A>0 \Rightarrow \beta_0 \ge 1`
-=====================  ==========================================  ===============================
+* ``perimeter_min``: :math:`P \ge 4\min(A, \sqrt A)`, relaxing
+  :math:`A > 0 \Rightarrow P \ge 2\lceil 2\sqrt A\rceil`;
+* ``euler_lower``: :math:`\chi \ge 2\min(A, 1) - P/4`, relaxing
+  :math:`A > 0 \Rightarrow \chi \ge 2 - P/4`;
+* ``components_range``: :math:`\min(A, 1) \le \beta_0 \le \min(A, P/4)`,
+  relaxing :math:`A > 0 \Rightarrow \beta_0 \ge 1`.
 
 (:math:`2\lceil 2\sqrt A\rceil \ge 4\sqrt A`, and for :math:`A \ge 1`,
 :math:`\min(A, \sqrt A) = \sqrt A` and :math:`\min(A, 1) = 1`; for A = 0 the
