@@ -502,69 +502,86 @@ def _draw_soft_excursion(field, membership, threshold, temperature, output):
         plt.show()
 
 
-def gradient_explorer(model, rain: np.ndarray, target: np.ndarray, *, bounds=(1, 2, 4, 8, 16, 32, 64)):
-    """Widget: pick a patch and a Lipschitz cap, see the surrogate's gradient map.
+# ---------------------------------------------------------------- notebook 03: surrogate gradients
+
+__all__ += ["surrogate_gradient_explorer"]
+
+
+def surrogate_gradient_explorer(models: dict, rain, target, *, draw: bool = True):
+    """Widget: pick a surrogate and a field, see the gradient it gives and how smooth it is.
+
+    The gradient is :func:`mink_toolkit.surrogate.gradient_maps`: that of the
+    functional distance between the field (e.g. a blurred prediction) and
+    ``target`` (e.g. the exact functionals of the truth).
 
     Parameters
     ----------
-    model : MinkowskiSurrogate, ``lipschitz=True``
+    models : dict of str to surrogate
+        The choices (e.g. a CNN bounded in several ways, and the additive model).
     rain : ndarray, shape (N, H, W), mm/h
-    target : ndarray, shape (N, n, 3), exact functionals of ``rain``
-    bounds : sequence of float
-        Choices of ``local_lipschitz``.
+    target : ndarray, shape (N, n, 3)
+        Target functionals of each field.
+    draw : bool
+        Draw the figure on every change (False in tests: state only).
 
     Returns
     -------
     ipywidgets.VBox
-        Children: the patch slider, the cap slider, an HTML line with the
-        certified bound (of the features; see
-        :func:`~mink_toolkit.surrogate.lipschitz_upper_bound`), the pooled R² (log1p) of this patch's functionals
-        and the gradient's high-wavenumber share, and the figure output.
+        With attributes ``model`` (Dropdown), ``field`` (IntSlider), ``summary``
+        (HTML: high-wavenumber share, total variation and RMS of the gradient)
+        and ``output`` (the figure).
     """
     import ipywidgets as widgets
+
+    from ..metrics import high_wavenumber_share
+    from ..surrogate import gradient_maps
+    from ..surrogate.gradients import HIGH_WAVENUMBER_CUTOFF
+
+    rain = np.asarray(rain, dtype=np.float64)
+    target = np.asarray(target, dtype=np.float64)
+    if rain.ndim != 3 or target.ndim != 3 or target.shape[0] != rain.shape[0]:
+        raise ValueError(f"rain (N, H, W) and target (N, n, 3) must match; got {rain.shape} and {target.shape}")
+    if not models:
+        raise ValueError("models is empty: give at least one surrogate")
+    model = widgets.Dropdown(options=list(models), description="surrogate")
+    field = widgets.IntSlider(value=0, min=0, max=len(rain) - 1, description="field", continuous_update=False)
+    summary = widgets.HTML()
+    output = widgets.Output()
+
+    def update(change=None):
+        k = field.value
+        grad = gradient_maps(models[model.value], rain[k : k + 1], target[k : k + 1])[0]
+        mean_abs = float(np.abs(grad).mean())
+        tv = float(np.abs(np.diff(grad, axis=-1)).mean() + np.abs(np.diff(grad, axis=-2)).mean())
+        summary.value = (
+            f"{model.value}, field {k}: high-wavenumber share "
+            f"{high_wavenumber_share(grad[None], HIGH_WAVENUMBER_CUTOFF):.3f}, total variation "
+            f"{tv / mean_abs if mean_abs else float('nan'):.3f}, RMS {float(np.sqrt(np.mean(grad**2))):.3g} per mm/h"
+        )
+        if draw:
+            _draw_gradient(rain[k], grad, model.value, output)
+
+    model.observe(update, names="value")
+    field.observe(update, names="value")
+    update()
+    box = widgets.VBox([widgets.HBox([model, field]), summary, output])
+    box.model, box.field, box.summary, box.output = model, field, summary, output
+    return box
+
+
+def _draw_gradient(rain, grad, name, output):
     import matplotlib.pyplot as plt
 
-    import torch
-
-    from ..functionals import compress_functionals
-    from ..metrics import high_wavenumber_share, r2_score
-    from ..surrogate import gradient_maps, lipschitz_upper_bound, predict_functionals, with_lipschitz
     from .plotting import plot_rain
 
-    if rain.ndim != 3 or target.shape[0] != rain.shape[0]:
-        raise ValueError(f"rain (N, H, W) and target (N, n, 3) must match; got {rain.shape} and {target.shape}")
-    bounds = [float(b) for b in bounds]
-    start = min(bounds, key=lambda b: abs(b - model.local_lipschitz))
-    patch = widgets.IntSlider(value=0, min=0, max=len(rain) - 1, description="patch")
-    cap = widgets.SelectionSlider(options=bounds, value=start, description="Lipschitz L")
-    info = widgets.HTML()
-    out = widgets.Output()
-
-    def update(*_):
-        capped = with_lipschitz(model, cap.value)
-        k = patch.value
-        grad = gradient_maps(capped, rain[k : k + 1], target[k : k + 1], capped.thresholds)[0]
-        pred, _ = predict_functionals(capped, rain[k : k + 1])
-        p = compress_functionals(pred).numpy().ravel()
-        t = compress_functionals(torch.as_tensor(target[k : k + 1])).numpy().ravel()
-        info.value = (
-            f"certified bound {lipschitz_upper_bound(capped, rain.shape[-2:]):.4g}; "
-            f"R² (this patch, log1p) {r2_score(p, t):.3f}; "
-            f"gradient high-wavenumber share {high_wavenumber_share(grad[None], 0.25):.3f}"
-        )
-        with out:
-            out.clear_output(wait=True)
-            fig, axes = plt.subplots(1, 2, figsize=(9, 4), constrained_layout=True)
-            plot_rain(rain[k], ax=axes[0], title=f"patch {k}")
-            limit = float(np.abs(grad).max()) or 1.0
-            image = axes[1].imshow(grad, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
-            axes[1].set_title(f"surrogate gradient, L = {cap.value:g}")
-            axes[1].set_xlabel("x (pixels)")
-            axes[1].set_ylabel("y (pixels)")
-            fig.colorbar(image, ax=axes[1], label="∂loss/∂x (per mm/h)")
-            plt.show()
-
-    patch.observe(update, names="value")
-    cap.observe(update, names="value")
-    update()
-    return widgets.VBox([patch, cap, info, out])
+    output.clear_output(wait=True)
+    with output:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+        plot_rain(rain, ax=axes[0], title="field")
+        limit = float(np.abs(grad).max()) or 1.0
+        image = axes[1].imshow(grad, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+        axes[1].set_title(f"gradient of the loss, {name}")
+        axes[1].set_xlabel("x (pixels)")
+        axes[1].set_ylabel("y (pixels)")
+        fig.colorbar(image, ax=axes[1], label="∂loss/∂x (per mm/h)")
+        plt.show()
