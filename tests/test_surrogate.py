@@ -501,6 +501,10 @@ def test_reproduce_writes_the_ablation(tmp_path, monkeypatch):
     with redirect_stdout(buffer):
         assert main(["reproduce", "surrogate", "--markdown", str(tmp_path / "surrogate.json")]) == 0
     assert buffer.getvalue() == table
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- surrogate:begin -->\nstale\n<!-- surrogate:end -->\nrest\n")
+    assert main(["reproduce", "surrogate", "--markdown", str(tmp_path / "surrogate.json"), "--readme", str(readme)]) == 0
+    assert readme.read_text() == "intro\n<!-- surrogate:begin -->\n" + table + "<!-- surrogate:end -->\nrest\n"
 
 
 def test_gradient_explorer_widget_updates_without_a_browser():

@@ -53,6 +53,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import replace_readme_block
 from ..datasets import load_patches
 from ..functionals import DEFAULT_THRESHOLDS, FUNCTIONAL_NAMES, compress_functionals
 from ..io.registry import cache_dir
@@ -482,11 +483,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--models", default=None, help="comma-separated subset of the models (default: all)")
     parser.add_argument("--markdown", metavar="JSON", default=None,
                         help="print the tables of an existing surrogate.json and exit (the README's source)")
+    parser.add_argument("--readme", metavar="MD", default=None,
+                        help="with --markdown: write the tables into the block '<!-- surrogate:begin -->' … "
+                             "'<!-- surrogate:end -->' of this file instead of printing them")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     if args.markdown is not None:
-        print(markdown(json.loads(Path(args.markdown).read_text())), end="")
+        tables = markdown(json.loads(Path(args.markdown).read_text()))
+        if args.readme is not None:
+            replace_readme_block(args.readme, "surrogate", tables)
+            print(f"wrote the tables of {args.markdown} into {args.readme}")
+        else:
+            print(tables, end="")
         return 0
     if args.threads is not None:
         torch.set_num_threads(args.threads)
