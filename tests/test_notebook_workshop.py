@@ -146,27 +146,53 @@ def _run_to_first_stub(nb, cwd):
     return errors[0] if errors else None
 
 
-def test_student_copy_of_a_tagged_notebook_runs_to_its_first_stub(tmp_path):
-    """Notebook 01 with its folded answers tagged as solutions and an exercise stub after them.
+def test_student_copy_of_notebook_01_runs_top_to_bottom(tmp_path):
+    """The student copy of notebook 01 (the quickest), run as a participant would: every cell.
 
-    The real notebooks get their tags in the notebook-content phase; this copy exercises the
-    whole path now: the student copy must run without errors (solution cells removed) up to the
-    stub, and the stub must raise NotImplementedError, nothing else.
+    Without the solutions, each exercise stub must raise NotImplementedError and nothing else,
+    and no other cell may fail (nothing after the exercises needs a solution's variables).
     """
     source = ROOT / "notebooks" / "01_minkowski_functionals.ipynb"
+    assert cli.main(["workshop", "--out", str(tmp_path), str(source)]) == 0
+    student = nbformat.read(tmp_path / "student" / source.name, as_version=4)
+    assert not any(ws.SOLUTION in _tags(c) for c in student.cells)
+    run_notebook(student, source.parent)  # raises at an error in a cell not tagged raises-exception
+    stubs = 0
+    for cell in student.cells:
+        errors = [o.ename for o in cell.get("outputs", []) if o.output_type == "error"]
+        if ws.EXERCISE in _tags(cell):
+            stubs += 1
+            assert errors == ["NotImplementedError"], cell.source
+        else:
+            assert errors == [], cell.source
+    assert stubs == 3
+
+
+# The notebooks whose exercises follow the convention below (03 and 04 are being rebuilt
+# elsewhere; add them here when they do).
+CONVENTION = [p for p in NOTEBOOKS if p.name[:2] in {"01", "02", "05"}]
+
+
+@pytest.mark.parametrize("source", CONVENTION, ids=lambda p: p.name[:2])
+def test_exercises_come_last_as_stub_and_solution_pairs(source):
     nb = nbformat.read(source, as_version=4)
-    answers = [i for i, c in enumerate(nb.cells) if c.get("metadata", {}).get("jupyter", {}).get("source_hidden")]
-    assert answers, "notebook 01 has no folded answer cells any more: pick another example"
-    for i in answers:
-        nb.cells[i].metadata.setdefault("tags", []).append(ws.SOLUTION)
-    nb.cells.append(new_code_cell("raise NotImplementedError('compute the functionals at 2 mm/h')",
-                                  metadata={"tags": [ws.EXERCISE, ws.RAISES_EXCEPTION]}))
-    tagged = tmp_path / source.name
-    nbformat.write(nb, tagged)
-    assert cli.main(["workshop", "--out", str(tmp_path / "out"), str(tagged)]) == 0
-    student = nbformat.read(tmp_path / "out" / "student" / source.name, as_version=4)
-    assert len(student.cells) == len(nb.cells) - len(answers)
-    assert _run_to_first_stub(student, source.parent) == "NotImplementedError"
+    intro = nb.cells[0]
+    assert intro.cell_type == "markdown" and "Learning objectives" in intro.source and "Run time" in intro.source
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    kinds = ["exercise" if ws.EXERCISE in _tags(c) else "solution" if ws.SOLUTION in _tags(c) else "other"
+             for c in code]
+    assert "exercise" in kinds, "no exercise stub"
+    first = kinds.index("exercise")
+    tail = kinds[first:]
+    # Exercises come last, each stub followed by its solution.
+    assert tail == ["exercise", "solution"] * (len(tail) // 2), tail
+    for cell in code[first:]:
+        errors = [o.ename for o in cell.outputs if o.output_type == "error"]
+        if ws.EXERCISE in _tags(cell):
+            assert "raise NotImplementedError" in cell.source, cell.source
+            assert ws.RAISES_EXCEPTION in _tags(cell) and errors == ["NotImplementedError"], cell.source
+        else:
+            assert errors == [] and cell.outputs, f"solution without output: {cell.source[:60]}"
 
 
 @pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.name[:2])
