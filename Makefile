@@ -2,8 +2,9 @@
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
-# The stamp is rebuilt when the dependency list changes.
+# The stamps are rebuilt when the dependency list changes.
 STAMP  := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.installed-docs
 
 # Real OPERA files shipped beside the checkout (CI and the development machines);
 # elsewhere the toolkit uses its cache and downloads them (see README).
@@ -20,7 +21,7 @@ PYTEST_ARGS ?=
 # e.g. LAB_ARGS="--no-browser --allow-root" inside a container
 LAB_ARGS ?=
 
-.PHONY: test lab venv bench clean
+.PHONY: test lab venv bench docs notebooks clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed: $(PYTHON) not found (set PYTHON=...)"; exit 1; }
@@ -41,11 +42,26 @@ test: $(STAMP)
 		--nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg \
 		-p no:cacheprovider $(PYTEST_ARGS)
 
+# JupyterLab draws saved widget state only in trusted notebooks; a fresh clone's are not.
 lab: $(STAMP)
+	$(VENV)/bin/jupyter trust notebooks/*.ipynb
 	$(VENV)/bin/jupyter lab notebooks $(LAB_ARGS)
+
+# Re-run every tutorial top to bottom and store it (outputs, widget state, folded solutions).
+notebooks: $(STAMP)
+	$(PY) -m mink_toolkit.notebook.execute notebooks/[0-9]*.ipynb
+
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+# HTML into docs/_build/html; warnings are errors, and nothing is fetched while building.
+SPHINXOPTS ?= -W --keep-going
+docs: $(DOCS_STAMP)
+	$(VENV)/bin/sphinx-build -b html $(SPHINXOPTS) docs docs/_build/html
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache docs/_build docs/generated docs/tutorials

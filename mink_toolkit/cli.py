@@ -9,6 +9,8 @@ reproduce surrogate [--quick] [--output DIR]
     Train and evaluate the neural surrogates.
 reproduce superres [--quick] [--output DIR]
     Super-resolution experiment.
+workshop --out DIR [NOTEBOOK ...]
+    Student and instructor copies of the tutorials (:mod:`mink_toolkit.notebook.workshop`).
 
 The experiments are imported only when used, so that ``--help`` stays fast
 and a missing optional piece only affects its command; ``curves`` imports
@@ -40,6 +42,7 @@ EXIT_SKIPPED = 3
 
 COMMANDS = {
     "curves": "Minkowski curves of OPERA files over time",
+    "workshop": "student and instructor copies of the tutorials",
 }
 EXPERIMENTS = {
     "surrogate": ("mink_toolkit.experiments.surrogate", "train and evaluate the neural surrogates"),
@@ -53,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     Examples
     --------
     >>> main(["--help"])  # doctest: +ELLIPSIS
-    usage: python -m mink_toolkit [-h] {curves,reproduce} ...
+    usage: python -m mink_toolkit [-h] {curves,workshop,reproduce} ...
     ...
     0
     """
@@ -68,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     rest = argv[1:]
     if ns.command == "curves":
         return curves_main(rest)
+    if ns.command == "workshop":
+        # The notebook layer sits above the command line: imported by name, only when used.
+        return int(importlib.import_module("mink_toolkit.notebook.workshop").main(rest) or 0)
     if not rest or rest[0] not in EXPERIMENTS:
         names = ", ".join(EXPERIMENTS)
         print(f"usage: python -m mink_toolkit reproduce {{{names}}} [--quick] [--output DIR]", file=sys.stderr)
@@ -410,7 +416,7 @@ def run_curves(args, argv: list[str]) -> tuple[Path, int]:
 
 
 def curves_main(argv: list[str] | None = None) -> int:
-    """``python -m mink_toolkit curves PATHS... --thresholds ... --out FILE``.
+    """The ``curves`` command (``python -m mink_toolkit curves PATHS --thresholds U1,U2 --out FILE``).
 
     Returns the exit status: 0 success, 1 bad input or failed computation
     (a one-line message on stderr, no output file written), 2 bad command

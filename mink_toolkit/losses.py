@@ -24,7 +24,6 @@ makes quantiles explicit), and a per-threshold gradient-share diagnostic.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,13 +150,6 @@ def functional_distance(
     torch.Tensor
         Scalar, or shaped like the leading dims for ``reduction="none"``.
 
-    Notes
-    -----
-    Transition: callers that still pass their own integration variable
-    (such as :math:`\log_{10} u`, which has values <= 0) instead of the
-    thresholds get the old integral over the values as given, with a
-    ``FutureWarning``; pass the thresholds in mm/h instead.
-
     Examples
     --------
     >>> import math, torch
@@ -177,15 +169,6 @@ def functional_distance(
 def _integration_weights(thresholds, like: torch.Tensor) -> torch.Tensor:
     u = np.asarray(thresholds.detach().cpu() if isinstance(thresholds, torch.Tensor) else thresholds,
                    dtype=np.float64).reshape(-1)
-    if u.size and np.all(np.isfinite(u)) and np.any(u <= 0):
-        # Transition (see functional_distance): an integration variable, not thresholds in mm/h.
-        warnings.warn(
-            "functional_distance got values <= 0 as thresholds: integrating over them as given (old "
-            "behaviour). Pass the thresholds in mm/h; the distance integrates over log u itself.",
-            FutureWarning,
-            stacklevel=4,
-        )
-        return torch.as_tensor(_trapezoid_weights(u), dtype=like.dtype, device=like.device)
     return threshold_weights(u, like=like)
 
 

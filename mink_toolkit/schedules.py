@@ -32,7 +32,6 @@ from ._validation import check_integer, check_positive
 
 __all__ = [
     "Schedule",
-    "TemperatureSchedule",
     "ExponentialSchedule",
     "LinearSchedule",
     "CosineSchedule",
@@ -46,7 +45,8 @@ class Schedule:
 
     Subclasses set ``total_steps`` and implement :meth:`factor` of the
     progress ``step / total_steps`` clipped to [0, 1], or override
-    :meth:`at` when they depend on the step itself.
+    :meth:`at` when they depend on the step itself. Also importable as
+    ``TemperatureSchedule``, the relaxation's name for it.
     """
 
     total_steps: int = 1
@@ -68,7 +68,7 @@ class Schedule:
         return np.array([self(k) for k in range(n)])
 
 
-#: The name the relaxation's API has always used for the family.
+# The name the relaxation's API has always used for the family (an alias, documented as Schedule).
 TemperatureSchedule = Schedule
 
 

@@ -4,6 +4,19 @@ import numpy as np
 import pytest
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each test's outcome on its item (tests/browser saves a screenshot of a failed page).
+
+    Here rather than in tests/browser/conftest.py: `make test` also collects doctests, and two
+    modules named ``conftest`` in directories without ``__init__.py`` collide under it.
+    """
+    report = yield
+    if report.when == "call":
+        item.rep_call = report
+    return report
+
+
 @pytest.fixture(scope="session")
 def opera_rate_field() -> np.ndarray:
     """The 2018-08-24 18:00 Odyssey rain-rate composite (mm/h, NaN outside coverage)."""

@@ -68,17 +68,15 @@ def test_threshold_weights_are_the_log_trapezoid():
         threshold_weights([1.0, 0.5])
 
 
-def test_functional_distance_transition_for_callers_passing_their_own_axis():
-    """Values <= 0 cannot be mm/h thresholds: the old integral over the values as given, with a FutureWarning."""
+def test_functional_distance_rejects_an_integration_axis_passed_as_thresholds():
+    """log10 u has values <= 0: not thresholds in mm/h, so a clear error, not a silent other integral."""
     pred = torch.zeros(1, 3, 3, dtype=torch.float64)
     target = torch.zeros(1, 3, 3, dtype=torch.float64)
     target[..., 0] = np.e - 1
     u = np.array([0.1, 1.0, 10.0])
-    with pytest.warns(FutureWarning, match="mm/h"):
-        legacy = functional_distance(pred, target, np.log10(u))
-    assert float(legacy) == pytest.approx(2.0)  # ∫ 1 d(log10 u) over two decades
-    # the same weighting up to the constant ln 10
-    assert float(functional_distance(pred, target, u)) == pytest.approx(2.0 * np.log(10.0))
+    with pytest.raises(ValueError, match="thresholds must be finite and > 0"):
+        functional_distance(pred, target, np.log10(u))
+    assert float(functional_distance(pred, target, u)) == pytest.approx(2.0 * np.log(10.0))  # ∫ 1 d(ln u)
 
 
 def test_loss_is_relaxed_pred_vs_exact_target():

@@ -21,19 +21,19 @@ Models
     :class:`~mink_toolkit.superres.ResidualUNet` with the log-space MSE
     (the deterministic baseline; architecture selected on validation);
 ``unet_minkowski``
-    + λ · analytic Minkowski loss (relaxed functionals, annealed T; λ
+    the same plus λ · analytic Minkowski loss (relaxed functionals, annealed T; λ
     selected on validation);
 ``unet_surrogate_lipschitz``
-    + λ · the same distance through the frozen constrained Lipschitz
+    the same plus λ · the same distance through the frozen constrained Lipschitz
     surrogate (its cap selected on validation);
 ``unet_surrogate_unconstrained``
-    + λ · the same through the plain CNN surrogate;
+    the same plus λ · the same through the plain CNN surrogate;
 ``generator``
     the U-Net with noise injected at every encoder level, trained with the
     fair CRPS over 2 draws per input (a proper scoring rule), evaluated
     with 8 members per test input;
 ``generator_minkowski``
-    the same + λ · analytic Minkowski loss on every member (λ selected on
+    the same plus λ · analytic Minkowski loss on every member (λ selected on
     validation).
 
 Selection rule (validation, ``sweep_seeds``): the architecture with the lowest

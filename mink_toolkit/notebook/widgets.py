@@ -7,6 +7,8 @@ check them. Figures are drawn into an ``ipywidgets.Output``.
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 
 from .._validation import check_integer
@@ -47,7 +49,7 @@ def excursion_set_explorer(field, thresholds=None, *, connectivity: int = 8, dra
     values = minkowski_functionals(field, thresholds, connectivity=connectivity, nan_policy="window")
     if not isinstance(values, np.ndarray):  # xarray Dataset
         values = np.stack([values[n].values for n in ("area", "perimeter", "euler_characteristic")], -1)
-    options = [(f"{u:.3g} mm/h", float(u)) for u in thresholds]
+    options = [(f"{u:g} mm/h", float(u)) for u in thresholds]  # 1.005, not 1: the exact threshold
     slider = widgets.SelectionSlider(options=options, value=float(thresholds[len(thresholds) // 2]),
                                      description="threshold", continuous_update=False)
     summary = widgets.HTML()
@@ -57,7 +59,7 @@ def excursion_set_explorer(field, thresholds=None, *, connectivity: int = 8, dra
         k = int(np.searchsorted(thresholds, slider.value))
         area, length, euler = values[k]
         summary.value = (
-            f"<b>u = {slider.value:.3g} mm/h</b>: area {area:.0f} px, "
+            f"<b>u = {slider.value:g} mm/h</b>: area {area:.0f} px, "
             f"perimeter {length:.0f} px edges, Euler characteristic {euler:.0f}"
         )
         if draw:
@@ -73,21 +75,14 @@ def excursion_set_explorer(field, thresholds=None, *, connectivity: int = 8, dra
 def _draw_excursion(field, threshold, output):
     import matplotlib.pyplot as plt
 
-    from .plotting import extent_km, plot_rain
+    from .plotting import plot_excursion_set, plot_rain
 
     output.clear_output(wait=True)
     with output:
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), sharex=True, sharey=True, constrained_layout=True)
         plot_rain(field, axes[0], title="rain rate")
-        data = np.asarray(field, dtype=float)
-        with np.errstate(invalid="ignore"):
-            mask = np.where(np.isnan(data), np.nan, (data >= threshold).astype(float))
-        extent = extent_km(field)
-        axes[1].imshow(mask, cmap="Blues", vmin=0, vmax=1.2, extent=extent, interpolation="nearest")
-        axes[1].set_title(f"excursion set {{rain >= {threshold:.3g} mm/h}}")
-        unit = "km, LAEA" if extent is not None else "pixels"
-        axes[1].set_xlabel(f"x ({unit})")
-        axes[1].set_ylabel(f"y ({unit})")
+        plot_excursion_set(field, threshold, axes[1], title=f"excursion set {{rain ≥ {threshold:g} mm/h}}")
+        axes[1].set_ylabel("")
         plt.show()
 
 
@@ -118,8 +113,9 @@ def curves_at_time(curves, time_index: int, threshold: float) -> dict:
     -------
     dict
         ``time`` (ISO string, minutes, UTC), ``threshold``, ``area``,
-        ``perimeter``, ``euler_characteristic`` (floats) and ``summary``
-        (one line of HTML).
+        ``perimeter``, ``euler_characteristic`` (floats), ``text`` (one
+        line of plain text, for ``print``) and ``summary`` (the same line as
+        HTML, for the widget).
 
     Examples
     --------
@@ -130,6 +126,8 @@ def curves_at_time(curves, time_index: int, threshold: float) -> dict:
     >>> row = curves_at_time(minkowski_functionals(field, [1.0]), 0, 1.0)
     >>> row["time"], row["area"], row["euler_characteristic"]
     ('2018-08-24T18:00', 4.0, 1.0)
+    >>> row["text"]
+    '2018-08-24T18:00 UTC, u = 1: area 4 pixel area, perimeter 16 pixel, Euler characteristic 1'
     """
     n_times = curves.sizes["time"]
     time_index = check_integer(time_index, "time_index", minimum=-n_times, maximum=n_times - 1)
@@ -143,12 +141,13 @@ def curves_at_time(curves, time_index: int, threshold: float) -> dict:
     units = curves["threshold"].attrs.get("units", "")
     area_unit = curves["area"].attrs.get("units", "")
     length_unit = curves["perimeter"].attrs.get("units", "")
-    summary = (
-        f"<b>{stamp} UTC, u = {thresholds[matches[0]]:g} {units}</b>: "
+    head = f"{stamp} UTC, u = {thresholds[matches[0]]:g} {units}".rstrip()
+    body = (
         f"area {values['area']:.0f} {area_unit}, perimeter {values['perimeter']:.0f} {length_unit}, "
         f"Euler characteristic {values['euler_characteristic']:.0f}"
-    )
-    return {"time": stamp, "threshold": float(thresholds[matches[0]]), **values, "summary": summary}
+    ).replace(" ,", ",")
+    return {"time": stamp, "threshold": float(thresholds[matches[0]]), **values,
+            "text": f"{head}: {body}", "summary": f"<b>{html.escape(head)}</b>: {html.escape(body)}"}
 
 
 def archive_time_explorer(series, curves, threshold: float | None = None, *, draw: bool = True):
@@ -210,33 +209,42 @@ def archive_time_explorer(series, curves, threshold: float | None = None, *, dra
 def _draw_archive_frame(series, curves, time_index, threshold, output):
     import matplotlib.pyplot as plt
 
-    from .plotting import extent_km, plot_rain
+    from .plotting import display_step, plot_excursion_set, plot_rain
 
-    field = series.isel(time=time_index).load()  # reads this one file only
+    step = display_step(series.isel(time=0))
+    # reads this one file only; maps of a continental grid show every `step`-th pixel
+    field = series.isel(time=time_index, y=slice(None, None, step), x=slice(None, None, step)).load()
+    stamp = str(np.datetime_as_string(field["time"].values, unit="m")).replace("T", " ")
+    units = curves["threshold"].attrs.get("units", "") or field.attrs.get("units", "")
+    start = str(np.datetime_as_string(curves["time"].values[0], unit="m")).replace("T", " ")
+    hours = (curves["time"].values - curves["time"].values[0]) / np.timedelta64(1, "h")
     output.clear_output(wait=True)
     with output:
-        fig = plt.figure(figsize=(12, 6.5), constrained_layout=True)
-        grid = fig.add_gridspec(3, 3)
-        ax_field, ax_set = fig.add_subplot(grid[:, 0]), fig.add_subplot(grid[:, 1])
-        plot_rain(field, ax_field, title=f"{np.datetime_as_string(field['time'].values, unit='m')} UTC")
-        data = np.asarray(field, dtype=float)
-        with np.errstate(invalid="ignore"):
-            mask = np.where(np.isnan(data), np.nan, (data >= threshold).astype(float))
-        extent = extent_km(field)
-        ax_set.imshow(mask, cmap="Blues", vmin=0, vmax=1.2, extent=extent, interpolation="nearest")
-        ax_set.set_title(f"excursion set, u = {threshold:g} {field.attrs.get('units', '')}")
-        ax_set.set_xlabel("x (km, LAEA)" if extent else "x (pixels)")
-        ax_set.set_ylabel("y (km, LAEA)" if extent else "y (pixels)")
+        fig = plt.figure(figsize=(11, 8), layout="constrained")
+        top, bottom = fig.subfigures(2, 1, height_ratios=[2.3, 1])
+        ax_field, ax_set = top.subplots(1, 2, sharex=True, sharey=True)
+        plot_rain(field, ax_field, title=f"rain rate, {stamp} UTC")
+        plot_excursion_set(field, threshold, ax_set, units=units,
+                           title=f"excursion set {{rain ≥ {threshold:g} {units}}}")
+        ax_set.set_ylabel("")
+        if step > 1:
+            top.suptitle(f"maps: every {_ordinal(step)} pixel shown; the functionals below are of the full grid",
+                         fontsize="medium")
         point = curves.sel(threshold=threshold)
-        hours = (curves["time"].values - curves["time"].values[0]) / np.timedelta64(1, "h")
-        for row, name in enumerate(("area", "perimeter", "euler_characteristic")):
-            ax = fig.add_subplot(grid[row, 2])
-            ax.plot(hours, point[name].values, color="C0")
+        names = {"area": "area", "perimeter": "perimeter", "euler_characteristic": "Euler characteristic χ"}
+        for ax, (name, title) in zip(bottom.subplots(1, 3), names.items()):
+            ax.plot(hours, point[name].values, ".-", color="C0")
+            ax.plot(hours[time_index], point[name].values[time_index], "o", color="C3")
             ax.axvline(hours[time_index], color="C3", lw=1)
-            unit = curves[name].attrs.get("units", "")
-            ax.set_ylabel(f"{name.replace('_', ' ')}\n({unit})" if unit and unit != "1" else name.replace("_", " "))
-            ax.set_xlabel(f"hours since {np.datetime_as_string(curves['time'].values[0], unit='m')} UTC")
+            unit = curves[name].attrs.get("units", "").replace("km2", "km²")
+            ax.set_title(title)
+            ax.set_ylabel(unit if unit and unit != "1" else "count")
+            ax.set_xlabel(f"hours since {start} UTC")
         plt.show()
+
+
+def _ordinal(n: int) -> str:
+    return {2: "second", 3: "third", 4: "fourth"}.get(n, f"{n}th")
 
 
 # ---------------------------------------------------------------- notebook 04: super-resolution browser
@@ -510,7 +518,7 @@ def soft_excursion_explorer(field, thresholds=None, *, temperature: float = 0.05
     values = np.asarray(field, dtype=np.float64)
     if values.ndim != 2 or not np.isfinite(values).all():
         raise ValueError("field must be a finite 2-D array (cut a NaN-free patch first)")
-    options = [(f"{u:.3g} mm/h", float(u)) for u in thresholds]
+    options = [(f"{u:g} mm/h", float(u)) for u in thresholds]
     threshold_slider = widgets.SelectionSlider(
         options=options, value=float(thresholds[len(thresholds) // 2]), description="u",
         continuous_update=False,
@@ -526,7 +534,7 @@ def soft_excursion_explorer(field, thresholds=None, *, temperature: float = 0.05
         out = soft_excursion_summary(values, threshold_slider.value, temperature_slider.value)
         (sa, sp, se), (ea, ep, ee) = out["soft"], out["exact"]
         summary.value = (
-            f"<b>u = {threshold_slider.value:.3g} mm/h, T = {temperature_slider.value:.2g} mm/h</b>: "
+            f"<b>u = {threshold_slider.value:g} mm/h, T = {temperature_slider.value:.2g} mm/h</b>: "
             f"area {sa:.1f} (exact {ea:.0f}) px, perimeter {sp:.1f} ({ep:.0f}) px edges, "
             f"Euler characteristic {se:.2f} ({ee:.0f}); ties at u: {out['ties']}"
         )
@@ -553,7 +561,8 @@ def _draw_soft_excursion(field, membership, threshold, temperature, output):
         plot_rain(field, axes[0], title="rain rate")
         extent = extent_km(field)
         image = axes[1].imshow(membership, cmap="Blues", vmin=0, vmax=1, extent=extent, interpolation="nearest")
-        axes[1].set_title(f"membership σ((x − {threshold:.3g})/{temperature:.2g})")
+        axes[1].set_title(f"membership σ((x − u)/T), u = {threshold:g} mm/h, T = {temperature:.2g} mm/h",
+                          fontsize="medium")
         unit = "km, LAEA" if extent is not None else "pixels"
         axes[1].set_xlabel(f"x ({unit})")
         axes[1].set_ylabel(f"y ({unit})")
@@ -561,69 +570,86 @@ def _draw_soft_excursion(field, membership, threshold, temperature, output):
         plt.show()
 
 
-def gradient_explorer(model, rain: np.ndarray, target: np.ndarray, *, bounds=(1, 2, 4, 8, 16, 32, 64)):
-    """Widget: pick a patch and a Lipschitz cap, see the surrogate's gradient map.
+# ---------------------------------------------------------------- notebook 03: surrogate gradients
+
+__all__ += ["surrogate_gradient_explorer"]
+
+
+def surrogate_gradient_explorer(models: dict, rain, target, *, draw: bool = True):
+    """Widget: pick a surrogate and a field, see the gradient it gives and how smooth it is.
+
+    The gradient is :func:`mink_toolkit.surrogate.gradient_maps`: that of the
+    functional distance between the field (e.g. a blurred prediction) and
+    ``target`` (e.g. the exact functionals of the truth).
 
     Parameters
     ----------
-    model : MinkowskiSurrogate, ``lipschitz=True``
+    models : dict of str to surrogate
+        The choices (e.g. a CNN bounded in several ways, and the additive model).
     rain : ndarray, shape (N, H, W), mm/h
-    target : ndarray, shape (N, n, 3), exact functionals of ``rain``
-    bounds : sequence of float
-        Choices of ``local_lipschitz``.
+    target : ndarray, shape (N, n, 3)
+        Target functionals of each field.
+    draw : bool
+        Draw the figure on every change (False in tests: state only).
 
     Returns
     -------
     ipywidgets.VBox
-        Children: the patch slider, the cap slider, an HTML line with the
-        certified bound (of the features; see
-        :func:`~mink_toolkit.surrogate.lipschitz_upper_bound`), the pooled R² (log1p) of this patch's functionals
-        and the gradient's high-wavenumber share, and the figure output.
+        With attributes ``model`` (Dropdown), ``field`` (IntSlider), ``summary``
+        (HTML: high-wavenumber share, total variation and RMS of the gradient)
+        and ``output`` (the figure).
     """
     import ipywidgets as widgets
+
+    from ..metrics import high_wavenumber_share
+    from ..surrogate import gradient_maps
+    from ..surrogate.gradients import HIGH_WAVENUMBER_CUTOFF
+
+    rain = np.asarray(rain, dtype=np.float64)
+    target = np.asarray(target, dtype=np.float64)
+    if rain.ndim != 3 or target.ndim != 3 or target.shape[0] != rain.shape[0]:
+        raise ValueError(f"rain (N, H, W) and target (N, n, 3) must match; got {rain.shape} and {target.shape}")
+    if not models:
+        raise ValueError("models is empty: give at least one surrogate")
+    model = widgets.Dropdown(options=list(models), description="surrogate")
+    field = widgets.IntSlider(value=0, min=0, max=len(rain) - 1, description="field", continuous_update=False)
+    summary = widgets.HTML()
+    output = widgets.Output()
+
+    def update(change=None):
+        k = field.value
+        grad = gradient_maps(models[model.value], rain[k : k + 1], target[k : k + 1])[0]
+        mean_abs = float(np.abs(grad).mean())
+        tv = float(np.abs(np.diff(grad, axis=-1)).mean() + np.abs(np.diff(grad, axis=-2)).mean())
+        summary.value = (
+            f"{model.value}, field {k}: high-wavenumber share "
+            f"{high_wavenumber_share(grad[None], HIGH_WAVENUMBER_CUTOFF):.3f}, total variation "
+            f"{tv / mean_abs if mean_abs else float('nan'):.3f}, RMS {float(np.sqrt(np.mean(grad**2))):.3g} per mm/h"
+        )
+        if draw:
+            _draw_gradient(rain[k], grad, model.value, output)
+
+    model.observe(update, names="value")
+    field.observe(update, names="value")
+    update()
+    box = widgets.VBox([widgets.HBox([model, field]), summary, output])
+    box.model, box.field, box.summary, box.output = model, field, summary, output
+    return box
+
+
+def _draw_gradient(rain, grad, name, output):
     import matplotlib.pyplot as plt
 
-    import torch
-
-    from ..functionals import compress_functionals
-    from ..metrics import high_wavenumber_share, r2_score
-    from ..surrogate import gradient_maps, lipschitz_upper_bound, predict_functionals, with_lipschitz
     from .plotting import plot_rain
 
-    if rain.ndim != 3 or target.shape[0] != rain.shape[0]:
-        raise ValueError(f"rain (N, H, W) and target (N, n, 3) must match; got {rain.shape} and {target.shape}")
-    bounds = [float(b) for b in bounds]
-    start = min(bounds, key=lambda b: abs(b - model.local_lipschitz))
-    patch = widgets.IntSlider(value=0, min=0, max=len(rain) - 1, description="patch")
-    cap = widgets.SelectionSlider(options=bounds, value=start, description="Lipschitz L")
-    info = widgets.HTML()
-    out = widgets.Output()
-
-    def update(*_):
-        capped = with_lipschitz(model, cap.value)
-        k = patch.value
-        grad = gradient_maps(capped, rain[k : k + 1], target[k : k + 1], capped.thresholds)[0]
-        pred, _ = predict_functionals(capped, rain[k : k + 1])
-        p = compress_functionals(pred).numpy().ravel()
-        t = compress_functionals(torch.as_tensor(target[k : k + 1])).numpy().ravel()
-        info.value = (
-            f"certified bound {lipschitz_upper_bound(capped, rain.shape[-2:]):.4g}; "
-            f"R² (this patch, log1p) {r2_score(p, t):.3f}; "
-            f"gradient high-wavenumber share {high_wavenumber_share(grad[None], 0.25):.3f}"
-        )
-        with out:
-            out.clear_output(wait=True)
-            fig, axes = plt.subplots(1, 2, figsize=(9, 4), constrained_layout=True)
-            plot_rain(rain[k], ax=axes[0], title=f"patch {k}")
-            limit = float(np.abs(grad).max()) or 1.0
-            image = axes[1].imshow(grad, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
-            axes[1].set_title(f"surrogate gradient, L = {cap.value:g}")
-            axes[1].set_xlabel("x (pixels)")
-            axes[1].set_ylabel("y (pixels)")
-            fig.colorbar(image, ax=axes[1], label="∂loss/∂x (per mm/h)")
-            plt.show()
-
-    patch.observe(update, names="value")
-    cap.observe(update, names="value")
-    update()
-    return widgets.VBox([patch, cap, info, out])
+    output.clear_output(wait=True)
+    with output:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+        plot_rain(rain, ax=axes[0], title="field")
+        limit = float(np.abs(grad).max()) or 1.0
+        image = axes[1].imshow(grad, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+        axes[1].set_title(f"gradient of the loss, {name}")
+        axes[1].set_xlabel("x (pixels)")
+        axes[1].set_ylabel("y (pixels)")
+        fig.colorbar(image, ax=axes[1], label="∂loss/∂x (per mm/h)")
+        plt.show()

@@ -79,7 +79,7 @@ edge-count estimator and their proofs, and :func:`project_feasible` for the
 constrained head that meets them for every input and every weight setting.
 """
 
-from .certify import empirical_lipschitz, lipschitz_upper_bound
+from .certify import attack_starts, empirical_lipschitz, lipschitz_upper_bound
 from .checkpoint import load_surrogate, save_surrogate
 from .constraints import geometric_violations, project_feasible
 from .models import (
@@ -92,7 +92,7 @@ from .models import (
     with_lipschitz,
 )
 from .norms import conv_operator_norm
-from .gradients import gradient_maps
+from .gradients import gradient_maps, gradient_smoothness
 from .loss import SurrogateTerm, surrogate_loss
 from .training import TrainingResult, predict_functionals, train_surrogate
 
@@ -116,5 +116,7 @@ __all__ = [
     "save_surrogate",
     "load_surrogate",
     "gradient_maps",
+    "gradient_smoothness",
+    "attack_starts",
     "with_lipschitz",
 ]

@@ -1,20 +1,62 @@
-r"""Necessary geometric conditions on the functionals, and a head that meets them.
+r"""Necessary geometric conditions on the functionals, and a continuous head that meets them.
 
-:func:`geometric_violations` checks predictions against conditions every
-exact edge-count estimate satisfies; :func:`project_feasible` maps raw
-estimates onto values the exact estimator can take.
+:func:`geometric_violations` checks predictions against conditions that the
+exact edge-count estimator (8-connected χ) satisfies on every binary image;
+:func:`project_feasible` is the constrained head of the surrogates: a
+continuous, Lipschitz map from raw estimates onto values that satisfy every
+*continuous* condition, whatever the input and the weights.
+
+Continuous and discrete conditions
+----------------------------------
+Exact values are counts: the area of a non-empty set is at least one pixel,
+and the perimeter of A cells is at least :math:`2\lceil 2\sqrt A\rceil`
+(Harary & Harborth 1976). These two facts make the feasible set of (area,
+perimeter) disconnected near A = 0 (no perimeter fits :math:`0 < A < 1`), so
+no continuous map can reach both A = 0 and A ≥ 1 while honouring them: a head
+that does (the projection this module had before) must jump, and a loss
+through it has a value and a gradient that disagree. The head therefore meets
+continuous relaxations of them, each still a *necessary* condition of exact
+values (every exact value satisfies it, because exact areas are 0 or ≥ 1):
+
+* ``perimeter_min``: :math:`P \ge 4\min(A, \sqrt A)`, relaxing
+  :math:`A > 0 \Rightarrow P \ge 2\lceil 2\sqrt A\rceil`;
+* ``euler_lower``: :math:`\chi \ge 2\min(A, 1) - P/4`, relaxing
+  :math:`A > 0 \Rightarrow \chi \ge 2 - P/4`;
+* ``components_range``: :math:`\min(A, 1) \le \beta_0 \le \min(A, P/4)`,
+  relaxing :math:`A > 0 \Rightarrow \beta_0 \ge 1`.
+
+(:math:`2\lceil 2\sqrt A\rceil \ge 4\sqrt A`, and for :math:`A \ge 1`,
+:math:`\min(A, \sqrt A) = \sqrt A` and :math:`\min(A, 1) = 1`; for A = 0 the
+continuous forms read P ≥ 0, χ ≥ −P/4 and β0 ≥ 0, which the other conditions
+then pin to 0.) ``geometric_violations(..., discrete=True)`` adds the discrete
+forms, which an emulator with continuous outputs cannot be asked to meet
+everywhere.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import torch
 
 from .._validation import check_choice, check_positive
 
-__all__ = ["project_feasible", "geometric_violations"]
+__all__ = ["project_feasible", "head_lipschitz_constant", "geometric_violations", "CONDITIONS", "DISCRETE_CONDITIONS"]
+
+#: The continuous necessary conditions (those the constrained head guarantees).
+CONDITIONS = (
+    "area_range",
+    "area_monotone",
+    "perimeter_zero",
+    "perimeter_min",
+    "perimeter_max",
+    "euler_zero",
+    "euler_upper",
+    "euler_lower",
+)
+#: Conditions on β0 (checked when components are given).
+COMPONENT_CONDITIONS = ("components_range", "euler_components")
+#: Discrete forms (``discrete=True``): exact values meet them, continuous emulators cannot everywhere.
+DISCRETE_CONDITIONS = ("area_gap", "perimeter_min_discrete", "euler_lower_discrete", "components_min_discrete")
 
 
 def _ceil_two_sqrt(area: torch.Tensor) -> torch.Tensor:
@@ -29,62 +71,45 @@ def _ceil_two_sqrt(area: torch.Tensor) -> torch.Tensor:
     return torch.where(k**2 < 4.0 * area, k + 1.0, k)
 
 
-class _StraightThrough(torch.autograd.Function):
-    """Forward: the projected values, exactly. Backward: identity to the raw values.
+def _clamp(x: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """``min(max(x, low), high)``: continuous, and 1-Lipschitz in the ℓ∞ norm of (x, low, high)."""
+    return torch.minimum(torch.maximum(x, low), high)
 
-    The straight-through estimator (Bengio, Léonard & Courville 2013): the
-    projection onto the feasible set is piecewise constant or clamped in
-    places, which would stop gradients; passing them straight through keeps
-    training and the surrogate's input gradients dense.
-    """
 
-    @staticmethod
-    def forward(ctx, raw, projected):  # noqa: D102 - see class docstring
-        return projected.clone()
-
-    @staticmethod
-    def backward(ctx, grad):  # noqa: D102
-        return grad, None
+def perimeter_lower_bound(area: torch.Tensor) -> torch.Tensor:
+    r"""The continuous lower bound :math:`4\min(A, \sqrt A)` on the perimeter (4-Lipschitz in A)."""
+    return 4.0 * torch.minimum(area, torch.sqrt(area.clamp_min(0.0)))
 
 
 def project_feasible(raw: torch.Tensor, n_pixels: int) -> torch.Tensor:
-    r"""Map raw estimates onto values the exact edge-count estimator can take.
+    r"""The constrained head: a continuous map of raw estimates onto the feasible set.
 
     Works in pixel units, per sample, along the threshold axis (increasing
-    thresholds). Every step only *clamps* a quantity into an interval that
-    the previous steps made non-empty, so a raw estimate that is already
-    feasible is returned unchanged; the result meets every condition of
-    :func:`geometric_violations` (with ``components``) for **any** input:
+    thresholds). Each output is its raw value clamped into an interval whose
+    ends are continuous functions of the outputs before it, and every interval
+    is non-empty, so the result meets every continuous condition of
+    :func:`geometric_violations` (with components) for **any** input, and a
+    raw estimate that already meets them is returned unchanged:
 
-    1. area: :math:`\tilde A_k = \min(\max(a_k, 0), HW)`; then the running
-       minimum over thresholds :math:`\bar A_k = \min_{j \le k} \tilde A_j`
-       (non-increasing in u, still in [0, HW]); then the small-area map
-       :math:`A = 0` if :math:`\bar A < 1/2`, :math:`A = 1` if
-       :math:`1/2 \le \bar A < 3/2`, :math:`A = \bar A` otherwise. It is
-       non-decreasing, so monotonicity survives, and it lands in
-       :math:`\{0, 1\} \cup [3/2, HW]`: the only areas for which
-       :math:`2\lceil 2\sqrt A\rceil \le 4A`, i.e. for which a perimeter exists
-       (for :math:`0 < A < 1`, :math:`4 > 4A`; for :math:`1 < A < 3/2`,
-       :math:`6 > 4A`).
-    2. perimeter: 0 if A = 0, else clamp into
-       :math:`[L, 4A]` with :math:`L = 2\lceil 2\sqrt A\rceil`. Non-empty:
-       A = 1 gives [4, 4]; for :math:`3/2 \le A \le 9/4`, L = 6 <= 4A; for
-       :math:`A > 9/4`, :math:`L < 4\sqrt A + 2 \le 4A` since
-       :math:`\sqrt A > 1.37`.
-    3. χ: 0 if A = 0, else clamp into :math:`[2 - P/4, \min(A, P/4)]`
-       (non-empty: :math:`P \ge 4` and :math:`A \ge 1`).
-    4. β0: 0 if A = 0, else clamp into
-       :math:`[\max(1, \chi), \min(A, P/4, (\chi + P/4)/2)]`, i.e.
-       :math:`\chi \le \beta_0` and :math:`2\beta_0 - P/4 \le \chi`.
-       Non-empty: :math:`1 \le (\chi + P/4)/2` because :math:`\chi \ge 2 - P/4`,
-       and :math:`\chi \le (\chi + P/4)/2` because :math:`\chi \le P/4`.
-       χ goes first because it is a primary output; β0 (non-local, harder to
-       learn) adapts to it.
+    1. area: :math:`A_k = \min_{j \le k} \operatorname{clamp}(a_j, 0, HW)`
+       (non-increasing in u, in [0, HW]);
+    2. perimeter: :math:`P = \operatorname{clamp}(p, 4\min(A, \sqrt A), 4A)`
+       (non-empty: :math:`\min(A, \sqrt A) \le A`; A = 0 gives P = 0);
+    3. χ: :math:`\operatorname{clamp}(c, 2\min(A, 1) - P/4, \min(A, P/4))`
+       (non-empty: for A ≥ 1, P ≥ 4 so :math:`2 - P/4 \le \min(A, P/4)`; for
+       A < 1, P = 4A and both ends equal A);
+    4. β0: :math:`\operatorname{clamp}(b, \max(\min(A,1), \chi),
+       \min(A, P/4, (\chi + P/4)/2))`, i.e. :math:`\chi \le \beta_0` and
+       :math:`2\beta_0 - P/4 \le \chi` (non-empty: :math:`\min(A,1) \le
+       (\chi + P/4)/2` because :math:`\chi \ge 2\min(A,1) - P/4`, and
+       :math:`\chi \le (\chi + P/4)/2` because :math:`\chi \le P/4`). χ goes
+       first because it is a primary output; β0 adapts to it.
 
-    The ceiling is evaluated exactly (:func:`_ceil_two_sqrt`), and the bounds
-    are computed with the same floating-point operations as the checks of
-    :func:`geometric_violations`, in float64, so a check never fails by
-    rounding.
+    The map is piecewise linear except for :math:`\sqrt A` on :math:`A \ge 1`,
+    continuous, and differentiable almost everywhere with its true gradient
+    (value and gradient agree, unlike a projection with a straight-through
+    gradient). Each output moves by at most 4 times the largest change of a
+    raw value (:func:`head_lipschitz_constant`).
 
     Parameters
     ----------
@@ -96,49 +121,117 @@ def project_feasible(raw: torch.Tensor, n_pixels: int) -> torch.Tensor:
     Returns
     -------
     torch.Tensor, shape (..., n_thresholds, 4), float64
-        Projected (area, perimeter, β0, χ). Differentiable with a
-        straight-through gradient (identity to ``raw``).
+        Constrained (area, perimeter, β0, χ).
 
     Examples
     --------
     >>> import torch
     >>> raw = torch.tensor([[[0.9, 1.0, 3.0, -2.0], [0.2, 3.0, 1.0, 1.0]]])
-    >>> project_feasible(raw, 16)[0].tolist()
-    [[1.0, 4.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]]
+    >>> [[round(v, 3) for v in row] for row in project_feasible(raw, 16)[0].tolist()]
+    [[0.9, 3.6, 0.9, 0.9], [0.2, 0.8, 0.2, 0.2]]
     >>> project_feasible(torch.tensor([[[9.0, 12.0, 0.0, 5.0]]]), 16)[0].tolist()  # a 3×3 square: χ, β0 <= P/4 = 3
     [[9.0, 12.0, 3.0, 3.0]]
     """
     if raw.ndim < 2 or raw.shape[-1] != 4:
         raise ValueError(f"raw must be shaped (..., n_thresholds, 4); got {tuple(raw.shape)}")
+    r = raw.to(torch.float64)
+    area = torch.cummin(r[..., 0].clamp(0.0, float(n_pixels)), dim=-1).values
+    perimeter = _clamp(r[..., 1], perimeter_lower_bound(area), 4.0 * area)
+    quarter = perimeter / 4.0
+    one = torch.minimum(area, torch.ones_like(area))
+    euler = _clamp(r[..., 3], 2.0 * one - quarter, torch.minimum(area, quarter))
+    # Largest float b with 2b - P/4 <= χ as geometric_violations computes it (the sum may
+    # round up): at most two ulps below (χ + P/4)/2, which keeps the map continuous.
+    half = (euler + quarter) / 2.0
     with torch.no_grad():
-        r = raw.detach().to(torch.float64)
-        area = r[..., 0].clamp(0.0, float(n_pixels))
-        area = torch.cummin(area, dim=-1).values
-        area = torch.where(area < 0.5, torch.zeros_like(area), torch.where(area < 1.5, torch.ones_like(area), area))
-        wet = area > 0
-        lower = 2.0 * _ceil_two_sqrt(area)
-        perimeter = torch.minimum(torch.maximum(r[..., 1], lower), 4.0 * area)
-        quarter = perimeter / 4.0
-        euler = torch.minimum(torch.maximum(r[..., 3], 2.0 - quarter), torch.minimum(area, quarter))
-        # Largest float b with 2b - P/4 <= χ as the checks compute it (the sum may round up).
-        half = (euler + quarter) / 2.0
         for _ in range(2):
-            half = torch.where(2.0 * half - quarter > euler, torch.nextafter(half, torch.full_like(half, -math.inf)), half)
-        components = torch.minimum(
-            torch.maximum(r[..., 2], torch.clamp(euler, min=1.0)),
-            torch.minimum(torch.minimum(area, quarter), half),
-        )
-        zero = torch.zeros_like(area)
-        projected = torch.stack(
-            [
-                area,
-                torch.where(wet, perimeter, zero),
-                torch.where(wet, components, zero),
-                torch.where(wet, euler, zero),
-            ],
-            dim=-1,
-        )
-    return _StraightThrough.apply(raw.to(torch.float64), projected)
+            over = 2.0 * half - quarter > euler
+            half = torch.where(over, torch.nextafter(half, torch.full_like(half, -torch.inf)), half)
+    half = half + ((euler + quarter) / 2.0 - ((euler + quarter) / 2.0).detach())  # the gradient of the exact value
+    components = _clamp(
+        r[..., 2],
+        torch.maximum(one, euler),
+        torch.minimum(torch.minimum(area, quarter), half),
+    )
+    return torch.stack([area, perimeter, components, euler], dim=-1)
+
+
+def head_lipschitz_constant(n_thresholds: int) -> float:
+    r"""ℓ2 Lipschitz constant of :func:`project_feasible` on (n_thresholds, 4) arrays: :math:`8\sqrt n`.
+
+    In the ℓ∞ norm each output moves by at most 4δ when every raw value
+    moves by at most δ: clamps and running minima are 1-Lipschitz in ℓ∞, so
+    :math:`|\Delta A| \le \delta`; the perimeter's ends
+    :math:`4\min(A, \sqrt A)` and :math:`4A` are 4-Lipschitz in A, so
+    :math:`|\Delta P| \le 4\delta`; χ's ends move by at most
+    :math:`2\delta + \delta` and δ, so :math:`|\Delta\chi| \le 3\delta`; β0's by
+    at most :math:`3\delta` and :math:`(3\delta + \delta)/2`, so
+    :math:`|\Delta\beta_0| \le 3\delta`. With :math:`\|v\|_\infty \le \|v\|_2
+    \le \sqrt{4n}\,\|v\|_\infty` on the 4n outputs the ℓ2 constant is at most
+    :math:`4\sqrt{4n} = 8\sqrt n`.
+
+    Examples
+    --------
+    >>> head_lipschitz_constant(21)
+    36.66060555964672
+    """
+    return 8.0 * float(np.sqrt(n_thresholds))
+
+
+def _masks(f: np.ndarray, b0, image_shape, pixel_size: float, rtol: float, discrete: bool) -> dict:
+    """Boolean violation masks (fields, n) per condition (area_monotone: (fields, n), False at k = 0)."""
+    area = f[..., 0] / pixel_size**2
+    length = f[..., 1] / pixel_size
+    euler = f[..., 2]
+    n_pixels = float(image_shape[0] * image_shape[1])
+
+    def le(a, b):  # a <= b up to rtol
+        return a <= b + rtol * np.maximum(np.abs(a), np.abs(b))
+
+    # The conditions on a non-empty set are checked where A > 0; an empty (or negative) area
+    # is judged by area_range and the *_zero conditions alone, so no entry counts twice.
+    wet = area > 0
+    dry = ~wet
+    one = np.minimum(area, 1.0)
+    with np.errstate(invalid="ignore"):
+        root = np.sqrt(np.maximum(area, 0.0))
+    monotone = np.zeros(area.shape, dtype=bool)
+    monotone[..., 1:] = ~le(area[..., 1:], area[..., :-1])
+    bad = {
+        "area_range": ~(le(0.0, area) & le(area, n_pixels)),
+        "area_monotone": monotone,
+        "perimeter_zero": dry & (length != 0),
+        "perimeter_min": wet & ~le(4.0 * np.minimum(area, root) * (1.0 - rtol), length),
+        "perimeter_max": wet & ~le(length, 4.0 * area),
+        "euler_zero": dry & (euler != 0),
+        "euler_upper": wet & ~le(euler, np.minimum(area, length / 4.0)),
+        "euler_lower": wet & ~le(2.0 * one - length / 4.0, euler),
+    }
+    if b0 is not None:
+        in_range = le(one, b0) & le(b0, np.minimum(area, length / 4.0))
+        bad["components_range"] = np.where(wet, ~in_range, b0 != 0)
+        bad["euler_components"] = wet & ~(le(2.0 * b0 - length / 4.0, euler) & le(euler, b0))
+    if discrete:
+        with np.errstate(invalid="ignore"):
+            ceil_bound = 2.0 * np.ceil(2.0 * np.sqrt(np.maximum(area * (1.0 - rtol), 0.0)))
+        bad["area_gap"] = (area > 0) & ~le(1.0, area)
+        bad["perimeter_min_discrete"] = wet & ~le(ceil_bound, length)
+        bad["euler_lower_discrete"] = wet & ~le(2.0 - length / 4.0, euler)
+        if b0 is not None:
+            bad["components_min_discrete"] = wet & ~le(1.0, b0)
+    return bad
+
+
+def _rates(bad: dict, select: np.ndarray) -> dict:
+    """Fraction of the selected entries violating each condition, and ``any`` of the continuous ones."""
+    count = int(select.sum())
+    out = {name: (float(v[select].mean()) if count else 0.0) for name, v in bad.items()}
+    continuous = [v for name, v in bad.items() if name not in DISCRETE_CONDITIONS]
+    anything = np.logical_or.reduce(continuous)
+    out["any"] = float(anything[select].mean()) if count else 0.0
+    if any(name in DISCRETE_CONDITIONS for name in bad):
+        out["any_discrete"] = float(np.logical_or.reduce(list(bad.values()))[select].mean()) if count else 0.0
+    return out
 
 
 def geometric_violations(
@@ -148,8 +241,10 @@ def geometric_violations(
     pixel_size: float = 1.0,
     perimeter: str = "edges",
     components=None,
+    truth=None,
+    discrete: bool = False,
     rtol: float = 1e-9,
-) -> dict[str, float]:
+) -> dict:
     r"""Fractions of predictions that break necessary conditions of the exact estimator.
 
     Each condition holds for the exact functionals of **every** binary image
@@ -159,28 +254,33 @@ def geometric_violations(
     ``area_range``: :math:`0 \le A \le HW` — A counts pixels.
     ``area_monotone``: :math:`A(u_{k+1}) \le A(u_k)` — the excursion sets are nested.
     ``perimeter_zero``: :math:`A = 0 \Rightarrow P = 0` — no pixel, no edge.
-    ``perimeter_min``: :math:`A > 0 \Rightarrow P \ge 2\lceil 2\sqrt A\rceil` —
-    the minimal perimeter of a polyomino of A cells (Harary & Harborth 1976);
-    it also gives :math:`P > 0` when :math:`A > 0`. (The continuous bound
-    :math:`P^2 \ge 4\pi A` is false here: one pixel has P = 4 < √(4π).)
+    ``perimeter_min``: :math:`P \ge 4\min(A, \sqrt A)` — the minimal
+    perimeter of a polyomino of A cells is :math:`2\lceil 2\sqrt A\rceil \ge 4\sqrt A`
+    (Harary & Harborth 1976), and exact areas are 0 or ≥ 1. (The continuous
+    bound :math:`P^2 \ge 4\pi A` is false here: one pixel has P = 4 < √(4π).)
     ``perimeter_max``: :math:`P \le 4A` — each pixel has 4 edges.
     ``euler_zero``: :math:`A = 0 \Rightarrow \chi = 0`.
     ``euler_upper``: :math:`\chi \le \min(A, P/4)` — :math:`\chi = \beta_0 - \beta_1 \le \beta_0`,
     each component holds a pixel (:math:`\beta_0 \le A`) and has at least 4
     boundary edges (:math:`\beta_0 \le P/4`).
-    ``euler_lower``: :math:`A > 0 \Rightarrow \chi \ge 2 - P/4` — every
-    component and every hole is bounded by its own closed curve of at least
-    4 edges (a hole of the 4-connected background is enclosed by a single
+    ``euler_lower``: :math:`\chi \ge 2\min(A, 1) - P/4` — every component
+    and every hole is bounded by its own closed curve of at least 4 edges
+    (a hole of the 4-connected background is enclosed by a single
     8-connected component, Rosenfeld 1970), so :math:`\beta_0 + \beta_1 \le P/4`,
-    hence :math:`\chi = 2\beta_0 - (\beta_0 + \beta_1) \ge 2\beta_0 - P/4 \ge 2 - P/4`.
+    hence :math:`\chi = 2\beta_0 - (\beta_0 + \beta_1) \ge 2\beta_0 - P/4 \ge 2 - P/4`
+    when A > 0 (then A ≥ 1).
 
     With ``components`` (β0) also:
-    ``components_range``: :math:`A = 0 \Rightarrow \beta_0 = 0`, else
-    :math:`1 \le \beta_0 \le \min(A, P/4)`;
-    ``euler_components``: :math:`A > 0 \Rightarrow 2\beta_0 - P/4 \le \chi \le \beta_0`.
+    ``components_range``: :math:`\min(A, 1) \le \beta_0 \le \min(A, P/4)`;
+    ``euler_components``: :math:`2\beta_0 - P/4 \le \chi \le \beta_0`.
 
-    ``any``: fraction of fields (all leading indices) with at least one
-    violation at some threshold — the paper's "physically impossible fields".
+    These are the *continuous* conditions, the ones a continuous emulator can
+    meet everywhere and the constrained head (:func:`project_feasible`)
+    guarantees. ``discrete=True`` adds the discrete forms they relax (see the
+    module notes): ``area_gap`` (:math:`0 < A < 1`), ``perimeter_min_discrete``
+    (:math:`A > 0 \Rightarrow P \ge 2\lceil 2\sqrt A\rceil`), ``euler_lower_discrete``
+    (:math:`A > 0 \Rightarrow \chi \ge 2 - P/4`) and, with components,
+    ``components_min_discrete`` (:math:`A > 0 \Rightarrow \beta_0 \ge 1`).
 
     Parameters
     ----------
@@ -194,25 +294,39 @@ def geometric_violations(
         Only the edge-count estimator's conditions are implemented.
     components : array_like, shape (..., n_thresholds), optional
         β0 predictions.
+    truth : array_like, shape like ``functionals``, optional
+        Exact functionals of the same fields: the rates are then split into
+        entries whose true set is empty (true area 0, where an emulator's
+        small non-zero outputs are violations of ``perimeter_min`` and the
+        like) and entries whose true set is not.
+    discrete : bool, default False
+        Also check the discrete forms.
     rtol : float, default 1e-9
         Relative tolerance of each comparison, for rounding in the pixel-size
-        conversion (the ceiling is evaluated at :math:`A(1 - \mathrm{rtol})`).
+        conversion.
 
     Returns
     -------
-    dict of str to float
-        Fraction of (field, threshold) entries violating each condition
-        (``area_monotone``: of adjacent threshold pairs), and ``any``.
+    dict
+        Without ``truth``: the fraction of (field, threshold) entries
+        violating each condition (``area_monotone``: of entries k ≥ 1
+        compared with k − 1, counted over all entries), and ``any``: the
+        fraction of fields (all leading indices) with at least one
+        continuous violation — the paper's "physically impossible fields"
+        (``any_discrete`` the same with the discrete forms).
+        With ``truth``: ``{"empty_truth": {...}, "nonempty_truth": {...},
+        "fields_any": float}``, each group's rates over its entries and its
+        ``any`` the fraction of its entries with a continuous violation.
 
     Examples
     --------
     >>> import numpy as np
     >>> from mink_toolkit import minkowski_functionals
     >>> x = np.random.default_rng(0).random((4, 16, 16))
-    >>> v = geometric_violations(minkowski_functionals(x, [0.3, 0.6]), (16, 16))
+    >>> v = geometric_violations(minkowski_functionals(x, [0.3, 0.6]), (16, 16), discrete=True)
     >>> max(v.values())
     0.0
-    >>> geometric_violations(np.array([[[2.0, 4.0, 1.0]]]), (8, 8))["perimeter_min"]
+    >>> geometric_violations(np.array([[[2.0, 4.0, 1.0]]]), (8, 8))["perimeter_min"]  # 4√2 > 4
     1.0
     """
     check_choice(perimeter, ("edges",), "perimeter")
@@ -227,41 +341,29 @@ def geometric_violations(
     if len(image_shape) != 2 or min(image_shape) < 1:
         raise ValueError(f"image_shape must be (H, W) with H, W >= 1; got {image_shape}")
     f = f.reshape(-1, *f.shape[-2:])
-    area = f[..., 0] / pixel_size**2
-    length = f[..., 1] / pixel_size
-    euler = f[..., 2]
-    n_pixels = float(image_shape[0] * image_shape[1])
-
-    def le(a, b):  # a <= b up to rtol
-        return a <= b + rtol * np.maximum(np.abs(a), np.abs(b))
-
-    wet = area > 0
-    dry = ~wet
-    with np.errstate(invalid="ignore"):
-        ceil_bound = 2.0 * np.ceil(2.0 * np.sqrt(np.maximum(area * (1.0 - rtol), 0.0)))
-    bad = {
-        "area_range": ~(le(0.0, area) & le(area, n_pixels)),
-        "perimeter_zero": dry & (length != 0),
-        "perimeter_min": wet & ~le(ceil_bound, length),
-        "perimeter_max": wet & ~le(length, 4.0 * area),
-        "euler_zero": dry & (euler != 0),
-        "euler_upper": wet & ~le(euler, np.minimum(area, length / 4.0)),
-        "euler_lower": wet & ~le(2.0 - length / 4.0, euler),
-    }
-    monotone_bad = ~le(area[..., 1:], area[..., :-1])
+    b0 = None
     if components is not None:
         if isinstance(components, torch.Tensor):
             components = components.detach().cpu().numpy()
-        b0 = np.asarray(components, dtype=np.float64).reshape(area.shape)
-        bad["components_range"] = np.where(
-            wet, ~(le(1.0, b0) & le(b0, np.minimum(area, length / 4.0))), b0 != 0
-        )
-        bad["euler_components"] = wet & ~(le(2.0 * b0 - length / 4.0, euler) & le(euler, b0))
-    out = {name: float(v.mean()) for name, v in bad.items()}
-    out["area_monotone"] = float(monotone_bad.mean()) if monotone_bad.size else 0.0
-    per_field = np.zeros(area.shape[0], dtype=bool)
-    for v in bad.values():
-        per_field |= v.any(axis=-1)
-    per_field |= monotone_bad.any(axis=-1)
-    out["any"] = float(per_field.mean())
-    return out
+        b0 = np.asarray(components, dtype=np.float64).reshape(f.shape[:-1])
+    bad = _masks(f, b0, image_shape, pixel_size, rtol, discrete)
+    continuous = np.logical_or.reduce([v for name, v in bad.items() if name not in DISCRETE_CONDITIONS])
+    if truth is None:
+        out = {name: float(v.mean()) for name, v in bad.items()}
+        # Monotonicity is a property of adjacent pairs: its rate is over the n - 1 pairs.
+        out["area_monotone"] = float(bad["area_monotone"][..., 1:].mean()) if f.shape[-2] > 1 else 0.0
+        out["any"] = float(continuous.any(axis=-1).mean())
+        if discrete:
+            out["any_discrete"] = float(np.logical_or.reduce(list(bad.values())).any(axis=-1).mean())
+        return out
+    if isinstance(truth, torch.Tensor):
+        truth = truth.detach().cpu().numpy()
+    t = np.asarray(truth, dtype=np.float64).reshape(-1, *np.shape(truth)[-2:])
+    if t.shape != f.shape:
+        raise ValueError(f"truth must be shaped like functionals {f.shape}; got {t.shape}")
+    empty = t[..., 0] <= 0
+    return {
+        "empty_truth": _rates(bad, empty),
+        "nonempty_truth": _rates(bad, ~empty),
+        "fields_any": float(continuous.any(axis=-1).mean()),
+    }

@@ -16,13 +16,13 @@ from ..losses import functional_distance
 __all__ = ["surrogate_loss", "SurrogateTerm"]
 
 
-def surrogate_loss(pred, target, pred_components, target_components, thresholds, *, components_weight: float = 0.5):
-    """Training loss: :func:`mink_toolkit.losses.functional_distance` in log-threshold.
+def surrogate_loss(pred, target, pred_components, target_components, thresholds, *, components_weight: float = 0.5,
+                   weights=(1.0, 1.0, 1.0)):
+    """Training loss: :func:`mink_toolkit.losses.functional_distance` plus a β0 term.
 
-    The shared trapezoid log1p distance, integrated over
-    :math:`\\log_{10} u` rather than :math:`u`, so that each decade of
-    thresholds weighs the same (over :math:`u` the 10 mm/h end would weigh
-    about 100 times the 0.1 mm/h end); β0 enters through the same distance
+    The shared trapezoid log1p distance over :math:`\\log u` (the one
+    threshold weighting of the toolkit: each decade of thresholds weighs the
+    same, as in the Minkowski loss and the MF-error metric); β0 enters through the same distance
     (as the first column, with weights (1, 0, 0)).
 
     Parameters
@@ -31,18 +31,20 @@ def surrogate_loss(pred, target, pred_components, target_components, thresholds,
     pred_components, target_components : torch.Tensor, shape (B, n)
     thresholds : 1-D array_like, mm/h
     components_weight : float
+    weights : 3 floats
+        Weights of area, perimeter and χ in the distance (χ, a signed
+        difference of counts that nearly cancel, is the hardest to learn).
 
     Returns
     -------
     torch.Tensor, scalar
     """
-    axis = np.log10(np.asarray(thresholds, dtype=np.float64))
-    loss = functional_distance(pred, target, axis)
+    loss = functional_distance(pred, target, thresholds, weights=weights)
     if components_weight:
         zeros = torch.zeros_like(pred_components)
         as_triplet = lambda b0: torch.stack([b0, zeros, zeros], dim=-1)  # noqa: E731
         loss = loss + components_weight * functional_distance(
-            as_triplet(pred_components), as_triplet(target_components.to(pred_components.dtype)), axis,
+            as_triplet(pred_components), as_triplet(target_components.to(pred_components.dtype)), thresholds,
             weights=(1.0, 0.0, 0.0),
         )
     return loss

@@ -157,17 +157,6 @@ def _check_rain_tensor(rain) -> torch.Tensor:
 # --------------------------------------------------------------------------
 
 
-def _output_from_raw(raw: torch.Tensor, height: int, width: int, constrained: bool, pixel_size: float,
-                     return_components: bool):
-    """Shared output layout: raw (B, n, 4) = (area, perimeter, β0, χ) in pixel units -> (B, n, 3) [+ β0]."""
-    out = project_feasible(raw, height * width) if constrained else raw.to(torch.float64)
-    s = pixel_size
-    functionals = torch.stack([out[..., 0] * s**2, out[..., 1] * s, out[..., 3]], dim=-1)
-    if return_components:
-        return functionals, out[..., 2]
-    return functionals
-
-
 class SurrogateBase(nn.Module):
     """What every surrogate shares: its thresholds and estimators, input transform, output layout and head.
 
@@ -220,8 +209,8 @@ class SurrogateBase(nn.Module):
         """Features of the normalised input, the vector the head reads."""
         raise NotImplementedError
 
-    def raw_outputs(self, features: torch.Tensor, weights: dict) -> torch.Tensor:  # pragma: no cover
-        """Raw (area, perimeter, β0, χ) per threshold in pixel units, shape (B, n, 4)."""
+    def raw_outputs(self, features: torch.Tensor, weights: dict, n_pixels: int) -> torch.Tensor:  # pragma: no cover
+        """Raw (area, perimeter, β0, χ) per threshold in pixel units, shape (B, n, 4), for fields of n_pixels."""
         raise NotImplementedError
 
     def forward(self, rain: torch.Tensor, *, return_components: bool = False):
@@ -240,11 +229,30 @@ class SurrogateBase(nn.Module):
         components : torch.Tensor, shape (B, n_thresholds), float64
             Only with ``return_components=True``.
         """
-        rain = _check_rain_tensor(rain)
-        height, width = rain.shape[-2:]
+        out = self.normalised_outputs(normalise_rain(_check_rain_tensor(rain)))
+        functionals = out[..., [0, 1, 3]]
+        return (functionals, out[..., 2]) if return_components else functionals
+
+    def normalised_outputs(self, z: torch.Tensor) -> torch.Tensor:
+        """The final outputs as a function of the normalised input: the map the certificate bounds.
+
+        Parameters
+        ----------
+        z : torch.Tensor, shape (B, 1, H, W)
+            :func:`normalise_rain` of the rain field (>= 0).
+
+        Returns
+        -------
+        torch.Tensor, shape (B, n_thresholds, 4), float64
+            Area (times ``pixel_size``²), perimeter (times ``pixel_size``),
+            β0 and χ per threshold, after the constrained head if there is one.
+        """
+        n_pixels = z.shape[-2] * z.shape[-1]
         weights = self.layer_weights()
-        raw = self.raw_outputs(self.features(normalise_rain(rain), weights), weights)
-        return _output_from_raw(raw, height, width, self.constrained, self.pixel_size, return_components)
+        raw = self.raw_outputs(self.features(z, weights), weights, n_pixels)
+        out = project_feasible(raw, n_pixels) if self.constrained else raw.to(torch.float64)
+        s = self.pixel_size
+        return out * torch.tensor([s**2, s, 1.0, 1.0], dtype=out.dtype, device=out.device)
 
 
 class MinkowskiSurrogate(SurrogateBase):
@@ -309,6 +317,14 @@ class MinkowskiSurrogate(SurrogateBase):
         convolution and ``depth - 1`` 1×1 convolutions).
     levels : int, default 4
         Number of learnt level features (besides the order statistics).
+    use_order_statistics : bool, default True
+        Include the hand-computed order statistics of the exact estimator
+        as fixed level features and start the head at the estimator's
+        weights. With False every level feature is learnt by the local
+        network and the head starts random: the knowledge built in is then
+        only additivity (sum pooling) and locality (2×2 receptive field);
+        MaxMin activations can represent pair and block maxima and minima,
+        so the exact estimator stays reachable.
     local_lipschitz : float, default 16
         With ``lipschitz=True``, the cap on the Lipschitz constant of each
         path from the field to one soft indicator: order statistics are
@@ -351,6 +367,7 @@ class MinkowskiSurrogate(SurrogateBase):
         width: int = 16,
         depth: int = 3,
         levels: int = 4,
+        use_order_statistics: bool = True,
         local_lipschitz: float = 16.0,
         head_lipschitz: float = 4.0,
         activation: str = "maxmin",
@@ -361,10 +378,14 @@ class MinkowskiSurrogate(SurrogateBase):
         self._set_common(thresholds, connectivity, perimeter, lipschitz, constrained, pixel_size)
         for name, value, low in (("width", width, 1), ("depth", depth, 1), ("levels", levels, 0)):
             check_integer(value, name, minimum=low)
+        if not use_order_statistics and levels < 1:
+            raise ValueError("use_order_statistics=False needs levels >= 1 learnt level features")
         check_choice(activation, ACTIVATIONS, "activation")
         if activation == "maxmin" and width % 2:
             raise ValueError(f"width must be even for activation='maxmin'; got {width}")
-        self.statistics = order_statistics(perimeter)
+        self.use_order_statistics = bool(use_order_statistics)
+        # Without the hand-computed order statistics every level feature is learnt (and the head random).
+        self.statistics = order_statistics(perimeter) if self.use_order_statistics else ()
         self.width = int(width)
         self.depth = int(depth)
         self.levels = int(levels)
@@ -390,8 +411,12 @@ class MinkowskiSurrogate(SurrogateBase):
         self.log_slope = nn.Parameter(torch.full((n_features,), math.log(20.0)))
         self.step_offset = nn.Parameter(torch.zeros(n_features))
         head = torch.zeros(4, n_features)
-        head[:, :n_stats] = exact_head(self.connectivity, self.perimeter).float()
-        head[:, n_stats:] = torch.randn(4, self.levels) * 0.01
+        if n_stats:
+            head[:, :n_stats] = exact_head(self.connectivity, self.perimeter).float()
+            head[:, n_stats:] = torch.randn(4, self.levels) * 0.01
+        else:
+            # No knowledge of the estimator's weights: a random head of the usual scale.
+            head[:] = torch.randn(4, self.levels) / math.sqrt(self.levels)
         self.head_weight = nn.Parameter(head)
         self.act = MaxMin() if activation == "maxmin" else nn.ReLU()
 
@@ -404,6 +429,7 @@ class MinkowskiSurrogate(SurrogateBase):
             "width": self.width,
             "depth": self.depth,
             "levels": self.levels,
+            "use_order_statistics": self.use_order_statistics,
             "local_lipschitz": self.local_lipschitz,
             "head_lipschitz": self.head_lipschitz,
             "activation": self.activation,
@@ -464,11 +490,12 @@ class MinkowskiSurrogate(SurrogateBase):
         if self.levels == 0:
             return torch.stack(stats, dim=-1)
         # Learnt features: unfold + matmul is the 2×2 convolution with padding 1, channels last.
-        h = self.act(blocks @ weights["entry"].reshape(self.width, 4).T + self.entry_bias)
+        dt = z.dtype  # weights follow the input's precision (the attack works in float64)
+        h = self.act(blocks @ weights["entry"].reshape(self.width, 4).to(dt).T + self.entry_bias.to(dt))
         for w, bias in zip(weights["hidden"], self.hidden_biases):
-            h = self.act(h @ w.T + bias)
-        learnt = h @ weights["level"].T + self.level_bias
-        return torch.cat([torch.stack(stats, dim=-1), learnt], dim=-1)
+            h = self.act(h @ w.to(dt).T + bias.to(dt))
+        learnt = h @ weights["level"].to(dt).T + self.level_bias.to(dt)
+        return torch.cat([torch.stack(stats, dim=-1), learnt], dim=-1) if stats else learnt
 
     def features(self, z: torch.Tensor, weights: dict | None = None) -> torch.Tensor:
         r"""Sum-pooled soft indicators of each threshold, from the *normalised* input.
@@ -489,10 +516,11 @@ class MinkowskiSurrogate(SurrogateBase):
         weights = self.layer_weights() if weights is None else weights
         s = self.level_features(z, weights)  # (B, P, J)
         c = self.threshold_levels.to(s.dtype)
-        t = weights["slope"] * (s[:, None, :, :] - c[None, :, None, None]) + self.step_offset  # (B, n, P, J)
+        slope, offset = weights["slope"].to(s.dtype), self.step_offset.to(s.dtype)
+        t = slope * (s[:, None, :, :] - c[None, :, None, None]) + offset  # (B, n, P, J)
         return torch.sigmoid(t).sum(dim=2)
 
-    def raw_outputs(self, features: torch.Tensor, weights: dict) -> torch.Tensor:
+    def raw_outputs(self, features: torch.Tensor, weights: dict, n_pixels: int) -> torch.Tensor:
         """The bias-free linear head: (B, n, 4) raw area, perimeter, β0, χ in pixel units."""
         return features @ weights["head"].to(features.dtype).T
 
@@ -562,39 +590,55 @@ class ConventionalSurrogate(SurrogateBase):
     additive structure:
 
     1. :math:`z` = :func:`normalise_rain` of the input;
-    2. ``len(channels)`` blocks of a k×k convolution with stride 2 and zero
-       padding k // 2, then ReLU (the first block is the entry convolution);
+    2. ``len(channels)`` blocks of a k×k convolution (``nn.Conv2d``) with
+       stride 2 and zero padding k // 2, then ReLU;
     3. global **mean** pooling over the last feature map;
-    4. ``len(hidden)`` dense layers with ReLU — their output is
-       :meth:`features`, the vector the head reads;
-    5. a linear head (with bias) predicting, for every threshold, the
+    4. ``len(hidden)`` dense layers (``nn.Linear``) with ReLU — their output
+       is :meth:`features`, the vector the head reads;
+    5. a linear head (``nn.Linear``) predicting, for every threshold, the
        log1p-compressed (area, perimeter, β0, χ)
        (:func:`mink_toolkit.functionals.compress_functionals`, the usual target
        normalisation of a regression network: a linear head could hardly
        produce raw counts up to :math:`HW` = 16 384); the model returns the
-       inverse, :math:`\operatorname{sign}(y)\,(e^{|y|} - 1)`, clamped to
-       :math:`|y| \le 50`, in pixel units; with ``constrained=True`` it is
-       projected onto the feasible set.
+       inverse, :math:`\operatorname{sign}(y)\,(e^{|y|} - 1)`
+       (:func:`~mink_toolkit.functionals.expand_functionals`), with y clamped
+       to :math:`|y| \le \log(1 + 4HW)` — no count of an H × W field can be
+       larger than :math:`4HW` — in pixel units; with ``constrained=True`` it
+       goes through the constrained head.
 
     The network must *learn* that the functionals are sums of local terms;
     mean pooling followed by nonlinear dense layers cannot represent that
     exactly, and its predictions are tied to the patch size it was trained
     on (train and evaluate on one size, as the paper did).
 
-    With ``lipschitz=True`` every convolution is divided by its exact
-    operator norm on the grid of a ``norm_grid`` input whenever that exceeds
-    1 (Sedghi, Gupta & Long 2019; :func:`conv_operator_norm` — not the
-    reshaped-kernel power iteration of ``torch.nn.utils.spectral_norm``),
-    every dense layer by its spectral norm (cap 1), and the head by its
-    spectral norm (cap ``head_lipschitz``); ReLU and biases are
-    1-Lipschitz, and there is no normalisation layer.
-    :func:`lipschitz_upper_bound` recomputes the norms for the actual input
-    size.
+    Three ways to bound it:
+
+    * ``lipschitz=True`` (certified): every convolution is divided by its
+      exact operator norm on the grid of a ``norm_grid`` input whenever that
+      exceeds 1 (Sedghi, Gupta & Long 2019; :func:`conv_operator_norm`),
+      every dense layer by its spectral norm (cap 1), and the head by its
+      spectral norm (cap ``head_lipschitz``); ReLU and biases are
+      1-Lipschitz, and there is no normalisation layer.
+      :func:`lipschitz_upper_bound` recomputes the norms for the actual
+      input size.
+    * ``spectral_norm=True`` (the published recipe):
+      ``torch.nn.utils.parametrizations.spectral_norm`` on every convolution
+      and dense layer — a power iteration on the kernel reshaped to a
+      ``(c_out, c_in·k·k)`` matrix, which for a convolution is **not** its
+      operator norm (the true norm can be larger), so nothing is certified
+      by it; the head is capped at ``head_lipschitz`` exactly as above, so
+      the two bounded variants differ only in how the convolutions are
+      normalised. :func:`lipschitz_upper_bound` still gives a sound bound
+      from the exact norms of the normalised weights.
+    * neither (plain).
 
     Parameters
     ----------
     thresholds : 1-D array_like, strictly increasing, > 0, mm/h
+    connectivity, perimeter
+        Estimators of the targets (see :class:`MinkowskiSurrogate`).
     lipschitz : bool, default True
+        Certified caps (see above).
     constrained : bool, default True
     channels : sequence of int, default (16, 32, 64, 64)
         Output channels of the strided convolution blocks.
@@ -603,7 +647,10 @@ class ConventionalSurrogate(SurrogateBase):
     kernel_size : int, default 3
         Odd.
     head_lipschitz : float, default 64
-        With ``lipschitz=True``, the cap on the head's spectral norm.
+        With ``lipschitz=True`` or ``spectral_norm=True``, the cap on the
+        head's spectral norm.
+    spectral_norm : bool, default False
+        The published recipe (see above); excludes ``lipschitz=True``.
     pixel_size : float, default 1
     norm_grid : (int, int), default (128, 128)
         Input size at which the convolutions' norms are capped in training.
@@ -630,6 +677,7 @@ class ConventionalSurrogate(SurrogateBase):
         hidden=(128,),
         kernel_size: int = 3,
         head_lipschitz: float = 64.0,
+        spectral_norm: bool = False,
         pixel_size: float = 1.0,
         norm_grid: tuple[int, int] = (128, 128),
     ) -> None:
@@ -643,28 +691,34 @@ class ConventionalSurrogate(SurrogateBase):
         check_integer(kernel_size, "kernel_size", minimum=1)
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd (a 'same' padding of k // 2); got {kernel_size}")
+        if spectral_norm and lipschitz:
+            raise ValueError("spectral_norm=True is the published (uncertified) recipe; pass lipschitz=False with it")
         self.channels = tuple(int(c) for c in channels)
         self.hidden = tuple(int(c) for c in hidden)
         self.kernel_size = int(kernel_size)
         self.head_lipschitz = check_positive(head_lipschitz, "head_lipschitz")
+        self.spectral_norm = bool(spectral_norm)
         self.norm_grid = (int(norm_grid[0]), int(norm_grid[1]))
         k = self.kernel_size
         c_in = (1, *self.channels[:-1])
-        # He initialisation (ReLU), as a conventional CNN would use.
-        self.conv_weights = nn.ParameterList(
-            [nn.Parameter(torch.randn(c, ci, k, k) * math.sqrt(2.0 / (ci * k * k))) for c, ci in zip(self.channels, c_in)]
-        )
-        self.conv_biases = nn.ParameterList([nn.Parameter(torch.zeros(c)) for c in self.channels])
         d_in = (self.channels[-1], *self.hidden[:-1])
-        self.dense_weights = nn.ParameterList(
-            [nn.Parameter(torch.randn(d, di) * math.sqrt(2.0 / di)) for d, di in zip(self.hidden, d_in)]
-        )
-        self.dense_biases = nn.ParameterList([nn.Parameter(torch.zeros(d)) for d in self.hidden])
-        n_out = 4 * len(self.thresholds)
-        self.head_weight = nn.Parameter(torch.randn(n_out, self.hidden[-1]) * 0.01)
-        # Start area, perimeter and β0 in the positive range: the loss compresses them with
-        # log1p(max(·, 0)), whose gradient vanishes for negative values.
-        self.head_bias = nn.Parameter(torch.tensor([1.0, 1.0, 1.0, 0.0]).repeat(len(self.thresholds)))
+        self.convs = nn.ModuleList([nn.Conv2d(ci, c, k, stride=2, padding=k // 2) for ci, c in zip(c_in, self.channels)])
+        self.dense = nn.ModuleList([nn.Linear(di, d) for di, d in zip(d_in, self.hidden)])
+        self.head = nn.Linear(self.hidden[-1], 4 * len(self.thresholds))
+        with torch.no_grad():
+            for layer in (*self.convs, *self.dense):
+                # He initialisation (ReLU), as a conventional CNN would use.
+                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+                layer.bias.zero_()
+            self.head.weight.normal_(0.0, 0.01)
+            # Start area, perimeter and β0 in the positive range: the loss compresses them with
+            # log1p(max(·, 0)), whose gradient vanishes for negative values.
+            self.head.bias.copy_(torch.tensor([1.0, 1.0, 1.0, 0.0]).repeat(len(self.thresholds)))
+        if self.spectral_norm:
+            from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+
+            for layer in (*self.convs, *self.dense):
+                _spectral_norm(layer)
 
     def config(self) -> dict:
         """Settings that define the model (stored in checkpoints)."""
@@ -675,11 +729,12 @@ class ConventionalSurrogate(SurrogateBase):
             "hidden": list(self.hidden),
             "kernel_size": self.kernel_size,
             "head_lipschitz": self.head_lipschitz,
+            "spectral_norm": self.spectral_norm,
             "norm_grid": list(self.norm_grid),
         }
 
     def layer_weights(self) -> dict[str, object]:
-        """Effective weights: norm-capped when ``lipschitz=True``.
+        """Effective weights: norm-capped when ``lipschitz=True``, spectrally normalised with ``spectral_norm``.
 
         Returns
         -------
@@ -687,11 +742,14 @@ class ConventionalSurrogate(SurrogateBase):
             ``conv`` (list of (c_out, c_in, k, k)), ``dense`` (list of
             matrices), ``head`` (4 n, hidden[-1]).
         """
-        conv, dense, head = list(self.conv_weights), list(self.dense_weights), self.head_weight
+        conv = [layer.weight for layer in self.convs]  # normalised by the parametrisation if any
+        dense = [layer.weight for layer in self.dense]
+        head = self.head.weight
         if self.lipschitz:
             grids = _conv_grids(self.norm_grid, len(conv), self.kernel_size)
             conv = [cap_norm(w, conv_operator_norm(w, g), 1.0) for w, g in zip(conv, grids)]
             dense = [cap_norm(w, matrix_norm(w), 1.0) for w in dense]
+        if self.lipschitz or self.spectral_norm:
             head = cap_norm(head, matrix_norm(head), self.head_lipschitz)
         return {"conv": conv, "dense": dense, "head": head}
 
@@ -706,29 +764,36 @@ class ConventionalSurrogate(SurrogateBase):
         Returns
         -------
         torch.Tensor, shape (B, hidden[-1])
-            The vector :func:`lipschitz_upper_bound` certifies.
         """
         if not isinstance(z, torch.Tensor) or z.ndim != 4 or z.shape[1] != 1:
             raise ValueError(f"z must be a tensor shaped (B, 1, H, W); got {getattr(z, 'shape', type(z))}")
         weights = self.layer_weights() if weights is None else weights
         h = z
-        for w, b in zip(weights["conv"], self.conv_biases):
-            h = F.relu(F.conv2d(h, w.to(h.dtype), b.to(h.dtype), stride=2, padding=self.kernel_size // 2))
+        for w, layer in zip(weights["conv"], self.convs):
+            h = F.relu(F.conv2d(h, w.to(h.dtype), layer.bias.to(h.dtype), stride=2, padding=self.kernel_size // 2))
         h = h.mean(dim=(-2, -1))
-        for w, b in zip(weights["dense"], self.dense_biases):
-            h = F.relu(h @ w.to(h.dtype).T + b.to(h.dtype))
+        for w, layer in zip(weights["dense"], self.dense):
+            h = F.relu(h @ w.to(h.dtype).T + layer.bias.to(h.dtype))
         return h
 
-    def raw_outputs(self, features: torch.Tensor, weights: dict) -> torch.Tensor:
+    @staticmethod
+    def output_range(n_pixels: int) -> float:
+        r"""Largest compressed output: :math:`\log(1 + 4HW)`, the log1p of the largest possible count."""
+        return math.log1p(4.0 * n_pixels)
+
+    def raw_outputs(self, features: torch.Tensor, weights: dict, n_pixels: int) -> torch.Tensor:
         """Linear head on the compressed scale, then its inverse: (B, n, 4) in pixel units."""
-        y = (features @ weights["head"].to(features.dtype).T + self.head_bias.to(features.dtype)).to(torch.float64)
-        y = y.reshape(len(y), len(self.thresholds), 4).clamp(-50.0, 50.0)
+        head = weights["head"].to(features.dtype)
+        y = (features @ head.T + self.head.bias.to(features.dtype)).to(torch.float64)
+        limit = self.output_range(n_pixels)
+        y = y.reshape(len(y), len(self.thresholds), 4).clamp(-limit, limit)
         return expand_functionals(y)  # inverse of the log1p compression
 
     def extra_repr(self) -> str:
         return (
             f"n_thresholds={len(self.thresholds)}, connectivity={self.connectivity}, perimeter={self.perimeter!r}, "
-            f"lipschitz={self.lipschitz}, constrained={self.constrained}, channels={self.channels}, hidden={self.hidden}, kernel_size={self.kernel_size}"
+            f"lipschitz={self.lipschitz}, spectral_norm={self.spectral_norm}, constrained={self.constrained}, "
+            f"channels={self.channels}, hidden={self.hidden}, kernel_size={self.kernel_size}"
         )
 
 

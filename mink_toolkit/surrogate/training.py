@@ -70,6 +70,7 @@ def train_surrogate(
     patience: int = 5,
     val_patches: int = 48,
     components_weight: float = 0.5,
+    weights=(1.0, 1.0, 1.0),
     seed: int = 0,
     progress: bool = True,
 ) -> TrainingResult:
@@ -97,6 +98,8 @@ def train_surrogate(
     steps, batch_size, crop_size, lr, eval_every, patience, val_patches : int/float
     components_weight : float
         Weight of the β0 term of :func:`surrogate_loss`.
+    weights : 3 floats
+        Weights of area, perimeter and χ in :func:`surrogate_loss`.
     seed : int
         Seeds torch and the crop sampler.
     progress : bool
@@ -146,7 +149,7 @@ def train_surrogate(
                                           perimeter=model.perimeter)
         pred, pred_comps = model(torch.as_tensor(np.ascontiguousarray(crops), dtype=torch.float32)[:, None], return_components=True)
         loss = surrogate_loss(pred, torch.as_tensor(target), pred_comps, torch.as_tensor(comps), thresholds,
-                              components_weight=components_weight)
+                              components_weight=components_weight, weights=weights)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -156,7 +159,8 @@ def train_surrogate(
         if step % eval_every == 0 or step == steps:
             model.eval()
             vp, vc = predict_functionals(model, val_rain)
-            val_loss = float(surrogate_loss(vp, val_target, vc, val_comp, thresholds, components_weight=components_weight))
+            val_loss = float(surrogate_loss(vp, val_target, vc, val_comp, thresholds,
+                                            components_weight=components_weight, weights=weights))
             model.train()
             result.history.append({"step": step, "train_loss": running / count, "val_loss": val_loss})
             bar.set_postfix(train=f"{running / count:.3f}", val=f"{val_loss:.3f}")

@@ -1,0 +1,62 @@
+"""Run time of each tutorial against its budget (``make bench``; no timing is asserted in tests).
+
+Executes every notebook top to bottom with nbclient in the project's kernel, as ``make
+notebooks`` does (the stored files are not touched), and prints its wall-clock time, its budget
+(01–02: 30 s, 03–05: 60 s on 2 cores), the cells slower than 5 s (they should show a progress
+bar) and the load average, which says how far the numbers can be trusted on a shared machine.
+It also prints the CPU time (user + system) the notebook's kernel used: unlike the wall-clock
+time it hardly depends on what else runs, so on a busy machine it is the better guide to the
+wall-clock time on 2 idle cores (about the same for single-threaded cells, down to half of it
+for cells that keep both cores busy).
+
+    python benchmarks/bench_notebooks.py [NOTEBOOK ...]
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+from mink_toolkit.notebook.execute import cell_durations, execute_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+BUDGET_S = {"01": 30, "02": 30, "03": 60, "04": 60, "05": 60}
+SLOW_CELL_S = 5.0
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's finished children (the notebook kernels)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main(argv: list[str]) -> int:
+    paths = [Path(p) for p in argv] or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    print(f"{os.cpu_count()} CPUs; load average (1, 5, 15 min) at start: {_load()}")
+    print(f"{'notebook':<40s} {'time':>8s} {'budget':>7s}  {'':4s} {'kernel CPU':>10s}  load (1, 5, 15 min)   "
+          f"cells > {SLOW_CELL_S:.0f} s")
+    over = 0
+    for path in paths:
+        start, cpu_start = time.perf_counter(), _children_cpu()
+        nb = execute_notebook(path)  # the kernel has exited (and been waited for) when this returns
+        seconds, cpu = time.perf_counter() - start, _children_cpu() - cpu_start
+        budget = BUDGET_S.get(path.name[:2])
+        verdict = "" if budget is None else ("ok" if seconds <= budget else "OVER")
+        over += verdict == "OVER"
+        slow = ", ".join(f"#{i} {s:.1f} s" for i, s in cell_durations(nb) if s > SLOW_CELL_S) or "-"
+        budget_text = f"{budget:d} s" if budget else "-"
+        print(f"{path.name:<40s} {seconds:7.1f}s {budget_text:>7s}  {verdict:4s} {cpu:9.1f}s  {_load():<21s} {slow}",
+              flush=True)
+    print(f"{over} of {len(paths)} notebooks over budget (times include kernel start-up, about 1-2 s)")
+    return 0  # a benchmark reports; the budget is checked by reading it, not by failing
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,255 @@
+"""The tutorials in a real JupyterLab, in headless Chromium (Playwright, Debian's chromium).
+
+What a workshop participant meets first: every notebook opens unmodified with its saved widgets
+drawn as controls before any cell runs; notebook 01 runs top to bottom, and its threshold slider,
+moved with the keyboard, changes the summary and the figure.
+
+The server runs the project's own environment (this interpreter's venv: kernel, jupyterlab,
+jupyterlab_widgets) on 127.0.0.1 with a random token, on copies of the tutorials, with its own
+Jupyter data, config and settings folders, so nothing of the checkout or of the user's Jupyter
+setup is read or written. The copies are signed as trusted in that data folder, as `make lab`
+does for the real ones: JupyterLab draws saved widget state only in trusted notebooks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from types import SimpleNamespace
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+CHROMIUM = os.environ.get("MINK_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+# Without the background-networking switches Chromium keeps trying to reach Google's hosts,
+# which this machine's closed network refuses.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+# JupyterLab settings for a quiet, fully rendered notebook: no news pop-up, every cell in the DOM.
+LAB_SETTINGS = {
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false"},
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+}
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"Chromium not found at {CHROMIUM} (install Debian's chromium as root: apt-get install "
+                "chromium, or set MINK_CHROMIUM); the browser tests need it", allow_module_level=True)
+pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed (pip install -e '.[test]')")
+
+from mink_toolkit.notebook.execute import WIDGET_VIEW_MIME, widget_state  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A running JupyterLab: ``url``, ``token``, ``root`` (the notebook copies), ``log``."""
+    from nbformat import read
+    from nbformat.sign import NotebookNotary
+
+    base = tmp_path_factory.mktemp("lab")
+    root = base / "notebooks"
+    root.mkdir()
+    for source in NOTEBOOKS:
+        shutil.copy2(source, root / source.name)
+    env = dict(os.environ)
+    for var, name in [("JUPYTER_DATA_DIR", "data"), ("JUPYTER_CONFIG_DIR", "config"),
+                      ("JUPYTER_RUNTIME_DIR", "runtime"), ("JUPYTERLAB_SETTINGS_DIR", "settings"),
+                      ("JUPYTERLAB_WORKSPACES_DIR", "workspaces")]:
+        env[var] = str(base / name)
+        (base / name).mkdir()
+    for name, settings in LAB_SETTINGS.items():
+        target = base / "settings" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(settings))
+    notary = NotebookNotary(data_dir=str(base / "data"))
+    for path in root.glob("*.ipynb"):
+        notary.sign(read(path, as_version=4))
+
+    port, token = _free_port(), secrets.token_hex(16)
+    log_path = base / "jupyterlab.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+             "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: run commands, read kernel state
+             "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"jupyter lab exited with {server.returncode}:\n{log_path.read_text()[-3000:]}")
+            try:
+                urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"jupyter lab did not answer in 90 s:\n{log_path.read_text()[-3000:]}")
+                time.sleep(0.5)
+        yield SimpleNamespace(url=url, token=token, root=root, log=log_path)
+    finally:
+        server.terminate()  # stops its kernels too
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, request, tmp_path):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    yield page
+    # a picture of the page when a test fails, or always with MINK_SCREENSHOTS=DIR
+    folder = os.environ.get("MINK_SCREENSHOTS")
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    if folder or failed:
+        target = Path(folder or tmp_path) / f"{request.node.name}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(target))
+        if failed:
+            print(f"screenshot: {target}")
+    context.close()
+
+# Controls by widget model, and how JupyterLab's widget manager marks them in the DOM.
+CONTROLS = {
+    ".widget-slider": {"IntSliderModel", "FloatSliderModel", "FloatLogSliderModel", "SelectionSliderModel",
+                       "IntRangeSliderModel", "FloatRangeSliderModel", "SelectionRangeSliderModel"},
+    ".widget-dropdown": {"DropdownModel"},
+    ".widget-toggle-buttons": {"ToggleButtonsModel"},
+    ".widget-hprogress": {"FloatProgressModel", "IntProgressModel"},  # tqdm.notebook bars
+}
+# An output drawn by the widget manager holds a widget view (class jupyter-widgets); a fallback
+# is a text/plain output instead.
+WIDGET_OUTPUT = ".jp-OutputArea-output:has(> .jupyter-widgets)"
+
+
+def _wait_for(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.25)
+    return value
+
+
+def _visible_widget_outputs(nb):
+    """Model ids of the widget outputs a reader sees (outputs of folded cells excluded)."""
+    ids = []
+    for cell in nb.cells:
+        if cell.get("metadata", {}).get("jupyter", {}).get("outputs_hidden"):
+            continue
+        ids += [o.data[WIDGET_VIEW_MIME]["model_id"] for o in cell.get("outputs", []) if WIDGET_VIEW_MIME in o.get("data", {})]
+    return ids
+
+
+def _expected_controls(nb):
+    """{css selector: number of controls reachable from the visible widget outputs}."""
+    state = widget_state(nb)
+    names, todo, seen = [], _visible_widget_outputs(nb), set()
+    while todo:
+        model_id = todo.pop()
+        if model_id in seen or model_id not in state:
+            continue
+        seen.add(model_id)
+        names.append(state[model_id]["model_name"])
+        todo += [c[len("IPY_MODEL_"):] for c in state[model_id]["state"].get("children", [])]
+    return {css: sum(n in models for n in names) for css, models in CONTROLS.items()}
+
+
+def _open(page, lab, name):
+    # ?reset: a fresh workspace, so the previous test's tabs are not restored
+    page.goto(f"{lab.url}/lab/tree/{name}?reset&token={lab.token}")
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
+    _wait_for(lambda: page.evaluate("""() => {
+        const panel = window.jupyterapp.shell.currentWidget;
+        const kernel = panel && panel.sessionContext && panel.sessionContext.session && panel.sessionContext.session.kernel;
+        return kernel && kernel.status === 'idle';
+    }"""), 120, f"the kernel of {name}")
+
+
+@pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.name[:2])
+def test_saved_widgets_render_as_controls_before_running(page, lab, source):
+    nb = nbformat.read(source, as_version=4)
+    visible = _visible_widget_outputs(nb)
+    expected = _expected_controls(nb)
+    assert visible and any(expected.values()), f"{source.name} shows no widget: nothing to check"
+    _open(page, lab, source.name)
+    _wait_for(lambda: page.locator(WIDGET_OUTPUT).count() >= len(visible), 60,
+              f"{len(visible)} widget outputs in {source.name}")
+    for css, count in expected.items():
+        _wait_for(lambda: page.locator(f"{WIDGET_OUTPUT} {css}").count() >= count, 30, f"{count} × {css}")
+    # no widget fell back to its text repr (VBox(children=...), a frozen progress line)
+    fallbacks = page.locator('.jp-OutputArea-output[data-mime-type="text/plain"]', has_text="children=(")
+    assert fallbacks.count() == 0
+    # nothing ran, and opening did not change the notebook (kernelspec and metadata as stored)
+    assert page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.dirty") is False
+    prompts = page.locator(".jp-InputArea-prompt").all_inner_texts()
+    assert not any("*" in p for p in prompts)
+    page.locator(WIDGET_OUTPUT).first.scroll_into_view_if_needed()  # what a screenshot should show
+    page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")  # free its kernel
+
+
+def test_notebook_01_runs_and_its_threshold_slider_changes_the_output(page, lab):
+    name = "01_minkowski_functionals.ipynb"
+    _open(page, lab, name)
+    # Clear first, so that "every code cell has a count" means "ran in this kernel".
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
+    # The command's promise resolves when the run ends: true if every cell ran, false at an error.
+    completed = page.evaluate("""() => Promise.race([
+        window.jupyterapp.commands.execute('notebook:run-all-cells'),
+        new Promise(resolve => setTimeout(() => resolve('timed out after 240 s'), 240000)),
+    ])""")
+    errors = page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
+    assert completed is True, "\n\n".join([str(completed), *errors.all_inner_texts()])[-3000:]
+    counts = page.evaluate("""() => window.jupyterapp.shell.currentWidget.content.widgets
+        .filter(c => c.model.type === 'code').map(c => c.model.executionCount)""")
+    assert counts == list(range(1, len(counts) + 1))
+
+    cell = page.locator(".jp-CodeCell", has_text="excursion_set_explorer(region)").last
+    slider = cell.locator(".widget-slider")
+    summary = cell.locator(".widget-html-content").first
+    figure = cell.locator(".jp-OutputArea-output img").first
+    _wait_for(lambda: summary.inner_text().startswith("u = "), 60, "the live summary")
+    figure.wait_for()
+    before = summary.inner_text(), figure.get_attribute("src")
+    assert "u = 1.005 mm/h" in before[0]  # the explorer starts at the middle of its 21 thresholds
+
+    handle = slider.locator(".noUi-handle").first
+    handle.focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    _wait_for(lambda: summary.inner_text() != before[0], 60, "the summary to follow the slider")
+    _wait_for(lambda: figure.get_attribute("src") != before[1], 60, "the figure to be redrawn")
+    after = summary.inner_text()
+    assert "u = 1.005 mm/h" not in after and slider.inner_text() != "1.005 mm/h"

@@ -1,0 +1,115 @@
+"""What `make notebooks` guarantees about the stored tutorials (no kernel, no browser).
+
+A notebook saved by hand from JupyterLab can lose any of these; nbval would not notice, since it
+never compares widget state, kernelspecs or folding.
+"""
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from mink_toolkit.notebook.execute import KERNELSPEC, TQDM_METER, WIDGET_VIEW_MIME, widget_state
+from mink_toolkit.notebook.workshop import HIDE_CELL, SOLUTION
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.fixture(params=NOTEBOOKS, ids=lambda p: p.name[:2])
+def nb(request):
+    return nbformat.read(request.param, as_version=4)
+
+
+def _outputs(nb):
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            yield index, output
+
+
+def _model_refs(value):
+    """Model ids a saved widget state refers to (children, layouts, outputs of Output widgets)."""
+    if isinstance(value, str):
+        return {value[len("IPY_MODEL_"):]} if value.startswith("IPY_MODEL_") else set()
+    if isinstance(value, dict):
+        refs = {value["model_id"]} if isinstance(value.get("model_id"), str) else set()
+        return refs.union(*(_model_refs(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_model_refs(v) for v in value))
+    return set()
+
+
+def test_all_five_tutorials_are_checked():
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
+
+
+def test_makefile_installs_the_kernelspec_the_notebooks_declare():
+    text = (ROOT / "Makefile").read_text()
+    match = re.search(r'ipykernel install --sys-prefix --name (\S+) --display-name "([^"]+)"', text)
+    assert match, "make venv no longer installs a named kernel"
+    assert (match[1], match[2]) == (KERNELSPEC["name"], KERNELSPEC["display_name"])
+
+
+def test_kernelspec_is_the_projects(nb):
+    assert nb.metadata.kernelspec == KERNELSPEC
+
+
+def test_every_widget_output_has_saved_state(nb):
+    state = widget_state(nb)
+    displayed = {o["data"][WIDGET_VIEW_MIME]["model_id"] for _, o in _outputs(nb) if WIDGET_VIEW_MIME in o.get("data", {})}
+    if not displayed:
+        return
+    # every displayed widget and everything it is drawn from (children, layouts, styles, ...)
+    missing, seen, todo = set(), set(), set(displayed)
+    while todo:
+        model_id = todo.pop()
+        seen.add(model_id)
+        if model_id not in state:
+            missing.add(model_id)
+            continue
+        todo |= _model_refs(state[model_id]["state"]) - seen
+    assert not missing, f"{len(missing)} widget models have no saved state (run `make notebooks`)"
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def test_no_stale_progress_text(nb):
+    stale = []
+    for index, output in _outputs(nb):
+        texts = [output.get("text", ""), output.get("data", {}).get("text/plain", "")]
+        stale += [(index, t[:60]) for t in texts if TQDM_METER.search(t)]
+    # text captured inside Output widgets lives in the saved state
+    stale += [("widget state", t[:60]) for t in _strings(widget_state(nb)) if TQDM_METER.search(t)]
+    assert not stale, f"stored progress-bar text (run `make notebooks`): {stale}"
+
+
+def test_execution_counts_are_consecutive_from_one(nb):
+    counts = [c.execution_count for c in nb.cells if c.cell_type == "code"]
+    assert counts == list(range(1, len(counts) + 1)), "run top to bottom once (`make notebooks`)"
+    for index, output in _outputs(nb):
+        if output.output_type == "execute_result":
+            assert output.execution_count == nb.cells[index].execution_count
+
+
+def test_no_execution_timestamps(nb):
+    assert not [i for i, c in enumerate(nb.cells) if "execution" in c.get("metadata", {})]
+
+
+def test_solution_cells_are_folded_in_lab_and_docs(nb):
+    for index, cell in enumerate(nb.cells):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if SOLUTION not in tags:
+            continue
+        folding = cell.metadata.get("jupyter", {})
+        assert folding.get("source_hidden") and folding.get("outputs_hidden"), f"cell {index}"
+        assert HIDE_CELL in tags, f"cell {index}"
