@@ -461,8 +461,10 @@ class _Runner:
             r = results[job["id"]]
             if self.pool is not None:  # in-process jobs are counted in the main process's CPU time
                 self.cpu_seconds += r["cpu_seconds"]
-            self.jobs[job["id"]] = {"cpu_seconds": r["cpu_seconds"], "wall_seconds": r["wall_seconds"],
-                                    "epochs": self._epochs(job) if job.get("state") is None else 0}
+            # a final run that reuses a sweep run's weights can share its id: keep both records
+            key = job["id"] if job.get("state") is None else f"{job['id']} (test of the reused weights)"
+            self.jobs[key] = {"cpu_seconds": r["cpu_seconds"], "wall_seconds": r["wall_seconds"],
+                              "epochs": self._epochs(job) if job.get("state") is None else 0}
             if "val" in r or "test" in r:
                 s = (r.get("test") or r["val"])["scores"]
                 self.log(f"  {job['id']}: MAE {s['mae']:.4f}, RMSE {s['rmse']:.4f}, MF error "
