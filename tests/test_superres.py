@@ -415,16 +415,17 @@ def test_markdown_tables_and_readme_block(tmp_path, capsys):
     assert "| g (members) | 0.500 ± 0.250 | 0.500 ± 0.250 | 0.100 ± 0.000 |" in text
     assert "| g | 0.100 ± 0.000 |" in text and "0.500 0.500 |" in text  # the ensemble table
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{exp.README_START}\nold table\n{exp.README_END}\noutro\n")
+    readme.write_text("intro\n<!-- superres:begin -->\nold table\n<!-- superres:end -->\noutro\n")
     (tmp_path / "superres.json").write_text(json.dumps(res))
     assert exp.main(["--markdown", str(tmp_path / "superres.json"), "--readme", str(readme)]) == 0
     new = readme.read_text()
-    assert "old table" not in new and text in new and new.startswith("intro\n") and new.endswith("outro\n")
-    assert "updated" in capsys.readouterr().out
-    assert not exp.update_readme(readme, res)  # idempotent
+    assert "old table" not in new and text.strip() in new and new.startswith("intro\n") and new.endswith("outro\n")
+    assert "rewritten" in capsys.readouterr().out
+    assert exp.main(["--markdown", str(tmp_path / "superres.json"), "--readme", str(readme)]) == 0
+    assert readme.read_text() == new  # idempotent
     readme.write_text("no markers")
-    with pytest.raises(ValueError, match="markers"):
-        exp.update_readme(readme, res)
+    with pytest.raises(ValueError, match="exactly one block"):
+        exp.main(["--markdown", str(tmp_path / "superres.json"), "--readme", str(readme)])
     with pytest.raises(SystemExit):
         exp.main(["--readme", str(readme)])
 
