@@ -225,16 +225,26 @@ def test_notebook_01_runs_and_its_threshold_slider_changes_the_output(page, lab)
     _open(page, lab, name)
     # Clear first, so that "every code cell has a count" means "ran in this kernel".
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
-    # The command's promise resolves when the run ends: true if every cell ran, false at an error.
+    # "Run all", as a student would: the exercise stubs raise NotImplementedError until they are
+    # filled in; they are tagged raises-exception, so JupyterLab runs on past them (the promise
+    # still reports the errors with false). Every other cell must run without error.
     completed = page.evaluate("""() => Promise.race([
         window.jupyterapp.commands.execute('notebook:run-all-cells'),
         new Promise(resolve => setTimeout(() => resolve('timed out after 240 s'), 240000)),
     ])""")
     errors = page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
-    assert completed is True, "\n\n".join([str(completed), *errors.all_inner_texts()])[-3000:]
-    counts = page.evaluate("""() => window.jupyterapp.shell.currentWidget.content.widgets
-        .filter(c => c.model.type === 'code').map(c => c.model.executionCount)""")
-    assert counts == list(range(1, len(counts) + 1))
+    texts = errors.all_inner_texts()
+    report = "\n\n".join([str(completed), *texts])[-3000:]
+    assert completed in (True, False), report  # not timed out
+    assert all("NotImplementedError" in t for t in texts), report
+    counts_js = """() => window.jupyterapp.shell.currentWidget.content.widgets
+        .filter(c => c.model.type === 'code').map(c => c.model.executionCount)"""
+    # the promise can settle at the first (expected) error while the queued cells still run
+    _wait_for(lambda: all(page.evaluate(counts_js)), 120, "every code cell to have run")
+    counts = page.evaluate(counts_js)
+    assert counts == list(range(1, len(counts) + 1)), (counts, report)
+    texts = errors.all_inner_texts()
+    assert texts and all("NotImplementedError" in t for t in texts), texts
 
     cell = page.locator(".jp-CodeCell", has_text="excursion_set_explorer(region)").last
     slider = cell.locator(".widget-slider")
