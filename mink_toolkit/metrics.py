@@ -18,7 +18,7 @@ Contents
     Radially averaged power spectral density; the power a prediction puts
     above a cut-off wavenumber relative to the truth (one-sided: more is not
     better, artefacts add power too); and the two-sided spectral error, the
-    mean |log| ratio of the spectra above the cut-off (0 only for the
+    mean absolute log ratio of the spectra above the cut-off (0 only for the
     truth's spectrum).
 :func:`minkowski_errors`, :func:`minkowski_error`
     Exact Minkowski-functional errors per threshold (log1p space), and their
