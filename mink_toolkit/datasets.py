@@ -508,6 +508,26 @@ class SuperresData:
         return int(self.fine.shape[0])
 
 
+
+def _superres_from_files(names, *, files, size, factor, min_wet_fraction, max_patches, seed) -> SuperresData:
+    """Fully covered wet patches of ``files`` of ``names`` (evenly spaced in time), coarsened by block means."""
+    if files is not None:
+        files = check_integer(files, "files", minimum=1)
+        pick = np.unique(np.linspace(0, len(names) - 1, min(files, len(names))).round().astype(int))
+        names = [names[i] for i in pick]
+    fine, origin = [], []
+    for k, name in enumerate(names):
+        patches = extract_patches(load_opera(name), size=size, min_coverage=1.0, min_wet_fraction=min_wet_fraction)
+        fine.append(np.asarray(patches.values, dtype=np.float32))
+        origin += [(k, r, c) for r, c in zip(patches.origin_row.values, patches.origin_col.values)]
+    fine_arr = np.concatenate(fine, axis=0)
+    origin_arr = np.asarray(origin, dtype=int).reshape(-1, 3)
+    if max_patches is not None and len(fine_arr) > max_patches:
+        keep = np.sort(np.random.default_rng(seed).choice(len(fine_arr), max_patches, replace=False))
+        fine_arr, origin_arr = fine_arr[keep], origin_arr[keep]
+    coarse_arr = block_mean(fine_arr, factor).astype(np.float32)
+    return SuperresData(fine=fine_arr, coarse=coarse_arr, names=names, origin=origin_arr)
+
 def superres_patches(
     product: str,
     *,
@@ -545,22 +565,8 @@ def superres_patches(
 
     check_choice(product, ("odyssey_rate", "nimbus_rate"), "product")
     names = opera_files(product)
-    if files is not None:
-        files = check_integer(files, "files", minimum=1)
-        pick = np.unique(np.linspace(0, len(names) - 1, min(files, len(names))).round().astype(int))
-        names = [names[i] for i in pick]
-    fine, origin = [], []
-    for k, name in enumerate(names):
-        patches = extract_patches(load_opera(name), size=size, min_coverage=1.0, min_wet_fraction=min_wet_fraction)
-        fine.append(np.asarray(patches.values, dtype=np.float32))
-        origin += [(k, r, c) for r, c in zip(patches.origin_row.values, patches.origin_col.values)]
-    fine_arr = np.concatenate(fine, axis=0)
-    origin_arr = np.asarray(origin, dtype=int).reshape(-1, 3)
-    if max_patches is not None and len(fine_arr) > max_patches:
-        keep = np.sort(np.random.default_rng(seed).choice(len(fine_arr), max_patches, replace=False))
-        fine_arr, origin_arr = fine_arr[keep], origin_arr[keep]
-    coarse_arr = block_mean(fine_arr, factor).astype(np.float32)
-    return SuperresData(fine=fine_arr, coarse=coarse_arr, names=names, origin=origin_arr)
+    return _superres_from_files(names, files=files, size=size, factor=factor, min_wet_fraction=min_wet_fraction,
+                                max_patches=max_patches, seed=seed)
 
 
 def superres_split(
@@ -600,19 +606,5 @@ def superres_split(
     8
     """
     names = split_files(split)
-    if files is not None:
-        files = check_integer(files, "files", minimum=1)
-        pick = np.unique(np.linspace(0, len(names) - 1, min(files, len(names))).round().astype(int))
-        names = [names[i] for i in pick]
-    fine, origin = [], []
-    for k, name in enumerate(names):
-        patches = extract_patches(load_opera(name), size=size, min_coverage=1.0, min_wet_fraction=min_wet_fraction)
-        fine.append(np.asarray(patches.values, dtype=np.float32))
-        origin += [(k, r, c) for r, c in zip(patches.origin_row.values, patches.origin_col.values)]
-    fine_arr = np.concatenate(fine, axis=0)
-    origin_arr = np.asarray(origin, dtype=int).reshape(-1, 3)
-    if max_patches is not None and len(fine_arr) > max_patches:
-        keep = np.sort(np.random.default_rng(seed).choice(len(fine_arr), max_patches, replace=False))
-        fine_arr, origin_arr = fine_arr[keep], origin_arr[keep]
-    coarse_arr = block_mean(fine_arr, factor).astype(np.float32)
-    return SuperresData(fine=fine_arr, coarse=coarse_arr, names=names, origin=origin_arr)
+    return _superres_from_files(names, files=files, size=size, factor=factor, min_wet_fraction=min_wet_fraction,
+                                max_patches=max_patches, seed=seed)

@@ -337,6 +337,17 @@ def r2_score(pred, target) -> float:
     return float(1.0 - residual / total) if total > 0 else float("nan")
 
 
+
+def _spectra(pred, target, cutoff):
+    """Frequencies and the two RAPSDs of a (pred, target) pair, with ``cutoff`` checked."""
+    p, t = _pair(pred, target)
+    cutoff = check_positive(cutoff, "cutoff")
+    if cutoff >= 0.5:
+        raise ValueError(f"cutoff must be below the Nyquist frequency 0.5 cycles/pixel; got {cutoff}")
+    f, pp = rapsd(p)
+    _, pt = rapsd(t)
+    return f, pp, pt
+
 def high_wavenumber_power_ratio(pred, target, cutoff: float) -> float:
     """Power above a cut-off frequency in ``pred`` relative to ``target``.
 
@@ -366,12 +377,7 @@ def high_wavenumber_power_ratio(pred, target, cutoff: float) -> float:
     >>> high_wavenumber_power_ratio(x, x, 0.25)
     1.0
     """
-    p, t = _pair(pred, target)
-    cutoff = check_positive(cutoff, "cutoff")
-    if cutoff >= 0.5:
-        raise ValueError(f"cutoff must be below the Nyquist frequency 0.5 cycles/pixel; got {cutoff}")
-    f, pp = rapsd(p)
-    _, pt = rapsd(t)
+    f, pp, pt = _spectra(pred, target, cutoff)
     high = f > cutoff
     denominator = pt[high].sum()
     if denominator == 0:
@@ -414,12 +420,7 @@ def spectral_error(pred, target, cutoff: float) -> float:
     >>> bool(np.isclose(spectral_error(2 * x, x, 1 / 16), np.log(4)))  # 4x the power at every k
     True
     """
-    p, t = _pair(pred, target)
-    cutoff = check_positive(cutoff, "cutoff")
-    if cutoff >= 0.5:
-        raise ValueError(f"cutoff must be below the Nyquist frequency 0.5 cycles/pixel; got {cutoff}")
-    f, pp = rapsd(p)
-    _, pt = rapsd(t)
+    f, pp, pt = _spectra(pred, target, cutoff)
     keep = (f > cutoff) & (pt > 0)
     if not keep.any():
         return float("nan")
