@@ -528,6 +528,7 @@ def _superres_from_files(names, *, files, size, factor, min_wet_fraction, max_pa
     coarse_arr = block_mean(fine_arr, factor).astype(np.float32)
     return SuperresData(fine=fine_arr, coarse=coarse_arr, names=names, origin=origin_arr)
 
+
 def superres_patches(
     product: str,
     *,
