@@ -27,6 +27,7 @@ from mink_toolkit.surrogate import (
     train_surrogate,
 )
 from mink_toolkit.surrogate.certify import attack_starts
+from mink_toolkit.surrogate.norms import conv_norm_power_iteration, conv_symbol
 from mink_toolkit.surrogate.constraints import _ceil_two_sqrt
 
 THRESHOLDS = np.array([0.2, 0.5, 1.0, 3.0])
@@ -57,6 +58,35 @@ def test_conv_operator_norm_equals_dense_circular_norm(c_out, c_in, k):
     cols = [circular(torch.eye(n, dtype=torch.float64)[i]).reshape(-1) for i in range(n)]
     dense = torch.stack(cols, dim=1)
     assert float(conv_operator_norm(w, grid)) == pytest.approx(float(torch.linalg.matrix_norm(dense, 2)), rel=1e-10)
+
+
+@pytest.mark.parametrize("k1,k2,grid", [(3, 3, (7, 8)), (2, 3, (5, 5))])
+def test_conv_symbol_is_the_rfft2_of_the_padded_kernel(k1, k2, grid):
+    w = torch.randn(4, 3, k1, k2, generator=torch.Generator().manual_seed(k1), dtype=torch.float64)
+    reference = torch.fft.rfft2(w, s=grid).permute(2, 3, 0, 1)
+    torch.testing.assert_close(conv_symbol(w, grid), reference, rtol=1e-12, atol=1e-12)
+
+
+def test_conv_norm_power_iteration_estimates_from_below_and_converges():
+    gen = torch.Generator().manual_seed(3)
+    w = torch.randn(6, 5, 3, 3, generator=gen, dtype=torch.float64)
+    grid = (9, 10)
+    exact = float(conv_operator_norm(w, grid))
+    vectors = torch.randn(9, 6, 5, generator=gen, dtype=torch.complex128)
+    start = vectors.clone()
+    first = float(conv_norm_power_iteration(w, grid, vectors))
+    assert first <= exact * (1 + 1e-12)
+    assert not torch.equal(vectors, start)  # the estimates are carried
+    estimates = [float(conv_norm_power_iteration(w, grid, vectors)) for _ in range(200)]
+    assert all(e <= exact * (1 + 1e-12) for e in estimates)
+    assert estimates[-1] == pytest.approx(exact, rel=1e-8)
+    # Differentiable in the weights, like the exact norm at convergence.
+    w.requires_grad_(True)
+    grad_estimate = torch.autograd.grad(conv_norm_power_iteration(w, grid, vectors), w)[0]
+    grad_exact = torch.autograd.grad(conv_operator_norm(w, grid), w)[0]
+    torch.testing.assert_close(grad_estimate, grad_exact, rtol=1e-5, atol=1e-8)
+    with pytest.raises(ValueError, match="vectors"):
+        conv_norm_power_iteration(w, grid, vectors[:, :3])
 
 
 def test_entry_layer_is_the_padded_convolution_and_bounded_by_its_fft_norm():
@@ -584,6 +614,30 @@ def test_conventional_caps_hold_even_for_huge_raw_weights():
     assert lipschitz_upper_bound(model, (16, 16), of="features") <= 0.25 * (1 + 1e-4)
 
 
+def test_power_iteration_caps_train_cheaply_and_evaluate_exactly():
+    torch.manual_seed(2)
+    exact = ConventionalSurrogate(THRESHOLDS, channels=(4, 6, 6), hidden=(8,), norm_grid=(16, 16)).double()
+    fast = ConventionalSurrogate(THRESHOLDS, channels=(4, 6, 6), hidden=(8,), norm_grid=(16, 16),
+                                 training_norms="power_iteration").double()
+    fast.load_state_dict(exact.state_dict())  # the vectors are not part of the state: same checkpoint format
+    assert set(fast.state_dict()) == set(exact.state_dict())
+    assert fast.config()["training_norms"] == "power_iteration"
+    x = torch.rand(3, 1, 16, 16, dtype=torch.float64) * 5.0
+    # Training mode: the estimated caps are never looser than the exact ones (norms from below) and,
+    # after the warm-up iterations, agree with them closely.
+    for layer_fast, layer_exact in zip(fast.layer_weights()["conv"], exact.layer_weights()["conv"]):
+        assert float(layer_fast.detach().abs().sum()) >= float(layer_exact.detach().abs().sum()) * (1 - 1e-12)
+        torch.testing.assert_close(layer_fast, layer_exact, rtol=1e-4, atol=1e-6)
+    # Eval mode: exactly the certified model.
+    fast.eval()
+    exact.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), exact(x), rtol=0, atol=0)
+    assert lipschitz_upper_bound(fast, (16, 16)) == lipschitz_upper_bound(exact, (16, 16))
+    with pytest.raises(ValueError, match="training_norms"):
+        small_conventional(training_norms="approximate")
+
+
 @pytest.mark.parametrize("variant", [{"lipschitz": True}, {"lipschitz": False}, {"lipschitz": False, "spectral_norm": True}])
 def test_conventional_certificate_bounds_the_outputs(variant):
     torch.manual_seed(4)
@@ -728,3 +782,14 @@ def test_constrained_head_needs_the_estimators_it_was_proved_for():
         ConventionalSurrogate(THRESHOLDS, perimeter="crofton")
     with pytest.raises(ValueError, match="connectivity"):
         MinkowskiSurrogate(THRESHOLDS, connectivity=6, constrained=False)
+
+
+def test_keep_freed_memory_applies_in_a_process_of_its_own():
+    """The drivers' allocator setting (glibc mallopt) takes effect; run in a child so pytest is unchanged."""
+    import subprocess
+    import sys
+
+    code = "from mink_toolkit.experiments import keep_freed_memory; print(keep_freed_memory())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    expected = "True" if sys.platform.startswith("linux") else out  # glibc on Linux; elsewhere it may decline
+    assert out == expected

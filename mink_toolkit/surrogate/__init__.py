@@ -62,6 +62,13 @@ singular values of its Fourier symbol (Sedghi, Gupta & Long 2019),
 upper bound for a convolution. :func:`lipschitz_upper_bound` combines the
 layer norms, the order statistics' constants and the step slopes with
 :math:`\sqrt{(H+1)(W+1)}` (sum pooling) and :math:`\sqrt{n}` (thresholds).
+For the large convolutions of a :class:`ConventionalSurrogate` on 128 × 128
+fields the exact norms dominate a training step;
+``training_norms="power_iteration"`` estimates them in training forward
+passes by a warm-started power iteration on the Fourier symbol
+(:func:`conv_norm_power_iteration`, the convolution's counterpart of
+torch's ``spectral_norm``), while evaluation and the certificate keep the
+exact norms.
 
 Layout
 ------
@@ -91,7 +98,7 @@ from .models import (
     normalise_rain,
     with_lipschitz,
 )
-from .norms import conv_operator_norm
+from .norms import conv_norm_power_iteration, conv_operator_norm
 from .gradients import gradient_maps, gradient_smoothness
 from .loss import SurrogateTerm, surrogate_loss
 from .training import TrainingResult, predict_functionals, train_surrogate
@@ -104,6 +111,7 @@ __all__ = [
     "ConventionalSurrogate",
     "normalise_rain",
     "conv_operator_norm",
+    "conv_norm_power_iteration",
     "lipschitz_upper_bound",
     "empirical_lipschitz",
     "project_feasible",

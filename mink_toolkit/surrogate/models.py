@@ -18,7 +18,7 @@ from torch import nn
 from .._validation import check_choice, check_integer, check_positive, check_thresholds
 from ..functionals import CONNECTIVITIES, PERIMETERS, combine_terms, expand_functionals
 from .constraints import project_feasible
-from .norms import MaxMin, cap_norm, conv_operator_norm, matrix_norm
+from .norms import MaxMin, cap_norm, conv_norm_power_iteration, conv_operator_norm, matrix_norm
 
 __all__ = [
     "RAIN_OFFSET",
@@ -579,6 +579,10 @@ def _conv_grids(input_shape: tuple[int, int], n_layers: int, kernel_size: int) -
     return grids
 
 
+def _rewarm_after_load(module, incompatible_keys) -> None:
+    module._warm_power_vectors()
+
+
 class ConventionalSurrogate(SurrogateBase):
     r"""A conventional CNN surrogate of the paper's kind: strided convolutions, mean pooling, dense head.
 
@@ -620,7 +624,13 @@ class ConventionalSurrogate(SurrogateBase):
       spectral norm (cap ``head_lipschitz``); ReLU and biases are
       1-Lipschitz, and there is no normalisation layer.
       :func:`lipschitz_upper_bound` recomputes the norms for the actual
-      input size.
+      input size. With ``training_norms="power_iteration"`` a training
+      forward pass (``model.train()``) caps the convolutions with
+      :func:`~mink_toolkit.surrogate.norms.conv_norm_power_iteration`
+      instead — one warm-started power-iteration step per pass, an estimate
+      from below that tracks the exact norm as the weights move, at a
+      fraction of the cost on large grids; in eval mode, and so in
+      everything evaluated and certified, the caps use the exact norms.
     * ``spectral_norm=True`` (the published recipe):
       ``torch.nn.utils.parametrizations.spectral_norm`` on every convolution
       and dense layer — a power iteration on the kernel reshaped to a
@@ -654,6 +664,10 @@ class ConventionalSurrogate(SurrogateBase):
     pixel_size : float, default 1
     norm_grid : (int, int), default (128, 128)
         Input size at which the convolutions' norms are capped in training.
+    training_norms : {"exact", "power_iteration"}, default "exact"
+        How a training forward pass of a ``lipschitz=True`` model computes the
+        convolutions' norms for the caps (see above); eval mode always uses
+        the exact norms.
 
     Examples
     --------
@@ -680,6 +694,7 @@ class ConventionalSurrogate(SurrogateBase):
         spectral_norm: bool = False,
         pixel_size: float = 1.0,
         norm_grid: tuple[int, int] = (128, 128),
+        training_norms: str = "exact",
     ) -> None:
         super().__init__()
         self._set_common(thresholds, connectivity, perimeter, lipschitz, constrained, pixel_size)
@@ -699,6 +714,7 @@ class ConventionalSurrogate(SurrogateBase):
         self.head_lipschitz = check_positive(head_lipschitz, "head_lipschitz")
         self.spectral_norm = bool(spectral_norm)
         self.norm_grid = (int(norm_grid[0]), int(norm_grid[1]))
+        self.training_norms = check_choice(training_norms, self.TRAINING_NORMS, "training_norms")
         k = self.kernel_size
         c_in = (1, *self.channels[:-1])
         d_in = (self.channels[-1], *self.hidden[:-1])
@@ -719,6 +735,33 @@ class ConventionalSurrogate(SurrogateBase):
 
             for layer in (*self.convs, *self.dense):
                 _spectral_norm(layer)
+        self._power_layers = []
+        if self.lipschitz and self.training_norms == "power_iteration":
+            # Right singular vector estimates per frequency, carried from step to step (not part of the
+            # model's state: they are a cache of the weights, rebuilt by a few iterations).
+            generator = torch.Generator().manual_seed(0)
+            grids = _conv_grids(self.norm_grid, len(self.convs), k)
+            for index, (layer, grid) in enumerate(zip(self.convs, grids)):
+                if 1 in layer.weight.shape[:2]:
+                    continue  # a vector per frequency: the exact norm is as cheap
+                shape = (grid[0], grid[1] // 2 + 1, layer.weight.shape[1])
+                vectors = torch.complex(torch.randn(shape, generator=generator), torch.randn(shape, generator=generator))
+                self.register_buffer(f"power_vectors_{index}", vectors, persistent=False)
+                self._power_layers.append(index)
+            self._warm_power_vectors()
+            # Loaded weights make the carried estimates stale: converge them again.
+            self.register_load_state_dict_post_hook(_rewarm_after_load)
+
+    #: Choices of ``training_norms``, and the power iterations run on new or loaded weights.
+    TRAINING_NORMS = ("exact", "power_iteration")
+    POWER_WARMUP = 30
+
+    def _warm_power_vectors(self) -> None:
+        grids = _conv_grids(self.norm_grid, len(self.convs), self.kernel_size)
+        with torch.no_grad():
+            for index in self._power_layers:
+                conv_norm_power_iteration(self.convs[index].weight, grids[index],
+                                          getattr(self, f"power_vectors_{index}"), n_iter=self.POWER_WARMUP)
 
     def config(self) -> dict:
         """Settings that define the model (stored in checkpoints)."""
@@ -731,10 +774,15 @@ class ConventionalSurrogate(SurrogateBase):
             "head_lipschitz": self.head_lipschitz,
             "spectral_norm": self.spectral_norm,
             "norm_grid": list(self.norm_grid),
+            "training_norms": self.training_norms,
         }
 
     def layer_weights(self) -> dict[str, object]:
         """Effective weights: norm-capped when ``lipschitz=True``, spectrally normalised with ``spectral_norm``.
+
+        Exact norms in eval mode; in training mode with
+        ``training_norms="power_iteration"`` the power-iteration estimates
+        (each call advances them by one step).
 
         Returns
         -------
@@ -747,7 +795,12 @@ class ConventionalSurrogate(SurrogateBase):
         head = self.head.weight
         if self.lipschitz:
             grids = _conv_grids(self.norm_grid, len(conv), self.kernel_size)
-            conv = [cap_norm(w, conv_operator_norm(w, g), 1.0) for w, g in zip(conv, grids)]
+            estimate = self.training and self._power_layers
+            conv = [
+                cap_norm(w, conv_norm_power_iteration(w, g, getattr(self, f"power_vectors_{i}"))
+                        if estimate and i in self._power_layers else conv_operator_norm(w, g), 1.0)
+                for i, (w, g) in enumerate(zip(conv, grids))
+            ]
             dense = [cap_norm(w, matrix_norm(w), 1.0) for w in dense]
         if self.lipschitz or self.spectral_norm:
             head = cap_norm(head, matrix_norm(head), self.head_lipschitz)
