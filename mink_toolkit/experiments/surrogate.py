@@ -123,8 +123,9 @@ MODELS = {
     },
 }
 
-#: Rough seconds per (model, seed) of the full run on one core (training and evaluation), measured on the
-#: reference run; only used to start the longest runs first so that the worker processes finish together.
+#: Rough seconds per (model, seed) of the full run on one core (training and evaluation; upper ends of
+#: what runs have measured); only used to start the longest runs first so that the worker processes
+#: finish together. Results do not depend on the order.
 EXPECTED_SECONDS = {"estimator": 10, "additive": 100, "additive_learnt": 215, "conventional_plain": 70,
                     "conventional_sn": 70, "conventional_certified": 160}
 
