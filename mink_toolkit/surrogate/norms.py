@@ -119,11 +119,12 @@ def conv_norm_power_iteration(
     persistent right singular vector estimates ``vectors`` (updated in place,
     no gradient), then :math:`\max_\omega \lVert \hat K(\omega) v(\omega) \rVert`,
     differentiable in the weights through the maximising frequency (which is
-    where the gradient of a maximum goes). Each term is at most that frequency's largest singular
-    value, so the result never exceeds the exact norm; when the weights change
-    slowly (training steps) and the vectors are carried from step to step it
-    tracks the exact norm closely, at the cost of a few elementwise products
-    instead of one eigendecomposition per frequency.
+    where the gradient of a maximum goes). Each term is at most that
+    frequency's largest singular value, so the result never exceeds the exact
+    norm; when the weights change slowly (training steps) and the vectors are
+    carried from step to step it tracks the exact norm closely, at the cost of
+    a few elementwise products instead of one eigendecomposition per
+    frequency.
 
     It is **not** a bound: use it for the caps of a training forward pass
     only; certificates (:func:`~mink_toolkit.surrogate.lipschitz_upper_bound`)
