@@ -116,9 +116,9 @@ MODELS = {
         "contains": "the same with exact operator-norm caps (certified; estimated by power iteration in training "
                     "steps) and the constrained head",
         "architecture": "conventional", "train": True,
-        # Exact norms of the 128 x 128 convolutions took 0.39 s of a 0.44 s training step; a warm-started
-        # power iteration per frequency tracks them from below for a few hundredths of a second.
-        # Validation, evaluation and the certificate use the exact norms.
+        # Exact norms of the 128 x 128 convolutions are most of a training step; a warm-started power
+        # iteration per frequency tracks them from below for a fraction of it
+        # (benchmarks/bench_surrogate_norms.py). Validation, evaluation and the certificate use the exact norms.
         "settings": {"lipschitz": True, "constrained": True, "training_norms": "power_iteration"},
     },
 }

@@ -795,10 +795,9 @@ class ConventionalSurrogate(SurrogateBase):
         head = self.head.weight
         if self.lipschitz:
             grids = _conv_grids(self.norm_grid, len(conv), self.kernel_size)
-            estimate = self.training and self._power_layers
             conv = [
                 cap_norm(w, conv_norm_power_iteration(w, g, getattr(self, f"power_vectors_{i}"))
-                        if estimate and i in self._power_layers else conv_operator_norm(w, g), 1.0)
+                        if self.training and i in self._power_layers else conv_operator_norm(w, g), 1.0)
                 for i, (w, g) in enumerate(zip(conv, grids))
             ]
             dense = [cap_norm(w, matrix_norm(w), 1.0) for w in dense]
