@@ -2,8 +2,9 @@
 
 Executes every notebook top to bottom with nbclient in the project's kernel, as ``make
 notebooks`` does (the stored files are not touched), and prints its wall-clock time, its budget
-(01–02: 30 s, 03–05: 60 s on 2 cores), the cells slower than 5 s (they should show a progress
-bar) and the load average, which says how far the numbers can be trusted on a shared machine.
+(01–02: 30 s, 03–05: 60 s on 2 cores), the cells slower than 5 s with the seconds between two
+ticks of their progress bar (they should show one that advances at least every 3 s; "no bar"
+flags one without) and the load average, which says how far the numbers can be trusted on a shared machine.
 It also prints the CPU time (user + system) the notebook's kernel used: unlike the wall-clock
 time it hardly depends on what else runs, so on a busy machine it is the better guide to the
 wall-clock time on 2 idle cores (about the same for single-threaded cells, down to half of it
@@ -15,16 +16,20 @@ for cells that keep both cores busy).
 from __future__ import annotations
 
 import os
+import re
 import resource
 import sys
 import time
 from pathlib import Path
 
-from mink_toolkit.notebook.execute import cell_durations, execute_notebook
+from mink_toolkit.notebook.execute import cell_durations, execute_notebook, settle_progress_bars
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_S = {"01": 30, "02": 30, "03": 60, "04": 60, "05": 60}
 SLOW_CELL_S = 5.0
+TICK_TARGET_S = 3.0
+# A stored bar's text: "desc: 100% 3000/3000 [postfix]" (make notebooks' final state) or tqdm's meter.
+_BAR_COUNT = re.compile(r"(\d+)/(\d+)")
 
 
 def _load() -> str:
@@ -35,6 +40,30 @@ def _children_cpu() -> float:
     """User + system CPU seconds of this process's finished children (the notebook kernels)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def seconds_per_tick(cell, seconds: float) -> float | None:
+    """Mean seconds between two ticks of the progress bars a cell shows (None without a bar)."""
+    ticks = 0
+    for output in cell.get("outputs", []):
+        data = output.get("data", {})
+        if "application/vnd.jupyter.widget-view+json" not in data:
+            continue
+        match = _BAR_COUNT.search(str(data.get("text/plain", "")))
+        if match:
+            ticks += int(match.group(1))
+    return seconds / ticks if ticks else None
+
+
+def _slow_cells(nb) -> str:
+    parts = []
+    for i, s in cell_durations(nb):
+        if s <= SLOW_CELL_S:
+            continue
+        per_tick = seconds_per_tick(nb.cells[i], s)
+        note = "no bar" if per_tick is None else f"{per_tick:.2f} s/tick" + (" SLOW" if per_tick > TICK_TARGET_S else "")
+        parts.append(f"#{i} {s:.1f} s ({note})")
+    return ", ".join(parts) or "-"
 
 
 def main(argv: list[str]) -> int:
@@ -50,7 +79,8 @@ def main(argv: list[str]) -> int:
         budget = BUDGET_S.get(path.name[:2])
         verdict = "" if budget is None else ("ok" if seconds <= budget else "OVER")
         over += verdict == "OVER"
-        slow = ", ".join(f"#{i} {s:.1f} s" for i, s in cell_durations(nb) if s > SLOW_CELL_S) or "-"
+        settle_progress_bars(nb)  # each bar's text fallback becomes its final count
+        slow = _slow_cells(nb)
         budget_text = f"{budget:d} s" if budget else "-"
         print(f"{path.name:<40s} {seconds:7.1f}s {budget_text:>7s}  {verdict:4s} {cpu:9.1f}s  {_load():<21s} {slow}",
               flush=True)

@@ -460,6 +460,33 @@ def test_training_reduces_validation_loss_and_keeps_the_best_weights():
         train_surrogate(MinkowskiSurrogate([0.3, 1.0]), train, val, steps=1, progress=False)
 
 
+class _CountingBar:
+    """Stands in for a shared tqdm bar: counts updates, keeps the last postfix, must not be closed."""
+
+    def __init__(self):
+        self.n, self.postfix, self.closed = 0, None, False
+
+    def update(self, n=1):
+        self.n += n
+
+    def set_postfix(self, **kwargs):
+        self.postfix = kwargs
+
+    def close(self):
+        self.closed = True
+
+
+def test_training_advances_a_shared_progress_bar_once_per_step():
+    # One bar can follow several trainings (notebook 03 trains five models under one bar).
+    train, val = synthetic_patches(8, 16, 0), synthetic_patches(2, 16, 1)
+    bar = _CountingBar()
+    for seed in (0, 1):
+        train_surrogate(MinkowskiSurrogate(THRESHOLDS, width=4, depth=1, levels=2), train, val, steps=6,
+                        batch_size=2, crop_size=16, eval_every=3, patience=5, val_patches=2, seed=seed, progress=bar)
+    assert bar.n == 12 and not bar.closed
+    assert set(bar.postfix) == {"train", "val"}
+
+
 def test_checkpoint_roundtrip_and_validation(tmp_path):
     torch.manual_seed(1)
     model = MinkowskiSurrogate(THRESHOLDS, width=4, depth=2, levels=4, lipschitz=False)

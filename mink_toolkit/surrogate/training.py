@@ -72,7 +72,7 @@ def train_surrogate(
     components_weight: float = 0.5,
     weights=(1.0, 1.0, 1.0),
     seed: int = 0,
-    progress: bool = True,
+    progress=True,
 ) -> TrainingResult:
     """Train a surrogate on random crops with exact targets; early stopping on validation.
 
@@ -102,8 +102,10 @@ def train_surrogate(
         Weights of area, perimeter and χ in :func:`surrogate_loss`.
     seed : int
         Seeds torch and the crop sampler.
-    progress : bool
-        tqdm progress bar.
+    progress : bool or tqdm bar
+        ``True``: a tqdm bar over the steps; a tqdm instance (``tqdm.auto``):
+        advanced by one per step, with the losses as its postfix, so that one
+        bar can follow several trainings; ``False``: silent.
 
     Returns
     -------
@@ -136,9 +138,10 @@ def train_surrogate(
     best_state = copy.deepcopy(model.state_dict())
     running, count, bad_evals = 0.0, 0, 0
     start = time.perf_counter()
-    bar = tqdm(range(1, steps + 1), desc="train surrogate", disable=not progress, leave=False)
+    own_bar = isinstance(progress, bool)
+    bar = tqdm(total=steps, desc="train surrogate", disable=not progress, leave=False) if own_bar else progress
     whole_patches = tuple(train.rain.shape[-2:]) == (crop_size, crop_size)
-    for step in bar:
+    for step in range(1, steps + 1):
         if whole_patches:
             pick = rng.integers(0, len(train), size=batch_size)
             crops = random_d4(train.rain[pick], rng)
@@ -156,6 +159,7 @@ def train_surrogate(
         scheduler.step()
         running += float(loss.detach())
         count += 1
+        bar.update()
         if step % eval_every == 0 or step == steps:
             model.eval()
             vp, vc = predict_functionals(model, val_rain)
@@ -174,6 +178,8 @@ def train_surrogate(
                 if bad_evals >= patience:
                     result.stopped_early = True
                     break
+    if own_bar:
+        bar.close()
     model.load_state_dict(best_state)
     model.eval()
     result.train_seconds = time.perf_counter() - start
