@@ -456,3 +456,34 @@ def test_the_loss_surrogate_comes_from_the_one_trainer_and_is_cached(monkeypatch
     assert list((tmp_path / "surrogates").glob("*.pt"))
     exp.build_surrogate(exp.QUICK, lipschitz=False, constrained=False)
     assert len(calls) == 2 and not calls[1][0]["lipschitz"]
+
+
+def test_worker_epochs_reach_the_overall_progress_bar():
+    # With worker processes, each epoch a worker trains is added to a shared integer and the main
+    # process moves the bar to it, so the bar advances every epoch, not once per finished training.
+    import multiprocessing as mp
+
+    from mink_toolkit.experiments import superres as exp
+
+    shared = mp.get_context("spawn").Value("q", 0)
+    counter = exp._SharedEpochCount(shared)
+    counter.update()
+    counter.update(2)
+    counter.close()
+    assert (counter.n, shared.value) == (3, 3)
+
+    class Bar:
+        n = 0
+
+        def update(self, k):
+            self.n += k
+
+    runner = object.__new__(exp._Runner)
+    runner.bar, runner.epochs_done, runner.epochs_shown, runner.epochs_skipped = Bar(), shared, 0, 0
+    runner._sync_bar()
+    assert runner.bar.n == 3
+    runner.epochs_skipped = 2  # a finished job that stopped early: its planned epochs still count
+    shared.value += 1
+    runner._sync_bar()
+    runner._sync_bar()  # idempotent
+    assert runner.bar.n == 6

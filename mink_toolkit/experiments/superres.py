@@ -226,10 +226,28 @@ def _surrogate_args(key):
 _CONTEXT: dict = {}
 
 
-def _init_worker(context: dict) -> None:
+def _init_worker(context: dict, epochs_done=None) -> None:
     torch.set_num_threads(1)
     _CONTEXT.clear()
     _CONTEXT.update(context)
+    _CONTEXT["epochs_done"] = epochs_done
+
+
+class _SharedEpochCount:
+    """What a worker hands ``train_superres`` as its bar: each epoch is added to an integer shared
+    with the main process, which shows it, so the overall bar moves every epoch rather than once a
+    training (a training of 10 epochs takes several seconds)."""
+
+    def __init__(self, shared):
+        self.shared, self.n = shared, 0
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        with self.shared.get_lock():
+            self.shared.value += n
+
+    def close(self) -> None:  # the main process owns the bar
+        pass
 
 
 def _analytic_term(config: SuperresConfig, epochs: int) -> MinkowskiLoss:
@@ -351,7 +369,9 @@ def _run_job(job: dict, bar=None) -> dict:
     config, train, val = _CONTEXT["config"], _CONTEXT["train"], _CONTEXT["val"]
     cpu0, wall0 = time.process_time(), time.perf_counter()
     net = _build_network(config, job)
-    result = {"id": job["id"], "training": None}
+    result = {"id": job["id"], "training": None, "epochs_counted": 0}
+    if bar is None and _CONTEXT.get("epochs_done") is not None:
+        bar = _SharedEpochCount(_CONTEXT["epochs_done"])
     if job.get("state") is None:
         generator = job["name"] in GENERATORS
         schedule = LambdaSchedule(final=float(job["lam"]), warmup=config.warmup, start=config.start)
@@ -366,6 +386,8 @@ def _run_job(job: dict, bar=None) -> dict:
             progress=bar if bar is not None else False,
         )
         result["training"] = _stability(history)
+        if isinstance(bar, _SharedEpochCount):
+            result["epochs_counted"] = bar.n
         result["state"] = {k: v.detach().clone() for k, v in net.state_dict().items()}
     else:
         net.load_state_dict(job["state"])
@@ -413,12 +435,15 @@ class _Runner:
         self.cpu_seconds = 0.0
         self.jobs: dict = {}  # job id -> {"cpu_seconds", "wall_seconds"}
         _init_worker(context)
+        self.epochs_done, self.epochs_shown, self.epochs_skipped = None, 0, 0
         if config.workers > 1:
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
 
-            self.pool = ProcessPoolExecutor(max_workers=config.workers, mp_context=mp.get_context("spawn"),
-                                            initializer=_init_worker, initargs=(context,))
+            spawn = mp.get_context("spawn")
+            self.epochs_done = spawn.Value("q", 0)  # epochs trained in the workers, for the bar
+            self.pool = ProcessPoolExecutor(max_workers=config.workers, mp_context=spawn,
+                                            initializer=_init_worker, initargs=(context, self.epochs_done))
         self.bar = tqdm(total=planned_epochs(config), desc="reproduce superres (epochs of all trainings)",
                         disable=not progress, leave=True)
 
@@ -447,14 +472,18 @@ class _Runner:
             for job in jobs:
                 results[job["id"]] = _run_job(job, self.bar)
         else:
-            from concurrent.futures import as_completed
+            from concurrent.futures import FIRST_COMPLETED, wait
 
             futures = {self.pool.submit(_run_job, job): job for job in jobs}
-            for future in as_completed(futures):
-                result = future.result()
-                results[result["id"]] = result
-                if futures[future].get("state") is None:
-                    self.bar.update(self._epochs(futures[future]))
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                for future in done:
+                    result = future.result()
+                    results[result["id"]] = result
+                    if futures[future].get("state") is None:  # epochs planned but not trained (early stop)
+                        self.epochs_skipped += self._epochs(futures[future]) - result["epochs_counted"]
+                self._sync_bar()
         for job in jobs:
             r = results[job["id"]]
             if self.pool is not None:  # in-process jobs are counted in the main process's CPU time
@@ -468,6 +497,13 @@ class _Runner:
                 self.log(f"  {job['id']}: MAE {s['mae']:.4f}, RMSE {s['rmse']:.4f}, MF error "
                          f"{s['minkowski_error']['mean']:.3f} ({r['wall_seconds']:.0f} s)")
         return results
+
+    def _sync_bar(self) -> None:
+        """Move the bar to the epochs the workers have trained (plus those a finished job skipped)."""
+        position = self.epochs_done.value + self.epochs_skipped
+        if position > self.epochs_shown:
+            self.bar.update(position - self.epochs_shown)
+            self.epochs_shown = position
 
     def close(self):
         self.bar.close()
