@@ -4,10 +4,10 @@ The site is made of what the repository already has: the README (landing
 page), the stored, nbval-validated notebooks (rendered as stored, never
 executed here), the docstrings (numpydoc API reference, generated
 recursively over the package, so it follows modules wherever they live), and
-``data/README.md`` / ``CONTRIBUTING.md``. The build needs no network, and neither does reading
-the built site: the JavaScript its pages run (MathJax, the Jupyter widget manager, RequireJS) is
-served from its own ``_static/`` folder, fetched into ``docs/_vendor/`` by ``docs/vendor.py``
-(``make docs`` runs it first).
+``data/README.md`` / ``CONTRIBUTING.md``. Sphinx fetches nothing, and the
+built site reads offline: the JavaScript its pages run (MathJax, the Jupyter widget manager,
+RequireJS) is served from its own ``_static/`` folder, fetched beforehand into ``docs/_vendor/``
+by ``docs/vendor.py`` (``make docs`` runs it first).
 """
 
 from __future__ import annotations
