@@ -21,7 +21,7 @@ PYTEST_ARGS ?=
 # e.g. LAB_ARGS="--no-browser --allow-root" inside a container
 LAB_ARGS ?=
 
-.PHONY: test lab venv bench docs notebooks clean
+.PHONY: test lab venv bench docs docs-assets notebooks clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed: $(PYTHON) not found (set PYTHON=...)"; exit 1; }
@@ -43,7 +43,10 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cf
 # doctests again with torch, oneDNN and numpy forced onto older instruction sets
 # (tests/older_isa.py), because learners' CPUs round differently and the stored outputs must hold
 # on all of them (CONVENTIONS.md section 4); tests/test_older_isa.py shows the kernels really change.
-test: $(STAMP)
+# The site is built first: tests/browser/test_docs.py reads it offline (MINK_DOCS_HTML), so that
+# CI builds it once.
+test: $(STAMP) docs
+	MINK_DOCS_HTML="$(CURDIR)/docs/_build/html" \
 	$(PY) -m pytest -n 2 --dist loadscope tests notebooks mink_toolkit --doctest-modules $(NBVAL) \
 		-p no:cacheprovider $(PYTEST_ARGS)
 	@echo "== the notebooks and doctests again, on older instruction sets: $$($(PY) tests/older_isa.py)"
@@ -63,13 +66,19 @@ $(DOCS_STAMP): $(STAMP) pyproject.toml
 	$(PY) -m pip install -e ".[docs]"
 	touch $(DOCS_STAMP)
 
-# HTML into docs/_build/html; warnings are errors, and nothing is fetched while building.
+# The JavaScript the built site serves itself, so that it reads offline: MathJax, the ipywidgets
+# widget manager and RequireJS, pinned (version and sha512) in docs/vendor.py, fetched with npm
+# into docs/_vendor/ with their licences. Nothing is fetched when they are up to date.
+docs-assets:
+	$(PYTHON) docs/vendor.py
+
+# HTML into docs/_build/html; warnings are errors, and Sphinx fetches nothing (docs-assets has).
 SPHINXOPTS ?= -W --keep-going
-docs: $(DOCS_STAMP)
+docs: $(DOCS_STAMP) docs-assets
 	$(VENV)/bin/sphinx-build -b html $(SPHINXOPTS) docs docs/_build/html
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache docs/_build docs/generated docs/tutorials
+	rm -rf $(VENV) .pytest_cache docs/_build docs/generated docs/tutorials docs/_vendor

@@ -4,13 +4,18 @@ The site is made of what the repository already has: the README (landing
 page), the stored, nbval-validated notebooks (rendered as stored, never
 executed here), the docstrings (numpydoc API reference, generated
 recursively over the package, so it follows modules wherever they live), and
-``data/README.md`` / ``CONTRIBUTING.md``. The build needs no network.
+``data/README.md`` / ``CONTRIBUTING.md``. Sphinx fetches nothing, and the
+built site reads offline: the JavaScript its pages run (MathJax, the Jupyter widget manager,
+RequireJS) is served from its own ``_static/`` folder, fetched beforehand into ``docs/_vendor/``
+by ``docs/vendor.py`` (``make docs`` runs it first).
 """
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+
+from sphinx.errors import ConfigError
 
 import mink_toolkit
 
@@ -46,17 +51,14 @@ for _source in _sources:
 
 # Render the stored outputs exactly as nbval validated them; never run a kernel here.
 nb_execution_mode = "off"
-# Saved widget state is drawn by the ipywidgets HTML manager (version for ipywidgets 8),
-# loaded by the reader's browser; the build itself fetches nothing.
+# Saved widget state is drawn by the ipywidgets HTML manager (1.x, the one for ipywidgets 8) with
+# RequireJS, and math by MathJax 3: all three from the site's own _static/ (see "offline" below),
+# so that a reader without a network sees controls and typeset math. Relative paths are under
+# _static/. The manager needs no other script: the tutorials use only the built-in widgets
+# (base, controls, output), which embed-amd.js bundles.
 nb_ipywidgets_js = {
-    "https://cdnjs.cloudflare.com/ajax/libs/require.js/2.3.4/require.min.js": {
-        "integrity": "sha256-Ae2Vz/4ePdIu6ZyI/5ZGsYnb+m0JlOmKPjt6XZ9JJkA=",
-        "crossorigin": "anonymous",
-    },
-    "https://cdn.jsdelivr.net/npm/@jupyter-widgets/html-manager@1.0.15/dist/embed-amd.js": {
-        "data-jupyter-widgets-cdn": "https://cdn.jsdelivr.net/npm/",
-        "crossorigin": "anonymous",
-    },
+    "requirejs/require.js": {},
+    "html-manager/embed-amd.js": {},
 }
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
@@ -83,4 +85,19 @@ html_theme_options = {
     "secondary_sidebar_items": ["page-toc"],
 }
 html_sidebars = {"index": []}
-exclude_patterns = ["_build", "jupyter_execute", "**.ipynb_checkpoints"]
+html_static_path = ["_static", "_vendor"]
+html_css_files = ["mink.css"]  # wide outputs (tables, long lines) scroll sideways, never cut
+
+# --- offline -------------------------------------------------------------------------------
+# docs/_vendor/ (git-ignored) holds MathJax, the widget manager and RequireJS with their
+# licences, at the versions pinned in docs/vendor.py; Sphinx copies it into _build/html/_static/.
+VENDOR = DOCS / "_vendor"
+if not (VENDOR / "versions.json").is_file():
+    raise ConfigError(f"{VENDOR} is missing: run `make docs` (or `python docs/vendor.py`) to fetch the "
+                      "JavaScript the site serves itself (MathJax, the widget manager, RequireJS)")
+# MathJax 3 (its fonts are in its own package, unlike MathJax 4's). MyST's window.MathJax options
+# are the same for both. The widget manager speaks MathJax 2's API: mathjax_widgets.js bridges it.
+mathjax_path = "mathjax/tex-mml-chtml.js"
+mathjax_config_path = "mathjax_widgets.js"
+
+exclude_patterns = ["_build", "_vendor", "licenses", "jupyter_execute", "**.ipynb_checkpoints"]

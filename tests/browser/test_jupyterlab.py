@@ -27,24 +27,17 @@ from types import SimpleNamespace
 
 import nbformat
 import pytest
+from _chromium import browser, page, require_chromium  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-CHROMIUM = os.environ.get("MINK_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-# Without the background-networking switches Chromium keeps trying to reach Google's hosts,
-# which this machine's closed network refuses.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 # JupyterLab settings for a quiet, fully rendered notebook: no news pop-up, every cell in the DOM.
 LAB_SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false"},
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
 }
 
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"Chromium not found at {CHROMIUM} (install Debian's chromium as root: apt-get install "
-                "chromium, or set MINK_CHROMIUM); the browser tests need it", allow_module_level=True)
-pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed (pip install -e '.[test]')")
+require_chromium()
 
 from mink_toolkit.notebook.execute import WIDGET_VIEW_MIME, widget_state  # noqa: E402
 
@@ -113,33 +106,6 @@ def lab(tmp_path_factory):
             server.kill()
             server.wait()
 
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser, request, tmp_path):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    yield page
-    # a picture of the page when a test fails, or always with MINK_SCREENSHOTS=DIR
-    folder = os.environ.get("MINK_SCREENSHOTS")
-    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
-    if folder or failed:
-        target = Path(folder or tmp_path) / f"{request.node.name}.png"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(target))
-        if failed:
-            print(f"screenshot: {target}")
-    context.close()
 
 # Controls by widget model, and how JupyterLab's widget manager marks them in the DOM.
 CONTROLS = {
