@@ -7,6 +7,8 @@ archive frames, super-resolution cases). :mod:`~mink_toolkit.notebook.execute`
 runs the tutorials and stores them with outputs and widget state (``make
 notebooks``); :mod:`~mink_toolkit.notebook.workshop` defines the
 exercise/solution cell tags and writes student and instructor copies
-(``python -m mink_toolkit workshop``). Nothing in the core library imports
+(``python -m mink_toolkit workshop``); :mod:`~mink_toolkit.notebook.solutions`
+is the IPython extension behind the ``%%solution`` cells, which Run All does
+not reveal. Nothing in the core library imports
 this package.
 """
