@@ -1,6 +1,7 @@
 """Exercise/solution convention and `python -m mink_toolkit workshop` (student and instructor copies)."""
 
 import copy
+import re
 from pathlib import Path
 
 import nbformat
@@ -8,6 +9,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from mink_toolkit import cli
+from mink_toolkit.notebook import solutions as sol
 from mink_toolkit.notebook import workshop as ws
 from mink_toolkit.notebook.execute import KERNELSPEC, run_notebook
 
@@ -21,15 +23,15 @@ def _tags(cell):
 
 def _exercise_notebook():
     return new_notebook(cells=[
-        new_markdown_cell("## Exercise 1\nCount the cells."),
-        new_code_cell("x = 1\nx", execution_count=1,
+        new_markdown_cell("## Exercise 1\n\nCount the cells.\n\n**Solutions.** Hidden behind a button.\n\nGo."),
+        new_code_cell(f"{sol.LOAD_LINE}\nx = 1\nx", execution_count=1,
                       outputs=[new_output("execute_result", data={"text/plain": "1"}, execution_count=1)]),
         new_code_cell("raise NotImplementedError('your turn')", execution_count=2,
                       metadata={"tags": [ws.EXERCISE, ws.RAISES_EXCEPTION]},
                       outputs=[new_output("error", ename="NotImplementedError", evalue="your turn", traceback=[])]),
-        new_code_cell("print('answer: 42')", execution_count=3, metadata={"tags": [ws.SOLUTION]},
+        new_code_cell("%%solution 1\nprint('answer: 42')", execution_count=3, metadata={"tags": [ws.SOLUTION]},
                       outputs=[new_output("stream", name="stdout", text="answer: 42\n")]),
-        new_markdown_cell("The end."),
+        new_markdown_cell("The end.\n\n**Solutions.** Press the button."),
     ])
 
 
@@ -52,23 +54,42 @@ def test_student_copy_removes_solutions_and_clears_exercise_outputs_only():
     student = ws.student_copy(nb)
     assert nb == before
     nbformat.validate(student)
-    assert [c.source for c in student.cells] == [c.source for i, c in enumerate(nb.cells) if i != 3]
+    assert [c.source for c in student.cells[1:3]] == [c.source for c in nb.cells[1:3]]
+    # the first **Solutions.** paragraph says that there are none, the others go
+    assert student.cells[0].source == f"## Exercise 1\n\nCount the cells.\n\n{ws.STUDENT_NOTE}\n\nGo."
+    assert student.cells[3].source == "The end."
     stub = student.cells[2]
     assert stub.outputs == [] and stub.execution_count is None
     assert _tags(stub) == [ws.EXERCISE, ws.RAISES_EXCEPTION]
     assert student.cells[1] == nb.cells[1]  # other cells keep outputs and counts
     assert "answer" not in nbformat.writes(student)
+    assert "%%solution" not in nbformat.writes(student)
 
 
-def test_instructor_copy_unfolds_solutions():
+def test_student_copy_without_solutions_paragraph_gets_the_note_in_its_first_markdown_cell():
+    nb = _exercise_notebook()
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = cell.source.split("\n\n**Solutions.**")[0]
+    student = ws.student_copy(nb)
+    assert student.cells[0].source == f"## Exercise 1\n\nCount the cells.\n\n{ws.STUDENT_NOTE}"
+    assert student.cells[-1].source == "The end."
+
+
+def test_instructor_copy_unfolds_solutions_and_runs_them_without_the_env_var(tmp_path):
     nb = ws.apply_cell_visibility(_exercise_notebook())
     instructor = ws.instructor_copy(nb)
     nbformat.validate(instructor)
     solution = instructor.cells[3]
     assert "jupyter" not in solution.metadata
     assert _tags(solution) == [ws.SOLUTION]
+    assert solution.source == "print('answer: 42')"  # plain code: runs without MINK_SOLUTIONS
     assert solution.outputs == nb.cells[3].outputs
     assert len(instructor.cells) == len(nb.cells)
+    assert instructor.cells[0].source.endswith(f"{ws.INSTRUCTOR_NOTE}\n\nGo.")
+    assert instructor.cells[4].source == "The end."
+    run_notebook(instructor, tmp_path, solutions=False)  # a learner-like kernel
+    assert [o.get("text") for o in instructor.cells[3].outputs] == ["answer: 42\n"]
 
 
 def _expected_student_cells(nb):
@@ -83,6 +104,16 @@ def _expected_student_cells(nb):
     return expected
 
 
+def _paragraphs(markdown, *drop):
+    """The paragraphs of a markdown text, without the **Solutions.** ones and those in ``drop``."""
+    paragraphs = re.split(r"\n[ \t]*\n", markdown)
+    return [p for p in paragraphs if p not in drop and not p.startswith(ws.SOLUTIONS_MARKER)]
+
+
+# What would tell a reader that the copy holds solutions (folded, behind a button, to expand).
+MENTIONS_SOLUTIONS = re.compile(r"\bsolutions?\b|\bfolded\b|\bexpand", re.IGNORECASE)
+
+
 def test_workshop_command_on_the_real_notebooks(tmp_path, capsys):
     assert len(NOTEBOOKS) == 5
     assert cli.main(["workshop", "--out", str(tmp_path), *map(str, NOTEBOOKS)]) == 0
@@ -93,13 +124,33 @@ def test_workshop_command_on_the_real_notebooks(tmp_path, capsys):
         instructor = nbformat.read(tmp_path / "instructor" / source.name, as_version=4)
         nbformat.validate(student)
         nbformat.validate(instructor)
-        assert student.cells == _expected_student_cells(original)
+        expected = _expected_student_cells(original)
+        assert len(student.cells) == len(expected)
+        for got, want in zip(student.cells, expected):
+            if want.cell_type == "markdown":  # only the **Solutions.** paragraphs change
+                assert _paragraphs(got.source, ws.STUDENT_NOTE) == _paragraphs(want.source), want.source[:80]
+                got = copy.deepcopy(got)
+                got.source = want.source
+            assert got == want
         assert student.metadata == original.metadata  # kernelspec and saved widget state kept
         assert student.metadata.kernelspec == KERNELSPEC
         assert not any(ws.SOLUTION in _tags(c) for c in student.cells)
-        assert [c.source for c in instructor.cells] == [c.source for c in original.cells]
-        assert not any(c.get("metadata", {}).get("jupyter", {}).get("source_hidden")
-                       for c in instructor.cells if ws.SOLUTION in _tags(c))
+        # No sentence about solutions the copy does not hold: only the note that it has none.
+        markdown = "\n\n".join(c.source for c in student.cells if c.cell_type == "markdown")
+        assert markdown.count(ws.STUDENT_NOTE) == 1, source.name
+        assert not MENTIONS_SOLUTIONS.search(markdown.replace(ws.STUDENT_NOTE, "")), source.name
+        assert "%%solution" not in nbformat.writes(student)
+        # Instructor copies: every solution unfolded, plain code (no %%solution line), outputs kept.
+        for got, want in zip(instructor.cells, original.cells, strict=True):
+            if ws.SOLUTION in _tags(want):
+                assert want.source.startswith("%%solution")
+                assert got.source == sol.solution_body(want.source)[1]
+                assert not got.metadata.get("jupyter", {}).get("source_hidden")
+                assert got.outputs == want.outputs
+            elif want.cell_type == "code":
+                assert got.source == want.source
+        markdown = "\n\n".join(c.source for c in instructor.cells if c.cell_type == "markdown")
+        assert markdown.count(ws.INSTRUCTOR_NOTE) == 1 and "Show solution" not in markdown, source.name
         assert source.name in printed
 
 
@@ -117,6 +168,26 @@ def test_workshop_command_errors(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["workshop"])  # --out is required
     assert exit_info.value.code == 2
+
+
+def test_workshop_refuses_a_non_empty_out_folder_without_force(tmp_path, capsys):
+    source = tmp_path / "nb.ipynb"
+    nbformat.write(_exercise_notebook(), source)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert cli.main(["workshop", "--out", str(out), str(source)]) == 0  # an empty folder is fine
+    capsys.readouterr()
+    keep = out / "student" / "nb.ipynb"
+    keep.write_text("my edits")
+    assert cli.main(["workshop", "--out", str(out), str(source)]) == 2
+    err = capsys.readouterr().err
+    assert str(out) in err and "not empty" in err and "--force" in err
+    assert keep.read_text() == "my edits"  # nothing written
+    assert cli.main(["workshop", "--out", str(out), "--force", str(source)]) == 0
+    nbformat.validate(nbformat.read(keep, as_version=4))
+    (tmp_path / "file").write_text("")
+    assert cli.main(["workshop", "--out", str(tmp_path / "file"), str(source)]) == 2
+    assert "not a folder" in capsys.readouterr().err
 
 
 def _first_stub(nb):
@@ -209,7 +280,9 @@ def test_student_copies_of_the_real_notebooks_run_to_the_first_stub(source, tmp_
     prefix = original.cells[: len(original.cells) if stop is None else stop]
     changed = any(ws.SOLUTION in _tags(c) or ws.EXERCISE in _tags(c) for c in prefix)
     if not changed:
-        assert student.cells[: len(prefix)] == prefix
+        # the code a student runs up to the stub is the original's (only the **Solutions.** text differs)
+        assert [c for c in student.cells[: len(prefix)] if c.cell_type == "code"] == [
+            c for c in prefix if c.cell_type == "code"]
         return
     error = _run_to_first_stub(student, source.parent)
     assert error in (None, "NotImplementedError")
