@@ -44,13 +44,15 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cf
 # (tests/older_isa.py), because learners' CPUs round differently and the stored outputs must hold
 # on all of them (CONVENTIONS.md section 4); tests/test_older_isa.py shows the kernels really change.
 # The site is built first: tests/browser/test_docs.py reads it offline (MINK_DOCS_HTML), so that
-# CI builds it once.
+# CI builds it once. MINK_SOLUTIONS=1: the kernels nbval starts run the %%solution cells, whose
+# stored outputs it compares (a learner's kernel shows a "Show solution" button instead; the
+# browser tests start JupyterLab without it).
 test: $(STAMP) docs
-	MINK_DOCS_HTML="$(CURDIR)/docs/_build/html" \
+	MINK_SOLUTIONS=1 MINK_DOCS_HTML="$(CURDIR)/docs/_build/html" \
 	$(PY) -m pytest -n 2 --dist loadscope tests notebooks mink_toolkit --doctest-modules $(NBVAL) \
 		-p no:cacheprovider $(PYTEST_ARGS)
 	@echo "== the notebooks and doctests again, on older instruction sets: $$($(PY) tests/older_isa.py)"
-	env $$($(PY) tests/older_isa.py) $(PY) -m pytest -n 2 --dist loadscope notebooks mink_toolkit \
+	MINK_SOLUTIONS=1 env $$($(PY) tests/older_isa.py) $(PY) -m pytest -n 2 --dist loadscope notebooks mink_toolkit \
 		tests/test_older_isa.py --doctest-modules $(NBVAL) -p no:cacheprovider $(PYTEST_ARGS)
 
 # JupyterLab draws saved widget state only in trusted notebooks; a fresh clone's are not.
@@ -58,7 +60,8 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter trust notebooks/*.ipynb
 	$(VENV)/bin/jupyter lab notebooks $(LAB_ARGS)
 
-# Re-run every tutorial top to bottom and store it (outputs, widget state, folded solutions).
+# Re-run every tutorial top to bottom and store it (outputs, widget state, folded solutions;
+# mink_toolkit.notebook.execute gives its kernels MINK_SOLUTIONS=1, so the solutions' outputs are stored).
 notebooks: $(STAMP)
 	$(PY) -m mink_toolkit.notebook.execute notebooks/[0-9]*.ipynb
 

@@ -158,3 +158,10 @@ def test_execute_and_tidy_a_real_notebook_with_a_slider_and_a_progress_bar(tmp_p
     # a second run stores the same ids (determinism of what git sees)
     again = ex.tidy_notebook(ex.execute_notebook(path, timeout=120), path.name)
     assert set(ex.widget_state(again)) == set(state)
+
+
+def test_kernels_of_make_notebooks_run_the_solutions(monkeypatch):
+    monkeypatch.setenv("MINK_SOLUTIONS", "0")
+    assert ex.kernel_environment(True)["MINK_SOLUTIONS"] == "1"
+    assert "MINK_SOLUTIONS" not in ex.kernel_environment(False)
+    assert ex.execute_notebook.__kwdefaults__["solutions"] is True

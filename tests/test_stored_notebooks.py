@@ -11,7 +11,8 @@ import nbformat
 import pytest
 
 from mink_toolkit.notebook.execute import KERNELSPEC, TQDM_METER, WIDGET_VIEW_MIME, widget_state
-from mink_toolkit.notebook.workshop import HIDE_CELL, SOLUTION
+from mink_toolkit.notebook.solutions import LOAD_LINE, solution_body
+from mink_toolkit.notebook.workshop import HIDE_CELL, SOLUTION, SOLUTIONS_MARKER
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -146,3 +147,38 @@ def test_approximate_numbers_come_with_claim_checks(nb):
     texts = [text for _, text in _text_outputs(nb)]
     if any("≈" in t for t in texts):
         assert any(line.startswith("✔ ") for t in texts for line in t.splitlines())
+
+
+def test_solution_cells_are_hidden_from_run_all(nb):
+    """Each solution cell starts with %%solution, and the extension is loaded before the first one."""
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    solutions = [k for k, c in enumerate(code) if SOLUTION in c.get("metadata", {}).get("tags", [])]
+    assert solutions, "no solution cell"
+    loads = [k for k, c in enumerate(code) if LOAD_LINE in c.source.splitlines()]
+    assert loads and loads[0] < solutions[0], f"no `{LOAD_LINE}` before the first solution cell"
+    for k in solutions:
+        assert solution_body(code[k].source) is not None, f"solution without %%solution: {code[k].source[:60]}"
+
+
+def test_markdown_about_solutions_is_in_marked_paragraphs(nb):
+    """What the text says about solutions sits in **Solutions.** paragraphs, which the workshop copies rewrite."""
+    stray = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "markdown":
+            continue
+        for paragraph in re.split(r"\n[ \t]*\n", cell.source):
+            if not paragraph.startswith(SOLUTIONS_MARKER) and re.search(r"\bsolutions?\b|\bfolded\b", paragraph, re.I):
+                stray.append((index, paragraph[:80]))
+    assert not stray
+    assert any(cell.cell_type == "markdown" and SOLUTIONS_MARKER in cell.source for cell in nb.cells)
+
+
+def test_make_test_runs_nbval_with_the_solutions_enabled():
+    """nbval compares the solutions' stored outputs: its kernels (which inherit the environment) need them."""
+    text = (ROOT / "Makefile").read_text()
+    recipe = text.split("\ntest:", 1)[1].split("\n\n", 1)[0]
+    nbval_options = text.split("\nNBVAL :=", 1)[1].split("\n", 1)[0].split()
+    runs = [line for line in recipe.splitlines() if "-m pytest" in line]
+    # both runs (this CPU's kernels, then older instruction sets) compare the stored outputs
+    assert "--nbval" in nbval_options and len(runs) == 2 and all("$(NBVAL)" in line for line in runs)
+    assert recipe.count("MINK_SOLUTIONS=1") == 2

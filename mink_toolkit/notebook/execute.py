@@ -14,7 +14,11 @@ notebook with :mod:`nbclient` in the project's kernel and writes it back:
   fixed order (uuid5 of the notebook's name and the model's position), no
   execution timestamps are stored, and every notebook gets the same
   kernelspec, :data:`KERNELSPEC` (the one ``make lab`` installs);
-* with the ``solution`` cells hidden (:func:`~mink_toolkit.notebook.workshop.apply_cell_visibility`).
+* with the **solutions run**: the kernel gets ``MINK_SOLUTIONS=1``, so each
+  ``%%solution`` cell runs as plain code and its outputs are stored (a learner's
+  kernel shows a "Show solution" button instead, see
+  :mod:`~mink_toolkit.notebook.solutions`), and with the ``solution`` cells
+  folded (:func:`~mink_toolkit.notebook.workshop.apply_cell_visibility`).
 
 The comparison of outputs stays nbval's job (``make test``); this tool only
 writes what nbval then checks.
@@ -24,12 +28,14 @@ from __future__ import annotations
 
 import argparse
 import html
+import os
 import re
 import sys
 import time
 import uuid
 from pathlib import Path
 
+from .solutions import ENV_VAR as SOLUTIONS_ENV_VAR
 from .workshop import apply_cell_visibility
 
 __all__ = [
@@ -39,6 +45,7 @@ __all__ = [
     "TQDM_METER",
     "cell_durations",
     "execute_notebook",
+    "kernel_environment",
     "main",
     "renumber_widget_models",
     "run_notebook",
@@ -69,7 +76,7 @@ def widget_state(nb) -> dict:
     return nb.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE_MIME, {}).get("state", {})
 
 
-def execute_notebook(path, *, timeout: int = 600):
+def execute_notebook(path, *, timeout: int = 600, solutions: bool = True):
     """Run a notebook file top to bottom in the :data:`KERNELSPEC` kernel, its folder as working directory.
 
     Parameters
@@ -78,6 +85,8 @@ def execute_notebook(path, *, timeout: int = 600):
         The ``.ipynb`` file (read, not written).
     timeout : int
         Seconds allowed per cell.
+    solutions : bool
+        Run the ``%%solution`` cells (see :func:`run_notebook`).
 
     Returns
     -------
@@ -90,10 +99,20 @@ def execute_notebook(path, *, timeout: int = 600):
     nb = nbformat.read(path, as_version=4)
     # nbclient only writes the widget metadata when widgets were created: drop the old one first.
     nb.metadata.pop("widgets", None)
-    return run_notebook(nb, path.parent, timeout=timeout)
+    return run_notebook(nb, path.parent, timeout=timeout, solutions=solutions)
 
 
-def run_notebook(nb, cwd, *, timeout: int = 600):
+def kernel_environment(solutions: bool) -> dict:
+    """This process's environment with ``MINK_SOLUTIONS`` set to ``1`` (``solutions``) or removed."""
+    env = dict(os.environ)
+    if solutions:
+        env[SOLUTIONS_ENV_VAR] = "1"
+    else:
+        env.pop(SOLUTIONS_ENV_VAR, None)
+    return env
+
+
+def run_notebook(nb, cwd, *, timeout: int = 600, solutions: bool = True):
     """Execute a notebook in memory with nbclient, in the :data:`KERNELSPEC` kernel.
 
     Parameters
@@ -104,6 +123,11 @@ def run_notebook(nb, cwd, *, timeout: int = 600):
         The kernel's working directory.
     timeout : int
         Seconds allowed per cell.
+    solutions : bool
+        Start the kernel with ``MINK_SOLUTIONS=1``, so that ``%%solution``
+        cells run as plain code (what ``make notebooks`` stores); False starts
+        it without the variable, as a learner's kernel (the cells show a
+        "Show solution" button).
 
     Returns
     -------
@@ -140,7 +164,7 @@ def run_notebook(nb, cwd, *, timeout: int = 600):
             iopub_timeout=60,
             raise_on_iopub_timeout=True,
         )
-        client.execute()
+        client.execute(env=kernel_environment(solutions))
     return nb
 
 
