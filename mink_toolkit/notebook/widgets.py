@@ -15,6 +15,17 @@ from .._validation import check_integer
 
 __all__ = ["excursion_set_explorer"]
 
+#: Sliders are this wide, so that the readout (e.g. "10.005 mm/h") keeps its natural width: in a
+#: slider of ipywidgets' default 300 px the readout is squeezed to its 72 px minimum and cut.
+SLIDER_WIDTH = "480px"
+
+
+def _slider_options() -> dict:
+    """Layout and style for every slider here: wide enough for the readout, description not cut."""
+    import ipywidgets as widgets
+
+    return {"layout": widgets.Layout(width=SLIDER_WIDTH), "style": {"description_width": "initial"}}
+
 
 # ---------------------------------------------------------------- notebook 01: excursion sets
 
@@ -51,7 +62,7 @@ def excursion_set_explorer(field, thresholds=None, *, connectivity: int = 8, dra
         values = np.stack([values[n].values for n in ("area", "perimeter", "euler_characteristic")], -1)
     options = [(f"{u:g} mm/h", float(u)) for u in thresholds]  # 1.005, not 1: the exact threshold
     slider = widgets.SelectionSlider(options=options, value=float(thresholds[len(thresholds) // 2]),
-                                     description="threshold", continuous_update=False)
+                                     description="threshold", continuous_update=False, **_slider_options())
     summary = widgets.HTML()
     output = widgets.Output()
 
@@ -184,7 +195,7 @@ def archive_time_explorer(series, curves, threshold: float | None = None, *, dra
     curves_at_time(curves, 0, initial)  # validates the threshold
     times = [str(np.datetime_as_string(t, unit="m")) for t in curves["time"].values]
     slider = widgets.IntSlider(value=0, min=0, max=len(times) - 1, description="time",
-                               continuous_update=False, readout=False)
+                               continuous_update=False, readout=False, **_slider_options())
     label = widgets.Label(value=times[0])
     chooser = widgets.Dropdown(options=[(f"{u:g} {units}", u) for u in thresholds], value=initial,
                                description="threshold")
@@ -250,7 +261,26 @@ def _ordinal(n: int) -> str:
 # ---------------------------------------------------------------- notebook 04: super-resolution browser
 # (block owned by the super-resolution module; see mink_toolkit.superres)
 
-__all__ += ["superres_case_summary", "superres_browser", "superres_panels"]
+__all__ += ["superres_case_summary", "superres_browser", "superres_panels", "SUPERRES_COLUMNS"]
+
+#: The column headers of :func:`superres_browser`'s table, in full (the table is as wide as the
+#: notebook and its headers wrap, so none is cut).
+SUPERRES_COLUMNS = (
+    "model",
+    "mean absolute error (mm/h)",
+    "fractions skill score at 1 mm/h, 1-pixel window",
+    "fractions skill score at 1 mm/h, 9-pixel window",
+    "maximum rain rate, predicted / true (mm/h)",
+    "high-wavenumber power ratio, predicted / true",
+)
+
+
+# The HTML widget's text sits on 28 px lines that do not wrap; the table sets its own.
+_TABLE_START = (
+    '<table style="border-spacing: 14px 2px; line-height: 1.35; white-space: normal">'
+    "<tr>" + "".join(f'<th style="max-width: 11em; vertical-align: bottom; text-align: left">{html.escape(name)}</th>'
+                     for name in SUPERRES_COLUMNS) + "</tr>"
+)
 
 
 def superres_case_summary(predictions: dict, truth, case: int, model: str, *, threshold: float = 1.0) -> dict:
@@ -327,7 +357,8 @@ def superres_browser(coarse, predictions: dict, truth, *, ensembles: dict | None
         Attributes ``case`` (IntSlider), ``member`` (IntSlider, disabled
         without ensembles), ``models`` (SelectMultiple of the names to
         show), ``summary`` (HTML table of :func:`superres_case_summary` per
-        shown model, for a generator its shown member), ``output``.
+        shown model, for a generator its shown member, headed by
+        :data:`SUPERRES_COLUMNS`), ``output``.
     """
     import ipywidgets as widgets
 
@@ -338,13 +369,14 @@ def superres_browser(coarse, predictions: dict, truth, *, ensembles: dict | None
             raise ValueError(f"ensembles[{name!r}] must be shaped (M, *truth.shape); got {e.shape}")
     names = list(predictions) + [n for n in ensembles if n not in predictions]
     n_members = min((e.shape[0] for e in ensembles.values()), default=1)
-    case = widgets.IntSlider(value=0, min=0, max=truth.shape[0] - 1, description="case", continuous_update=False)
+    case = widgets.IntSlider(value=0, min=0, max=truth.shape[0] - 1, description="case", continuous_update=False,
+                             **_slider_options())
     member = widgets.IntSlider(value=0, min=0, max=n_members - 1, description="member", continuous_update=False,
-                               disabled=not ensembles)
+                               disabled=not ensembles, **_slider_options())
     default = [n for n in names if n in ("unet_mse", "generator")] or names[:2]
     models = widgets.SelectMultiple(options=names, value=tuple(default), description="models",
                                     rows=min(8, len(names)))
-    summary = widgets.HTML()
+    summary = widgets.HTML(layout=widgets.Layout(width="100%"))
     output = widgets.Output()
 
     def fields():
@@ -365,10 +397,7 @@ def superres_browser(coarse, predictions: dict, truth, *, ensembles: dict | None
                 f"<tr><td>{label}</td><td>{s['mae']:.3f}</td><td>{s['fss_1px']:.3f}</td><td>{s['fss_9px']:.3f}</td>"
                 f"<td>{s['max_pred']:.1f} / {s['max_true']:.1f}</td><td>{s['rapsd_high_ratio']:.3f}</td></tr>"
             )
-        summary.value = (
-            "<table><tr><th>model</th><th>MAE (mm/h)</th><th>FSS 1 mm/h, 1 px</th><th>FSS 1 mm/h, 9 px</th>"
-            "<th>max pred / true (mm/h)</th><th>high-k power ratio</th></tr>" + "".join(rows) + "</table>"
-        )
+        summary.value = _TABLE_START + "".join(rows) + "</table>"
         if draw:
             _draw_superres(coarse, shown, truth, case.value, output, pixel_km)
 
@@ -521,11 +550,11 @@ def soft_excursion_explorer(field, thresholds=None, *, temperature: float = 0.05
     options = [(f"{u:g} mm/h", float(u)) for u in thresholds]
     threshold_slider = widgets.SelectionSlider(
         options=options, value=float(thresholds[len(thresholds) // 2]), description="u",
-        continuous_update=False,
+        continuous_update=False, **_slider_options(),
     )
     temperature_slider = widgets.FloatLogSlider(
         value=temperature, base=10, min=-4, max=1, step=0.1, description="T (mm/h)",
-        continuous_update=False, readout_format=".1e",
+        continuous_update=False, readout_format=".1e", **_slider_options(),
     )
     summary = widgets.HTML()
     output = widgets.Output()
@@ -612,7 +641,8 @@ def surrogate_gradient_explorer(models: dict, rain, target, *, draw: bool = True
     if not models:
         raise ValueError("models is empty: give at least one surrogate")
     model = widgets.Dropdown(options=list(models), description="surrogate")
-    field = widgets.IntSlider(value=0, min=0, max=len(rain) - 1, description="field", continuous_update=False)
+    field = widgets.IntSlider(value=0, min=0, max=len(rain) - 1, description="field", continuous_update=False,
+                              **_slider_options())
     summary = widgets.HTML()
     output = widgets.Output()
 
