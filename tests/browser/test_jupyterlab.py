@@ -2,7 +2,10 @@
 
 What a workshop participant meets first: every notebook opens unmodified with its saved widgets
 drawn as controls before any cell runs; notebook 01 runs top to bottom, and its threshold slider,
-moved with the keyboard, changes the summary and the figure.
+moved with the keyboard, changes the summary and the figure, its readout not cut. Run All on every
+tutorial keeps the exercise solutions hidden: each solution cell shows only its "Show solution"
+button, with its source folded; pressing the button (notebook 01) shows the solution's output.
+JupyterLab runs without MINK_SOLUTIONS, as a learner's (`make test` sets it for nbval).
 
 The server runs the project's own environment (this interpreter's venv: kernel, jupyterlab,
 jupyterlab_widgets) on 127.0.0.1 with a random token, on copies of the tutorials, with its own
@@ -40,6 +43,7 @@ LAB_SETTINGS = {
 require_chromium()
 
 from mink_toolkit.notebook.execute import WIDGET_VIEW_MIME, widget_state  # noqa: E402
+from mink_toolkit.notebook.solutions import ENV_VAR as SOLUTIONS_ENV_VAR  # noqa: E402
 
 
 def _free_port() -> int:
@@ -60,6 +64,7 @@ def lab(tmp_path_factory):
     for source in NOTEBOOKS:
         shutil.copy2(source, root / source.name)
     env = dict(os.environ)
+    env.pop(SOLUTIONS_ENV_VAR, None)  # a learner's kernel: %%solution cells show a button
     for var, name in [("JUPYTER_DATA_DIR", "data"), ("JUPYTER_CONFIG_DIR", "config"),
                       ("JUPYTER_RUNTIME_DIR", "runtime"), ("JUPYTERLAB_SETTINGS_DIR", "settings"),
                       ("JUPYTERLAB_WORKSPACES_DIR", "workspaces")]:
@@ -186,17 +191,18 @@ def test_saved_widgets_render_as_controls_before_running(page, lab, source):
     page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")  # free its kernel
 
 
-def test_notebook_01_runs_and_its_threshold_slider_changes_the_output(page, lab):
-    name = "01_minkowski_functionals.ipynb"
-    _open(page, lab, name)
+def _run_all(page, timeout=400):
+    """Clear the outputs, Run All as a student would, wait until every code cell has run; return the error texts.
+
+    The exercise stubs raise NotImplementedError until they are filled in; they are tagged
+    raises-exception, so JupyterLab runs on past them (the promise still reports the errors with
+    false). Every other cell must run without error.
+    """
     # Clear first, so that "every code cell has a count" means "ran in this kernel".
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
-    # "Run all", as a student would: the exercise stubs raise NotImplementedError until they are
-    # filled in; they are tagged raises-exception, so JupyterLab runs on past them (the promise
-    # still reports the errors with false). Every other cell must run without error.
-    completed = page.evaluate("""() => Promise.race([
+    completed = page.evaluate(f"""() => Promise.race([
         window.jupyterapp.commands.execute('notebook:run-all-cells'),
-        new Promise(resolve => setTimeout(() => resolve('timed out after 240 s'), 240000)),
+        new Promise(resolve => setTimeout(() => resolve('timed out after {timeout} s'), {timeout * 1000})),
     ])""")
     errors = page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
     texts = errors.all_inner_texts()
@@ -206,11 +212,70 @@ def test_notebook_01_runs_and_its_threshold_slider_changes_the_output(page, lab)
     counts_js = """() => window.jupyterapp.shell.currentWidget.content.widgets
         .filter(c => c.model.type === 'code').map(c => c.model.executionCount)"""
     # the promise can settle at the first (expected) error while the queued cells still run
-    _wait_for(lambda: all(page.evaluate(counts_js)), 120, "every code cell to have run")
+    _wait_for(lambda: all(page.evaluate(counts_js)), timeout, "every code cell to have run")
     counts = page.evaluate(counts_js)
     assert counts == list(range(1, len(counts) + 1)), (counts, report)
     texts = errors.all_inner_texts()
     assert texts and all("NotImplementedError" in t for t in texts), texts
+    return texts
+
+
+def _solution_outputs_text(nb):
+    """Lines of the stored outputs of the solution cells (what Run All must not show)."""
+    lines = []
+    for cell in nb.cells:
+        if "solution" not in cell.get("metadata", {}).get("tags", []):
+            continue
+        for output in cell.get("outputs", []):
+            text = output.get("text") or ""
+            lines += [line.strip() for line in text.splitlines() if len(line.strip()) >= 12]
+    return lines
+
+
+# Per cell of the open notebook: tags, whether the source is folded, the outputs (kernel's JSON)
+# and the text a reader sees.
+CELLS_JS = """() => window.jupyterapp.shell.currentWidget.content.widgets.map(c => ({
+    type: c.model.type, tags: c.model.getMetadata('tags') || [], inputHidden: c.inputHidden,
+    outputs: c.model.type === 'code' ? c.model.outputs.toJSON() : [], text: c.node.innerText}))"""
+
+
+def _assert_solutions_hidden(page, nb):
+    cells = page.evaluate(CELLS_JS)
+    solutions = [c for c in cells if "solution" in c["tags"]]
+    assert len(solutions) == 3
+    for number, cell in enumerate(solutions, 1):
+        # the solution did not run: its only output is the button (and its one-line text fallback)
+        (output,) = cell["outputs"]
+        assert output["output_type"] == "display_data" and WIDGET_VIEW_MIME in output["data"], output
+        assert output["data"]["text/plain"].startswith(f"Solution {number} is hidden"), output
+        assert cell["inputHidden"] is True  # the source stays folded
+        assert f"Show solution {number}" in cell["text"]
+    visible = page.locator(".jp-Notebook").inner_text()
+    shown = [line for line in _solution_outputs_text(nb) if line in visible]
+    assert not shown, f"solution output visible after Run All: {shown}"
+    buttons = page.locator(".jp-CodeCell .jupyter-widgets button", has_text="Show solution")
+    assert buttons.count() == 3
+    return solutions
+
+
+# Notebooks 03 and 04 take about a minute each to run; all five run here (about 4 min in all on 2
+# cores). Notebook 01 runs in the test below, which also presses a button.
+@pytest.mark.parametrize("source", [p for p in NOTEBOOKS if not p.name.startswith("01")], ids=lambda p: p.name[:2])
+def test_run_all_keeps_the_solutions_hidden(page, lab, source):
+    nb = nbformat.read(source, as_version=4)
+    assert _solution_outputs_text(nb), "no stored solution output to look for"
+    _open(page, lab, source.name)
+    _run_all(page)
+    _assert_solutions_hidden(page, nb)
+    page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")  # free its kernel
+
+
+def test_notebook_01_runs_and_its_threshold_slider_changes_the_output(page, lab):
+    name = "01_minkowski_functionals.ipynb"
+    nb = nbformat.read(lab.root / name, as_version=4)
+    _open(page, lab, name)
+    _run_all(page)
+    _assert_solutions_hidden(page, nb)
 
     cell = page.locator(".jp-CodeCell", has_text="excursion_set_explorer(region)").last
     slider = cell.locator(".widget-slider")
@@ -220,6 +285,10 @@ def test_notebook_01_runs_and_its_threshold_slider_changes_the_output(page, lab)
     figure.wait_for()
     before = summary.inner_text(), figure.get_attribute("src")
     assert "u = 1.005 mm/h" in before[0]  # the explorer starts at the middle of its 21 thresholds
+    # the readout shows its whole value (not "1.005 mm/"): nothing of it overflows its box
+    readout = slider.locator(".widget-readout").first
+    text, scroll, client = readout.evaluate("el => [el.innerText, el.scrollWidth, el.clientWidth]")
+    assert text == "1.005 mm/h" and scroll <= client, (text, scroll, client)
 
     handle = slider.locator(".noUi-handle").first
     handle.focus()
@@ -229,3 +298,15 @@ def test_notebook_01_runs_and_its_threshold_slider_changes_the_output(page, lab)
     _wait_for(lambda: figure.get_attribute("src") != before[1], 60, "the figure to be redrawn")
     after = summary.inner_text()
     assert "u = 1.005 mm/h" not in after and slider.inner_text() != "1.005 mm/h"
+    text, scroll, client = readout.evaluate("el => [el.innerText, el.scrollWidth, el.clientWidth]")
+    assert text.endswith(" mm/h") and scroll <= client, (text, scroll, client)
+
+    # Pressing "Show solution 1" runs it and shows its output below the button.
+    expected = _solution_outputs_text(nb)[0]  # "area ratio [4.] | perimeter ratio [2.]"
+    page.locator("button", has_text="Show solution 1").click()
+    notebook = page.locator(".jp-Notebook")
+    _wait_for(lambda: expected in notebook.inner_text(), 60, "the solution's output")
+    assert notebook.inner_text().count(expected) == 1
+    pressed = page.locator(".jp-CodeCell", has=page.locator("button", has_text="Solution 1:"))
+    assert expected in pressed.inner_text()  # below its own button
+    assert page.locator("button", has_text="Show solution").count() == 2  # the others stay hidden
