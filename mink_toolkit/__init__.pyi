@@ -12,25 +12,32 @@ from . import (
     functionals as functionals,
     io as io,
     losses as losses,
-    metrics as metrics,
     notebook as notebook,
     relax as relax,
     resample as resample,
     schedules as schedules,
     superres as superres,
     surrogate as surrogate,
+    thresholds as thresholds,
+    verification as verification,
+)
+
+# --- thresholds ---
+from .thresholds import (
+    DEFAULT_THRESHOLDS as DEFAULT_THRESHOLDS,
+    Quantiles as Quantiles,
+    offset_from_grid as offset_from_grid,
+    resolve_thresholds as resolve_thresholds,
 )
 
 # --- exact functionals ---
 from .functionals import (
-    DEFAULT_THRESHOLDS as DEFAULT_THRESHOLDS,
     FUNCTIONAL_NAMES as FUNCTIONAL_NAMES,
     betti_numbers as betti_numbers,
     combine_terms as combine_terms,
     compress_functionals as compress_functionals,
     expand_functionals as expand_functionals,
     minkowski_functionals as minkowski_functionals,
-    offset_from_grid as offset_from_grid,
     required_terms as required_terms,
 )
 
@@ -81,12 +88,12 @@ from .schedules import (
     TemperatureSchedule as TemperatureSchedule,
 )
 from .losses import (
+    LossSettings as LossSettings,
     MinkowskiLoss as MinkowskiLoss,
-    Quantiles as Quantiles,
+    SurrogateTerm as SurrogateTerm,
     functional_distance as functional_distance,
     gradient_share as gradient_share,
     minkowski_loss as minkowski_loss,
-    resolve_thresholds as resolve_thresholds,
     threshold_gradients as threshold_gradients,
 )
 
@@ -100,7 +107,6 @@ from .datasets import (
 from .surrogate import (
     ConventionalSurrogate as ConventionalSurrogate,
     MinkowskiSurrogate as MinkowskiSurrogate,
-    SurrogateTerm as SurrogateTerm,
     geometric_violations as geometric_violations,
     lipschitz_upper_bound as lipschitz_upper_bound,
     load_surrogate as load_surrogate,
@@ -108,8 +114,8 @@ from .surrogate import (
     train_surrogate as train_surrogate,
 )
 
-# --- super-resolution ---
-from .metrics import (
+# --- verification ---
+from .verification import (
     critical_success_index as critical_success_index,
     fractions_skill_score as fractions_skill_score,
     gradient_grid_alignment as gradient_grid_alignment,
@@ -121,6 +127,8 @@ from .metrics import (
     superres_scores as superres_scores,
     wet_wasserstein as wet_wasserstein,
 )
+
+# --- super-resolution ---
 from .superres import (
     ResidualUNet as ResidualUNet,
     train_superres as train_superres,

@@ -20,7 +20,6 @@ __all__ = [
     "check_integer",
     "check_positive",
     "check_tensor",
-    "check_thresholds",
 ]
 
 
@@ -46,25 +45,6 @@ def check_array_field(field, name: str = "field", *, allow_nan: bool = False) ->
             f"{name} contains NaN (outside radar coverage?); pass nan_policy='background' "
             "or nan_policy='window' to say how NaN pixels are to be treated"
         )
-    return arr
-
-
-def check_thresholds(thresholds, name: str = "thresholds") -> np.ndarray:
-    """Return ``thresholds`` as a strictly increasing 1-D float64 array."""
-    arr = np.asarray(thresholds)
-    if arr.dtype == bool or not (
-        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
-    ):
-        raise TypeError(f"{name} must be real numbers; got dtype {arr.dtype}")
-    arr = np.atleast_1d(arr).astype(np.float64)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a scalar or a 1-D sequence; got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} must contain at least one threshold")
-    if np.isnan(arr).any():
-        raise ValueError(f"{name} contains NaN")
-    if arr.size > 1 and not np.all(np.diff(arr) > 0):
-        raise ValueError(f"{name} must be strictly increasing; got {arr.tolist()}")
     return arr
 
 

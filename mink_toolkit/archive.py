@@ -30,7 +30,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ._validation import check_choice, check_integer, check_positive, check_thresholds
+from ._validation import check_choice, check_integer, check_positive
+from .thresholds import check_thresholds
 from .functionals import CONNECTIVITIES, FUNCTIONAL_NAMES, NAN_POLICIES, PERIMETERS, minkowski_functionals
 from .io.odim import OdimHeader, read_odim_values
 from .io.opera import screen_clutter, zr_coefficients, zr_rain

@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_positive, check_thresholds
+from ._validation import check_positive
+from .thresholds import check_thresholds
 from .archive import CONNECT_TIMEOUT_S, LOCAL_SCHEDULERS, ON_ERROR
 from .functionals import CONNECTIVITIES, FUNCTIONAL_NAMES, NAN_POLICIES, PERIMETERS
 from .io.atomic import atomic_write

@@ -45,8 +45,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_array_field, check_choice, check_integer, check_thresholds
-from .functionals import DEFAULT_THRESHOLDS, betti_numbers, minkowski_functionals
+from ._validation import check_array_field, check_choice, check_integer
+from .functionals import DEFAULT_CONNECTIVITY, DEFAULT_PERIMETER, betti_numbers, minkowski_functionals
+from .thresholds import DEFAULT_THRESHOLDS, check_thresholds
 from .io.atomic import atomic_write
 from .io.opera import extract_patches, load_opera
 from .io.registry import cache_dir, opera_files, registry
@@ -159,7 +160,7 @@ class PatchSet:
         )
 
 
-def exact_targets(rain, thresholds, *, connectivity: int = 8, perimeter: str = "edges",
+def exact_targets(rain, thresholds, *, connectivity: int = DEFAULT_CONNECTIVITY, perimeter: str = DEFAULT_PERIMETER,
                   progress: bool = False, chunk: int = 64):
     """Exact functionals and β0 of a stack of fields.
 
@@ -244,8 +245,8 @@ def load_patches(
     size: int = 128,
     min_wet_fraction: float = 0.01,
     max_files: int | None = None,
-    connectivity: int = 8,
-    perimeter: str = "edges",
+    connectivity: int = DEFAULT_CONNECTIVITY,
+    perimeter: str = DEFAULT_PERIMETER,
     cache: bool = True,
     progress: bool = True,
 ) -> PatchSet:

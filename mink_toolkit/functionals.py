@@ -41,17 +41,11 @@ from typing import Mapping
 
 import numpy as np
 
-from ._validation import (
-    check_array_field,
-    check_choice,
-    check_positive,
-    check_thresholds,
-)
+from ._validation import check_array_field, check_choice, check_positive
+from .thresholds import check_thresholds
 
 __all__ = [
     "FUNCTIONAL_NAMES",
-    "DEFAULT_THRESHOLDS",
-    "offset_from_grid",
     "compress_functionals",
     "expand_functionals",
     "required_terms",
@@ -64,11 +58,12 @@ __all__ = [
 #: Order of the last axis of every functional array in the toolkit.
 FUNCTIONAL_NAMES = ("area", "perimeter", "euler_characteristic")
 
-#: Quantisation step of OPERA rain rates and accumulations (mm/h, mm).
-OPERA_QUANTUM = 0.01
-
 CONNECTIVITIES = (4, 8)
 PERIMETERS = ("edges", "crofton")
+#: The defaults of ``connectivity=`` and ``perimeter=`` everywhere in the toolkit (exact,
+#: relaxed and learned functionals, losses, metrics): written once, here.
+DEFAULT_CONNECTIVITY = 8
+DEFAULT_PERIMETER = "edges"
 NAN_POLICIES = ("raise", "background", "window")
 
 # Crofton weights for the four lattice directions 0°, 45°, 90°, 135°: each
@@ -83,7 +78,8 @@ CROFTON_AXIAL_WEIGHT = math.pi / 8.0
 CROFTON_DIAGONAL_WEIGHT = math.pi / (8.0 * math.sqrt(2.0))
 
 
-def required_terms(connectivity: int = 8, perimeter: str = "edges") -> tuple[str, ...]:
+def required_terms(connectivity: int = DEFAULT_CONNECTIVITY,
+                   perimeter: str = DEFAULT_PERIMETER) -> tuple[str, ...]:
     """Names of the configuration counts :func:`combine_terms` needs.
 
     Parameters
@@ -111,8 +107,8 @@ def required_terms(connectivity: int = 8, perimeter: str = "edges") -> tuple[str
 def combine_terms(
     terms: Mapping[str, object],
     *,
-    connectivity: int = 8,
-    perimeter: str = "edges",
+    connectivity: int = DEFAULT_CONNECTIVITY,
+    perimeter: str = DEFAULT_PERIMETER,
     pixel_size: float = 1.0,
     perimeter_terms: Mapping[str, object] | None = None,
 ):
@@ -370,8 +366,8 @@ def minkowski_functionals(
     field,
     thresholds,
     *,
-    connectivity: int = 8,
-    perimeter: str = "edges",
+    connectivity: int = DEFAULT_CONNECTIVITY,
+    perimeter: str = DEFAULT_PERIMETER,
     pixel_size: float = 1.0,
     nan_policy: str = "raise",
 ):
@@ -444,11 +440,16 @@ def minkowski_functionals(
     >>> minkowski_functionals(square, [1.0])  # one threshold: shape (1, 3)
     array([[ 9., 12.,  1.]])
     """
+    return _minkowski_functionals(field, check_thresholds(thresholds), connectivity=connectivity,
+                                  perimeter=perimeter, pixel_size=pixel_size, nan_policy=nan_policy)
+
+
+def _minkowski_functionals(field, thresholds: np.ndarray, *, connectivity, perimeter, pixel_size, nan_policy="raise"):
+    """:func:`minkowski_functionals` of thresholds already checked (:func:`~mink_toolkit.thresholds.check_thresholds`)."""
     check_choice(connectivity, CONNECTIVITIES, "connectivity")
     check_choice(perimeter, PERIMETERS, "perimeter")
     check_choice(nan_policy, NAN_POLICIES, "nan_policy")
     pixel_size = check_positive(pixel_size, "pixel_size")
-    thresholds = check_thresholds(thresholds)
     try:
         import xarray as xr
     except ImportError:  # pragma: no cover - xarray is a dependency
@@ -521,7 +522,8 @@ def _functionals_xarray(field, thresholds, connectivity, perimeter, pixel_size, 
 # --------------------------------------------------------------------------
 
 
-def betti_numbers(field, thresholds, *, connectivity: int = 8, nan_policy: str = "raise") -> np.ndarray:
+def betti_numbers(field, thresholds, *, connectivity: int = DEFAULT_CONNECTIVITY,
+                  nan_policy: str = "raise") -> np.ndarray:
     """Numbers of components (β0) and holes (β1) of the excursion sets.
 
     Independent of the configuration counts: components are labelled with
@@ -570,56 +572,6 @@ def betti_numbers(field, thresholds, *, connectivity: int = 8, nan_policy: str =
                 # The padded border makes the outer background one component.
                 out[b, k, 1] = label(~mask, connectivity=bg_conn, return_num=True)[1] - 1
     return out.reshape(*lead, thresholds.size, 2)
-
-
-# --------------------------------------------------------------------------
-# Thresholds off the data's quantisation grid
-# --------------------------------------------------------------------------
-
-
-def offset_from_grid(thresholds, quantum: float = OPERA_QUANTUM) -> np.ndarray:
-    r"""Move thresholds to the middle between two quantisation levels.
-
-    OPERA rain rates are multiples of 0.01 mm/h. A pixel exactly at a
-    threshold u is in the exact set :math:`\{x \ge u\}` but gets membership
-    0.5 at every temperature in the relaxation (a tie), so relaxed
-    functionals never converge to the exact ones at thresholds on the grid.
-    Thresholds at ``round(u / q) * q + q / 2`` have no ties with the data.
-
-    Parameters
-    ----------
-    thresholds : 1-D array_like, strictly increasing
-    quantum : float, > 0
-        Quantisation step of the data.
-
-    Returns
-    -------
-    ndarray
-        Thresholds half a quantum above the nearest grid value.
-
-    Raises
-    ------
-    ValueError
-        If two thresholds collapse onto the same value.
-
-    Examples
-    --------
-    >>> offset_from_grid([0.1, 0.126, 1.0])
-    array([0.105, 0.135, 1.005])
-    """
-    u = check_thresholds(thresholds)
-    quantum = check_positive(quantum, "quantum")
-    moved = np.round(u / quantum) * quantum + quantum / 2
-    return check_thresholds(moved, "thresholds (moved off the quantisation grid)")
-
-
-#: The toolkit's default thresholds (mm/h): 21 log-spaced values from 0.1 to 10 mm/h
-#: (10 per decade), each moved half a quantisation step (0.005 mm/h) above OPERA's
-#: 0.01 mm/h grid by :func:`offset_from_grid` (0.105, 0.135, …, 10.005), so that no
-#: pixel ever sits exactly at a threshold and the relaxed functionals converge to the
-#: exact ones on real data. Shared by the relaxation, the surrogate, the metrics and
-#: the experiments.
-DEFAULT_THRESHOLDS = offset_from_grid(np.geomspace(0.1, 10.0, 21))
 
 
 # --------------------------------------------------------------------------

@@ -54,8 +54,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._validation import check_choice, check_positive, check_thresholds
-from .functionals import CONNECTIVITIES, PERIMETERS, combine_terms, required_terms
+from ._validation import check_choice, check_positive
+from .functionals import CONNECTIVITIES, DEFAULT_CONNECTIVITY, DEFAULT_PERIMETER, PERIMETERS, combine_terms, required_terms
+from .thresholds import check_thresholds
 
 __all__ = [
     "TNORMS",
@@ -188,12 +189,10 @@ def _check_field(field, name: str = "field") -> torch.Tensor:
     return field
 
 
-def _thresholds_tensor(thresholds, like: torch.Tensor) -> torch.Tensor:
-    if isinstance(thresholds, torch.Tensor):
-        values = check_thresholds(thresholds.detach().cpu().numpy())
-    else:
-        values = check_thresholds(thresholds)
-    return torch.as_tensor(values, dtype=like.dtype, device=like.device)
+def _checked_thresholds(thresholds, like: torch.Tensor) -> tuple[np.ndarray, torch.Tensor]:
+    """The one check of a public call: float64 values and a tensor like ``like``."""
+    values = check_thresholds(thresholds)
+    return values, torch.as_tensor(values, dtype=like.dtype, device=like.device)
 
 
 def resolve_temperature(
@@ -235,10 +234,12 @@ def resolve_temperature(
     >>> resolve_temperature([0.5, 2.0], 0.1, relative=True)
     tensor([0.0500, 0.2000], dtype=torch.float64)
     """
-    if isinstance(thresholds, torch.Tensor):
-        u_np = check_thresholds(thresholds.detach().cpu().numpy())
-    else:
-        u_np = check_thresholds(thresholds)
+    return _resolve_temperature(check_thresholds(thresholds), temperature, relative=relative,
+                                min_temperature=min_temperature, dtype=dtype, device=device)
+
+
+def _resolve_temperature(u_np: np.ndarray, temperature, *, relative: bool, min_temperature, dtype, device=None):
+    """:func:`resolve_temperature` of thresholds already checked (float64 ndarray)."""
     u = torch.as_tensor(u_np, dtype=dtype, device=device)
     if isinstance(temperature, torch.Tensor):
         if not torch.is_floating_point(temperature):
@@ -336,9 +337,9 @@ def soft_threshold(
     """
     field = _check_field(field)
     scalar = np.ndim(thresholds) == 0 if not isinstance(thresholds, torch.Tensor) else thresholds.ndim == 0
-    u = _thresholds_tensor(thresholds, field)
-    t = resolve_temperature(
-        u, temperature, relative=relative, min_temperature=min_temperature,
+    u_np, u = _checked_thresholds(thresholds, field)
+    t = _resolve_temperature(
+        u_np, temperature, relative=relative, min_temperature=min_temperature,
         dtype=field.dtype, device=field.device,
     )
     p = _membership(field, u, t)
@@ -524,8 +525,8 @@ def _check_membership(membership) -> torch.Tensor:
 def membership_functionals(
     membership: torch.Tensor,
     *,
-    connectivity: int = 8,
-    perimeter: str = "edges",
+    connectivity: int = DEFAULT_CONNECTIVITY,
+    perimeter: str = DEFAULT_PERIMETER,
     pixel_size: float = 1.0,
     tnorm: str = "product",
     implementation: str = "fused",
@@ -591,8 +592,8 @@ def soft_minkowski_functionals(
     thresholds,
     temperature,
     *,
-    connectivity: int = 8,
-    perimeter: str = "edges",
+    connectivity: int = DEFAULT_CONNECTIVITY,
+    perimeter: str = DEFAULT_PERIMETER,
     pixel_size: float = 1.0,
     tnorm: str = "product",
     relative: bool = False,
@@ -665,9 +666,9 @@ def soft_minkowski_functionals(
     check_choice(perimeter, PERIMETERS, "perimeter")
     pixel_size = check_positive(pixel_size, "pixel_size")
     field = _check_field(field)
-    u = _thresholds_tensor(thresholds, field)
-    t = resolve_temperature(
-        u, temperature, relative=relative, min_temperature=min_temperature,
+    u_np, u = _checked_thresholds(thresholds, field)
+    t = _resolve_temperature(
+        u_np, temperature, relative=relative, min_temperature=min_temperature,
         dtype=field.dtype, device=field.device,
     )
     p = _membership(field, u, t)
@@ -723,9 +724,9 @@ def paper_relaxation(
     """
     pixel_size = check_positive(pixel_size, "pixel_size")
     field = _check_field(field)
-    u = _thresholds_tensor(thresholds, field)
-    t = resolve_temperature(
-        u, temperature, relative=relative, min_temperature=min_temperature,
+    u_np, u = _checked_thresholds(thresholds, field)
+    t = _resolve_temperature(
+        u_np, temperature, relative=relative, min_temperature=min_temperature,
         dtype=field.dtype, device=field.device,
     )
     p = _membership(field, u, t)

@@ -20,15 +20,16 @@ Generator
     The same network with ``noise_channels > 0``: Gaussian noise enters every
     encoder level, so each call draws another member of an ensemble
     (:meth:`ResidualUNet.sample`). Trained with the fair CRPS over two or more
-    draws per input (:func:`fair_crps_loss`, a proper scoring rule; optionally
-    on block means at several scales too), it learns a distribution of fine
-    fields instead of their blurred mean.
+    draws per input (:func:`~mink_toolkit.losses.fair_crps_loss`, a proper
+    scoring rule; optionally on block means at several scales too), it
+    learns a distribution of fine fields instead of their blurred mean.
 Training
-    :func:`train_superres`: loss = data loss (:func:`log_mse`, :func:`log_l1`,
+    :func:`train_superres`: loss = data loss
+    (:func:`~mink_toolkit.losses.log_mse`, :func:`~mink_toolkit.losses.log_l1`,
     or the fair CRPS of a generator) + λ(epoch)·term, with ``term`` one of
     :class:`~mink_toolkit.losses.MinkowskiLoss` (the relaxed Minkowski loss;
     its temperature schedule advances with the epoch) or
-    :class:`~mink_toolkit.surrogate.SurrogateTerm` (a frozen neural
+    :class:`~mink_toolkit.losses.SurrogateTerm` (a frozen neural
     surrogate; the surrogate owns its input transform, so it is fed mm/h and
     cannot be fed the wrong representation, a bug of the published code).
     λ follows a :class:`~mink_toolkit.schedules.LambdaSchedule` with warm-up;
@@ -52,14 +53,12 @@ from torch import nn
 from ._validation import check_array_field, check_choice, check_integer, check_positive
 from .checkpoint import load_checkpoint, save_checkpoint
 from .datasets import random_d4, random_windows, take_windows
-from .metrics import high_wavenumber_share
+from .losses import DATA_LOSSES, fair_crps_loss
 from .schedules import LambdaSchedule, Schedule
+from .verification import high_wavenumber_share
 
 __all__ = [
     "upsample",
-    "log_mse",
-    "log_l1",
-    "fair_crps_loss",
     "conserve_mass",
     "ResidualUNet",
     "train_superres",
@@ -130,102 +129,6 @@ def upsample(coarse, factor: int = 8, method: str = "bicubic"):
     flat = t.reshape(-1, 1, *t.shape[-2:])
     out = _upsample_tensor(flat, factor, method).reshape(*lead, t.shape[-2] * factor, t.shape[-1] * factor)
     return out if is_tensor else out.numpy()
-
-
-def log_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    r"""Mean squared error in ``log1p`` space, :math:`\langle(\log(1+\hat x) - \log(1+x))^2\rangle`.
-
-    Rain rates span four decades; the log keeps the few intense pixels from
-    dominating and matches the network's output space.
-
-    Examples
-    --------
-    >>> import math, torch
-    >>> float(log_mse(torch.zeros(2, 2), torch.full((2, 2), math.e - 1)))
-    1.0
-    """
-    if pred.shape != target.shape:
-        raise ValueError(f"pred and target differ in shape: {tuple(pred.shape)} vs {tuple(target.shape)}")
-    return (torch.log1p(pred) - torch.log1p(target)).pow(2).mean()
-
-
-def log_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    r"""Mean absolute error in ``log1p`` space, :math:`\langle|\log(1+\hat x) - \log(1+x)|\rangle`.
-
-    Its minimiser is the conditional *median* of ``log1p(x)`` (hence of
-    ``x``); an alternative to :func:`log_mse` (the default), which scored
-    about the same on the validation hours.
-
-    Examples
-    --------
-    >>> import math, torch
-    >>> float(log_l1(torch.zeros(2, 2), torch.full((2, 2), math.e - 1)))
-    1.0
-    """
-    if pred.shape != target.shape:
-        raise ValueError(f"pred and target differ in shape: {tuple(pred.shape)} vs {tuple(target.shape)}")
-    return (torch.log1p(pred) - torch.log1p(target)).abs().mean()
-
-
-def fair_crps_loss(members: torch.Tensor, target: torch.Tensor, *, space: str = "log1p",
-                   scales=(1,)) -> torch.Tensor:
-    r"""Fair CRPS of an ensemble, per pixel, averaged: the generator's proper scoring rule.
-
-    .. math::
-        \mathrm{CRPS}_f = \frac1M \sum_i |x_i - y| - \frac{1}{2M(M-1)} \sum_{i \ne j} |x_i - x_j|
-
-    (Ferro 2014): unbiased for the CRPS of the distribution the M members
-    are drawn from, so M = 2 members per input already train a calibrated
-    generator. With ``scales = (1, 2, 4)`` the same score is also taken on
-    ``s × s`` block means of members and target and the results averaged:
-    a sum of proper scores of linear functionals is still proper, and the
-    pooled fields' spread depends on how the members' pixels co-vary, which
-    the per-pixel score cannot see (spatial structure).
-
-    Parameters
-    ----------
-    members : torch.Tensor, shape (B, M, H, W), M >= 2
-        Ensemble members (mm/h).
-    target : torch.Tensor, shape (B, 1, H, W) or (B, H, W)
-        Truth (mm/h).
-    space : {"log1p", "linear"}
-        Score ``log1p`` of the fields (default; as the deterministic loss)
-        or the fields themselves.
-    scales : sequence of int
-        Block sizes (pixels) of the pooled scores; 1 = the pixels.
-
-    Returns
-    -------
-    torch.Tensor, scalar
-
-    Examples
-    --------
-    >>> import torch
-    >>> members = torch.tensor([0.0, 2.0]).reshape(1, 2, 1, 1); target = torch.ones(1, 1, 1, 1)
-    >>> float(fair_crps_loss(members, target, space="linear"))  # 1 - 2·2/(2·2·1)
-    0.0
-    """
-    check_choice(space, ("log1p", "linear"), "space")
-    if members.ndim != 4 or members.shape[1] < 2:
-        raise ValueError(f"members must be shaped (B, M >= 2, H, W); got {tuple(members.shape)}")
-    if target.ndim == 3:
-        target = target[:, None]
-    if target.shape != (members.shape[0], 1, *members.shape[-2:]):
-        raise ValueError(f"target must be shaped (B, 1, H, W) = ({members.shape[0]}, 1, "
-                         f"{members.shape[-2]}, {members.shape[-1]}); got {tuple(target.shape)}")
-    scales = tuple(check_integer(s, "scales", minimum=1) for s in scales)
-    if not scales:
-        raise ValueError("scales must not be empty")
-    m = members.shape[1]
-    total = members.new_zeros(())
-    for s in scales:
-        x, y = (members, target) if s == 1 else (F.avg_pool2d(members, s), F.avg_pool2d(target, s))
-        if space == "log1p":
-            x, y = torch.log1p(x), torch.log1p(y)
-        skill = (x - y).abs().mean(dim=1)
-        spread = (x[:, :, None] - x[:, None, :]).abs().sum(dim=(1, 2)) / (2 * m * (m - 1))
-        total = total + (skill - spread).mean()
-    return total / len(scales)
 
 
 # --------------------------------------------------------------------------
@@ -437,8 +340,6 @@ class ResidualUNet(nn.Module):
 # --------------------------------------------------------------------------
 
 
-#: Data losses of deterministic models (generators use :func:`fair_crps_loss`).
-DATA_LOSSES = {"log_mse": log_mse, "log_l1": log_l1}
 
 
 def _set_term_step(term, step):
@@ -513,16 +414,17 @@ def train_superres(
     term : callable, optional
         ``term(pred, target) -> scalar`` on (B, 1, H, W) mm/h tensors, e.g.
         :class:`~mink_toolkit.losses.MinkowskiLoss` (with a schedule over
-        ``epochs`` steps) or :class:`~mink_toolkit.surrogate.SurrogateTerm`;
+        ``epochs`` steps) or :class:`~mink_toolkit.losses.SurrogateTerm`;
         if it has a ``step`` attribute it is set to the epoch, so a
         temperature schedule advances once per epoch. For a generator it
         scores every member against the target. ``None``: data loss only.
     schedule : LambdaSchedule
         λ per epoch.
     loss : {"log_mse", "log_l1"}
-        Data loss of a deterministic model (:func:`log_l1`, :func:`log_mse`).
-        A generator is always trained with :func:`fair_crps_loss` over
-        ``members`` draws per input.
+        Data loss of a deterministic model (:func:`~mink_toolkit.losses.log_l1`,
+        :func:`~mink_toolkit.losses.log_mse`). A generator is always trained
+        with :func:`~mink_toolkit.losses.fair_crps_loss` over ``members``
+        draws per input.
     epochs, batch_size : int
         ``batch_size`` inputs per step (a generator sees ``members`` draws of each).
     lr : float
@@ -536,9 +438,9 @@ def train_superres(
     members : int, >= 2
         Draws per input for a generator's fair CRPS.
     crps_scales : sequence of int
-        Block sizes of the generator's multi-scale CRPS (:func:`fair_crps_loss`).
+        Block sizes of the generator's multi-scale CRPS (:func:`~mink_toolkit.losses.fair_crps_loss`).
     crps_space : {"log1p", "linear"}
-        Space of the generator's CRPS (:func:`fair_crps_loss`).
+        Space of the generator's CRPS (:func:`~mink_toolkit.losses.fair_crps_loss`).
     val : (coarse, fine) arrays, optional
         Validation patches for early stopping: after every ``val_every``
         epochs once λ has reached its final value, the objective the run

@@ -21,12 +21,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mink_toolkit"
 #: Lowest first. A name stands for the module ``mink_toolkit.<name>`` and,
 #: if it is a package, everything in it.
 LAYERS = [
-    ("_validation", "io", "_version"),
+    ("_validation", "thresholds", "io", "_version"),
     ("functionals",),
     ("resample",),
+    ("verification",),
     ("relax", "schedules"),
     ("losses",),
-    ("datasets", "metrics", "checkpoint"),
+    ("datasets", "checkpoint"),
     ("surrogate",),
     ("superres",),
     ("archive", "curves_store"),

@@ -64,13 +64,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import metrics
+from .. import verification as metrics
 from ..datasets import superres_split
-from ..functionals import DEFAULT_THRESHOLDS
-from ..losses import MinkowskiLoss
+from ..losses import MinkowskiLoss, SurrogateTerm
 from ..schedules import ExponentialSchedule, LambdaSchedule
+from ..thresholds import DEFAULT_THRESHOLDS
 from ..superres import ResidualUNet, conserve_mass, predict, train_superres, upsample
-from ..surrogate import SurrogateTerm
+from ..verification import gaming_verdicts, noise_floors
 from . import replace_readme_block
 from .surrogate import trained_surrogate
 
@@ -326,7 +326,7 @@ def evaluate_generator(ensemble: np.ndarray, fine: np.ndarray, config: SuperresC
     Returns
     -------
     member_scores : dict
-        :func:`~mink_toolkit.metrics.superres_scores` of each of the first
+        :func:`~mink_toolkit.verification.superres_scores` of each of the first
         ``config.scored_members`` members, averaged over them.
     ensemble_scores : dict
         ``crps`` (fair, mm/h), ``energy_score``, ``spread_skill``, ``mean_mae``,
@@ -570,62 +570,6 @@ def _aggregate(runs: list) -> dict:
     if np.all(np.isnan(arr)):
         return {"mean": None, "std": None}
     return {"mean": float(np.nanmean(arr)), "std": float(np.nanstd(arr))}
-
-
-#: Gaming diagnostics and the direction in which a value is suspicious.
-GAMING_DIAGNOSTICS = ("grid_alignment", "max_ratio")
-
-
-def noise_floors(truth: np.ndarray, bicubic: np.ndarray, *, n_resamples: int = 200, seed: int = 0) -> dict:
-    """Noise floors of the gaming diagnostics, measured on the truth and on bicubic.
-
-    For each diagnostic (grid alignment, max ratio) the test patches are
-    bootstrapped (:func:`mink_toolkit.metrics.bootstrap_interval`, 95 %) for
-    the truth and for bicubic; the floor is the larger of the two upper
-    ends. A model's value counts as exceeding the floor only above it.
-
-    Returns
-    -------
-    dict
-        ``{diagnostic: {"truth": interval, "bicubic": interval, "floor": float}}``.
-    """
-    def alignment(num, energy):
-        return float(num.sum() / energy.sum())
-
-    def case_max_ratio(pred):  # per-case ratios; max_ratio is their mean over wet cases
-        wet = truth.max(axis=(-2, -1)) > 0
-        return pred.max(axis=(-2, -1))[wet] / truth.max(axis=(-2, -1))[wet]
-
-    out = {"grid_alignment": {}, "max_ratio": {}}
-    for ref, field in (("truth", truth), ("bicubic", bicubic)):
-        out["grid_alignment"][ref] = metrics.bootstrap_interval(
-            alignment, *metrics.grid_alignment_terms(field), n_resamples=n_resamples, seed=seed)
-        out["max_ratio"][ref] = metrics.bootstrap_interval(np.mean, case_max_ratio(field), n_resamples=n_resamples,
-                                                           seed=seed)
-    for diag in out.values():
-        diag["floor"] = max(diag["truth"]["high"], diag["bicubic"]["high"])
-    return out
-
-
-def gaming_verdicts(models: dict, floors: dict) -> dict:
-    """Per model and seed: the diagnostics, whether each exceeds its floor, and the verdict.
-
-    A model is flagged for a diagnostic only when it exceeds the floor in
-    most seeds (more than half).
-    """
-    out = {}
-    for name, entry in models.items():
-        if entry.get("deterministic") and name in BASELINES:
-            continue
-        verdict = {}
-        for diag in GAMING_DIAGNOSTICS:
-            values = [s[diag] for s in entry["metrics"]["per_seed"]]
-            exceeds = [bool(v > floors[diag]["floor"]) for v in values]
-            verdict[diag] = {"per_seed": values, "exceeds_floor": exceeds,
-                             "gaming": sum(exceeds) > len(exceeds) / 2}
-        verdict["gaming"] = any(verdict[d]["gaming"] for d in GAMING_DIAGNOSTICS)
-        out[name] = verdict
-    return out
 
 
 def _json_default(obj):
@@ -891,7 +835,7 @@ def run_superres_experiment(
 
     truth = test.fine.astype(np.float64)
     floors = noise_floors(truth, baseline["test"]["bicubic"][0], n_resamples=config.bootstrap_resamples)
-    results["gaming"] = {"floors": floors, "models": gaming_verdicts(results["models"], floors),
+    results["gaming"] = {"floors": floors, "models": gaming_verdicts(results["models"], floors, baselines=BASELINES),
                          "rule": "a diagnostic flags gaming only when it exceeds its floor in more than half "
                                  "of the seeds; floor = the larger upper end of the 95 % bootstrap intervals "
                                  "(over test patches) of the truth and of bicubic"}

@@ -55,9 +55,8 @@ import torch
 
 from . import keep_freed_memory, replace_readme_block
 from ..datasets import load_patches
-from ..functionals import DEFAULT_THRESHOLDS, FUNCTIONAL_NAMES, compress_functionals
+from ..functionals import FUNCTIONAL_NAMES, compress_functionals
 from ..io.registry import cache_dir
-from ..metrics import r2_score
 from ..surrogate import (
     ARCHITECTURES,
     attack_starts,
@@ -70,6 +69,8 @@ from ..surrogate import (
     save_surrogate,
     train_surrogate,
 )
+from ..thresholds import DEFAULT_THRESHOLDS
+from ..verification import r2_score
 
 __all__ = [
     "MODELS",

@@ -54,7 +54,8 @@ def excursion_set_explorer(field, thresholds=None, *, connectivity: int = 8, dra
     """
     import ipywidgets as widgets
 
-    from ..functionals import DEFAULT_THRESHOLDS, minkowski_functionals
+    from ..functionals import minkowski_functionals
+    from ..thresholds import DEFAULT_THRESHOLDS
 
     thresholds = DEFAULT_THRESHOLDS if thresholds is None else np.asarray(thresholds, float)
     values = minkowski_functionals(field, thresholds, connectivity=connectivity, nan_policy="window")
@@ -313,7 +314,7 @@ def superres_case_summary(predictions: dict, truth, case: int, model: str, *, th
     >>> superres_case_summary({"truth": t}, t, 1, "truth")["fss_1px"]
     1.0
     """
-    from .. import metrics
+    from .. import verification as metrics
 
     if model not in predictions:
         raise ValueError(f"model must be one of {tuple(predictions)}; got {model!r}")
@@ -539,7 +540,7 @@ def soft_excursion_explorer(field, thresholds=None, *, temperature: float = 0.05
     """
     import ipywidgets as widgets
 
-    from ..functionals import DEFAULT_THRESHOLDS
+    from ..thresholds import DEFAULT_THRESHOLDS
 
     if thresholds is None:
         thresholds = DEFAULT_THRESHOLDS
@@ -630,7 +631,7 @@ def surrogate_gradient_explorer(models: dict, rain, target, *, draw: bool = True
     """
     import ipywidgets as widgets
 
-    from ..metrics import high_wavenumber_share
+    from ..verification import high_wavenumber_share
     from ..surrogate import gradient_maps
     from ..surrogate.gradients import HIGH_WAVENUMBER_CUTOFF
 

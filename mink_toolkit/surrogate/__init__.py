@@ -100,7 +100,7 @@ from .models import (
 )
 from .norms import conv_norm_power_iteration, conv_operator_norm
 from .gradients import gradient_maps, gradient_smoothness
-from .loss import SurrogateTerm, surrogate_loss
+from ..losses.surrogate import SurrogateTerm, surrogate_loss
 from .training import TrainingResult, predict_functionals, train_surrogate
 
 __all__ = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .._validation import check_thresholds
+from ..thresholds import check_thresholds
 from ..checkpoint import load_checkpoint, save_checkpoint
 from .models import ARCHITECTURES, ConventionalSurrogate, MinkowskiSurrogate
 

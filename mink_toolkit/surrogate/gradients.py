@@ -8,7 +8,7 @@ with measures that answer whether a Lipschitz bound "smooths the gradient":
 
 ``high_k_share``
     share of the gradient map's variance above 0.25 cycles/pixel
-    (:func:`mink_toolkit.metrics.high_wavenumber_share`): how much of the
+    (:func:`mink_toolkit.verification.high_wavenumber_share`): how much of the
     signal sits at scales of 1–4 pixels.
 ``total_variation``
     :math:`\mathrm{mean}|\nabla g| / \mathrm{mean}|g|` (per pixel): how fast
@@ -32,8 +32,8 @@ import numpy as np
 import torch
 
 from .._validation import check_integer, check_positive
-from ..metrics import high_wavenumber_share
-from .loss import surrogate_loss
+from ..losses.surrogate import surrogate_loss
+from ..verification import high_wavenumber_share
 
 __all__ = ["gradient_maps", "gradient_smoothness", "HIGH_WAVENUMBER_CUTOFF"]
 

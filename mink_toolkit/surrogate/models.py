@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import check_choice, check_integer, check_positive, check_thresholds
+from .._validation import check_choice, check_integer, check_positive
+from ..thresholds import check_thresholds
 from ..functionals import CONNECTIVITIES, PERIMETERS, combine_terms, expand_functionals
 from .constraints import project_feasible
 from .norms import MaxMin, cap_norm, conv_norm_power_iteration, conv_operator_norm, matrix_norm

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..datasets import exact_targets, random_crops, random_d4
-from .loss import surrogate_loss
+from ..losses.surrogate import surrogate_loss
 from .models import ConventionalSurrogate, MinkowskiSurrogate
 
 __all__ = ["TrainingResult", "predict_functionals", "train_surrogate"]

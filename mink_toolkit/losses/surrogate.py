@@ -1,4 +1,4 @@
-"""Losses of the surrogate: the one it is trained with, and the one it becomes for other models.
+"""Losses of the neural surrogate: the one it is trained with, and the one it becomes for other models.
 
 :func:`surrogate_loss` is the training objective of :func:`~mink_toolkit.surrogate.train_surrogate`;
 :class:`SurrogateTerm` wraps a trained, frozen surrogate as a functional loss
@@ -11,14 +11,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..losses import functional_distance
+from .distance import functional_distance
 
 __all__ = ["surrogate_loss", "SurrogateTerm"]
 
 
 def surrogate_loss(pred, target, pred_components, target_components, thresholds, *, components_weight: float = 0.5,
                    weights=(1.0, 1.0, 1.0)):
-    """Training loss: :func:`mink_toolkit.losses.functional_distance` plus a β0 term.
+    """Training loss: :func:`~mink_toolkit.losses.functional_distance` plus a β0 term.
 
     The shared trapezoid log1p distance over :math:`\\log u` (the one
     threshold weighting of the toolkit: each decade of thresholds weighs the
