@@ -349,28 +349,11 @@ def test_window_perimeter_matches_brute_force_on_random_coverage(perimeter):
             np.testing.assert_array_equal(result[k, [0, 2]], background[k, [0, 2]])
 
 
-# ------------------------------------------------------------------ thresholds and loss space
+# ------------------------------------------------------------------ loss space
 
 
-def test_default_thresholds_are_log_spaced_and_off_the_opera_grid():
-    from mink_toolkit.functionals import DEFAULT_THRESHOLDS
-
-    u = DEFAULT_THRESHOLDS
-    assert u.shape == (21,) and np.all(np.diff(u) > 0)
-    # Half a quantum (0.005 mm/h) above the 0.01 mm/h grid: no OPERA value can tie with them.
-    np.testing.assert_allclose((u * 100) % 1, 0.5, atol=1e-9)
-    # Within half a quantum of 10 per decade from 0.1 to 10 mm/h.
-    assert np.max(np.abs(u - np.geomspace(0.1, 10, 21))) <= 0.0101
 
 
-def test_offset_from_grid_moves_values_and_refuses_collisions():
-    from mink_toolkit.functionals import offset_from_grid
-
-    np.testing.assert_allclose(offset_from_grid([0.1, 1.0, 7.94]), [0.105, 1.005, 7.945])
-    with pytest.raises(ValueError, match="moved off the quantisation grid"):
-        offset_from_grid([0.1, 0.101])
-    with pytest.raises(ValueError, match="quantum"):
-        offset_from_grid([0.1], quantum=0)
 
 
 def test_compress_and_expand_are_inverse_on_numpy_and_torch():

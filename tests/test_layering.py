@@ -150,3 +150,26 @@ def test_package_import_is_lazy_and_torch_free():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+#: Modules the numpy-only verification package may import (none of them loads torch).
+TORCH_FREE = ("_validation", "thresholds", "functionals", "verification")
+
+
+def test_verification_imports_only_torch_free_modules():
+    for module, path in _modules().items():
+        if module == "verification" or module.startswith("verification."):
+            imported = _imports(module, path)
+            wrong = sorted(m for m in imported if not any(m == t or m.startswith(t + ".") for t in TORCH_FREE))
+            assert not wrong, f"mink_toolkit.{module} imports {wrong}; verification must stay numpy-only"
+
+
+def test_importing_verification_loads_no_torch():
+    code = (
+        "import mink_toolkit.verification, sys\n"
+        "mink_toolkit.verification.crps_ensemble([[0.0], [2.0]], [1.0])\n"
+        "assert 'torch' not in sys.modules, 'import mink_toolkit.verification imported torch'\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr

@@ -10,9 +10,8 @@ import torch
 
 from mink_toolkit import superres as sr
 from mink_toolkit.resample import block_mean
-from mink_toolkit.losses import MinkowskiLoss
+from mink_toolkit.losses import MinkowskiLoss, SurrogateTerm, log_mse
 from mink_toolkit.schedules import ExponentialSchedule, LambdaSchedule
-from mink_toolkit.surrogate import SurrogateTerm
 
 
 @pytest.fixture(autouse=True)
@@ -66,7 +65,7 @@ def test_unet_starts_as_its_baseline_and_is_non_negative():
 
 
 def test_conserve_mass_exact_smooth_and_dry():
-    from mink_toolkit import metrics
+    from mink_toolkit import verification
 
     rng = np.random.default_rng(4)
     fine = rng.gamma(0.5, 2.0, (4, 64, 64))
@@ -77,7 +76,8 @@ def test_conserve_mass_exact_smooth_and_dry():
     for out in (smooth, blocky):
         np.testing.assert_allclose(torch.nn.functional.avg_pool2d(out, 8), coarse, rtol=1e-10)
     # the smooth iterations keep the 16 km grid out of the field: less grid-aligned than one block-wise rescale
-    assert metrics.gradient_grid_alignment(smooth[:, 0].numpy()) < metrics.gradient_grid_alignment(blocky[:, 0].numpy()) - 0.1
+    alignment = verification.gradient_grid_alignment
+    assert alignment(smooth[:, 0].numpy()) < alignment(blocky[:, 0].numpy()) - 0.1
     # zero weights stay dry; a block with all-zero weights and rain gets it uniformly; a dry block stays dry
     w = torch.ones(1, 1, 8, 8, dtype=torch.float64)
     w[..., :4, :4] = 0.0  # one 4x4 block without weight
@@ -116,29 +116,6 @@ def test_generator_members_differ_are_seeded_and_conserve_mass():
     assert gen.config()["noise_channels"] == 2 and gen.stochastic
 
 
-def test_fair_crps_loss_matches_the_metric_and_is_multiscale():
-    from mink_toolkit import metrics
-
-    rng = np.random.default_rng(5)
-    members = torch.as_tensor(rng.gamma(0.6, 2.0, (3, 4, 8, 8)))
-    target = torch.as_tensor(rng.gamma(0.6, 2.0, (3, 1, 8, 8)))
-    # the same fair CRPS as the (independent, sort-based) numpy metric, in log1p space by default
-    loss = sr.fair_crps_loss(members, target)
-    ref = metrics.crps_ensemble(np.log1p(members.numpy()).transpose(1, 0, 2, 3), np.log1p(target.numpy()[:, 0]))
-    assert float(loss) == pytest.approx(ref)
-    lin = sr.fair_crps_loss(members, target, space="linear")
-    assert float(lin) == pytest.approx(metrics.crps_ensemble(members.numpy().transpose(1, 0, 2, 3), target.numpy()[:, 0]))
-    # multi-scale: the mean of the scores of s × s block means
-    pooled = lambda x, s: torch.nn.functional.avg_pool2d(x, s)  # noqa: E731
-    both = sr.fair_crps_loss(members, target, scales=(1, 4))
-    expected = (float(loss) + float(sr.fair_crps_loss(pooled(members, 4), pooled(target, 4)))) / 2
-    assert float(both) == pytest.approx(expected)
-    with pytest.raises(ValueError, match="M >= 2"):
-        sr.fair_crps_loss(members[:, :1], target)
-    with pytest.raises(ValueError, match="target"):
-        sr.fair_crps_loss(members, target[:2])
-
-
 def test_unet_bad_input():
     net = sr.ResidualUNet(factor=4, width=2, depth=1)
     with pytest.raises(ValueError, match=r"\(B, 1, h, w\)"):
@@ -156,10 +133,10 @@ def test_training_reduces_loss_and_logs(rain, tmp_path):
     coarse = block_mean(fine, 4)
     torch.manual_seed(0)
     net = sr.ResidualUNet(factor=4, width=4, depth=1)
-    before = float(sr.log_mse(torch.as_tensor(sr.predict(net, coarse)), torch.as_tensor(fine, dtype=torch.float64)))
+    before = float(log_mse(torch.as_tensor(sr.predict(net, coarse)), torch.as_tensor(fine, dtype=torch.float64)))
     h = sr.train_superres(net, coarse, fine, epochs=6, batch_size=4, lr=5e-3, crop=16, progress=False,
                           checkpoint=tmp_path / "net.pt")
-    after = float(sr.log_mse(torch.as_tensor(sr.predict(net, coarse)), torch.as_tensor(fine, dtype=torch.float64)))
+    after = float(log_mse(torch.as_tensor(sr.predict(net, coarse)), torch.as_tensor(fine, dtype=torch.float64)))
     assert after < before
     assert len(h["grad_norm"]) == 6 and all(np.isfinite(h["step_grad_norm"]))
     loaded, history = sr.load_superres_checkpoint(tmp_path / "net.pt", expect={"factor": 4})
@@ -199,7 +176,7 @@ def test_generator_training_spreads_its_members_and_early_stopping_restores_the_
     assert len(h["val"]) == 4 and all(np.isfinite(h["val"]))
     assert h["best_epoch"] == int(np.argmin(h["val"]))
     # the restored weights are the best epoch's: the validation objective recomputed equals its minimum
-    value = sr._validation_objective(gen, coarse[:4], fine[:4], sr.log_mse, None, 0.0, 4, 2, 0, crps=((1, 2), "log1p"))[0]
+    value = sr._validation_objective(gen, coarse[:4], fine[:4], log_mse, None, 0.0, 4, 2, 0, crps=((1, 2), "log1p"))[0]
     assert value == pytest.approx(min(h["val"]), rel=1e-5)
 
 
@@ -229,37 +206,6 @@ def _small_surrogate(lipschitz=True, constrained=True, **kw):
     torch.manual_seed(0)
     return MinkowskiSurrogate([0.5, 1.0, 2.0, 4.0], lipschitz=lipschitz, constrained=constrained, width=4, depth=2,
                               levels=2, **kw)
-
-
-@pytest.mark.parametrize(
-    "surrogate_kw",
-    [dict(lipschitz=True, constrained=True), dict(lipschitz=True, constrained=True, local_lipschitz=1.0),
-     dict(lipschitz=False, constrained=False)],
-)
-def test_surrogate_term_gradient_is_dense_and_frozen(rain, surrogate_kw):
-    """The term passes a finite, non-zero gradient to the prediction and none to the surrogate."""
-    from mink_toolkit.losses import functional_distance
-
-    surrogate = _small_surrogate(**surrogate_kw)
-    term = SurrogateTerm(surrogate).train()  # .train() must leave the frozen surrogate in eval mode
-    assert not surrogate.training and not any(p.requires_grad for p in surrogate.parameters())
-    target = torch.as_tensor(rain[:2, None], dtype=torch.float32)
-    pred = (target * 0.5 + 0.2).requires_grad_(True)
-    value = term(pred, target)
-    # exactly d(surrogate(pred), surrogate(target)) on mm/h input: the surrogate owns its transform
-    expected = functional_distance(surrogate(pred), surrogate(target), surrogate.thresholds)
-    assert float(value.detach()) == pytest.approx(float(expected.detach()))
-    (grad,) = torch.autograd.grad(value, pred)
-    assert torch.isfinite(grad).all() and float(grad.norm()) > 0
-    assert float((grad != 0).float().mean()) > 0.5  # soft steps: dense, not a hard threshold's zero
-    assert float(term(target, target).detach()) == 0.0
-
-
-def test_surrogate_term_bad_input():
-    with pytest.raises(TypeError, match="nn.Module"):
-        SurrogateTerm(lambda x: x)
-    with pytest.raises(ValueError, match="thresholds"):
-        SurrogateTerm(torch.nn.Identity())
 
 
 def test_training_advances_the_minkowski_loss_schedule_once_per_epoch(rain):
