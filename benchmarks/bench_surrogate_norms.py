@@ -37,7 +37,7 @@ def _fields(batch: int, size: int, seed: int = 0) -> torch.Tensor:
 
 
 def _model(**settings):
-    from mink_toolkit.functionals import DEFAULT_THRESHOLDS
+    from mink_toolkit.thresholds import DEFAULT_THRESHOLDS
     from mink_toolkit.surrogate import ConventionalSurrogate
 
     torch.manual_seed(0)

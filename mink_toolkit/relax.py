@@ -39,7 +39,7 @@ input and smooth in between.
 Ties: a pixel exactly at the threshold gets p = 0.5 at every temperature,
 while the exact set :math:`\{x \ge u\}` counts it fully. OPERA rain rates
 are quantised at 0.01 mm/h, so thresholds on that grid keep a bias that no
-temperature removes; :func:`~mink_toolkit.functionals.offset_from_grid` moves thresholds half a
+temperature removes; :func:`~mink_toolkit.thresholds.offset_from_grid` moves thresholds half a
 quantum off the grid.
 
 Sums over the image are taken in two stages (row sums in the working
@@ -614,7 +614,7 @@ def soft_minkowski_functionals(
     :math:`\sigma((x - u)/T)`. On binary input it equals the exact value;
     as :math:`T \to 0` it converges to the exact functionals of
     :math:`\{x > u\}` plus half of the pixels exactly at u (a tie gets
-    p = 0.5 at every temperature; see :func:`~mink_toolkit.functionals.offset_from_grid`).
+    p = 0.5 at every temperature; see :func:`~mink_toolkit.thresholds.offset_from_grid`).
 
     Parameters
     ----------

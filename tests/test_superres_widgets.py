@@ -7,7 +7,7 @@ matplotlib.use("Agg")  # this test process only; notebook kernels keep their inl
 import numpy as np
 import pytest
 
-from mink_toolkit import metrics
+from mink_toolkit import verification
 from mink_toolkit.resample import block_mean
 from mink_toolkit.superres import upsample
 from mink_toolkit.notebook.widgets import superres_browser, superres_case_summary
@@ -31,7 +31,7 @@ def test_case_summary_matches_metrics(cases):
     s = superres_case_summary(predictions, truth, 2, "nearest")
     p, t = predictions["nearest"][2], truth[2]
     assert s["mae"] == pytest.approx(np.abs(p - t).mean())
-    assert s["fss_9px"] == pytest.approx(metrics.fractions_skill_score(p, t, 1.0, 9))
+    assert s["fss_9px"] == pytest.approx(verification.fractions_skill_score(p, t, 1.0, 9))
     assert s["max_pred"] == pytest.approx(p.max()) and s["max_true"] == pytest.approx(t.max())
     # block means never exceed the block maximum: the nearest baseline cannot reach the truth's peak
     assert s["max_pred"] < s["max_true"]

@@ -450,7 +450,8 @@ def test_training_reduces_validation_loss_and_keeps_the_best_weights():
     losses = [h["val_loss"] for h in result.history]
     assert len(losses) == 4 and result.best_val_loss == min(losses)
     assert losses[-1] < losses[0] or result.best_step < 40
-    from mink_toolkit.surrogate import predict_functionals, surrogate_loss
+    from mink_toolkit.losses import surrogate_loss
+    from mink_toolkit.surrogate import predict_functionals
 
     pred, comps = predict_functionals(model, val.rain)
     again = float(surrogate_loss(pred, torch.as_tensor(val.functionals), comps, torch.as_tensor(val.components),

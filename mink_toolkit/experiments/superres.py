@@ -203,7 +203,7 @@ def build_surrogate(config: SuperresConfig, *, lipschitz, constrained: bool, pro
 
     Returns
     -------
-    MinkowskiSurrogate in eval mode (:class:`~mink_toolkit.surrogate.SurrogateTerm` freezes it).
+    MinkowskiSurrogate in eval mode (:class:`~mink_toolkit.losses.SurrogateTerm` freezes it).
     """
     settings = {"lipschitz": lipschitz is not False, "constrained": constrained}
     if lipschitz is not True and lipschitz is not False:

@@ -100,7 +100,6 @@ from .models import (
 )
 from .norms import conv_norm_power_iteration, conv_operator_norm
 from .gradients import gradient_maps, gradient_smoothness
-from ..losses.surrogate import SurrogateTerm, surrogate_loss
 from .training import TrainingResult, predict_functionals, train_surrogate
 
 __all__ = [
@@ -116,8 +115,6 @@ __all__ = [
     "empirical_lipschitz",
     "project_feasible",
     "geometric_violations",
-    "surrogate_loss",
-    "SurrogateTerm",
     "train_surrogate",
     "predict_functionals",
     "TrainingResult",
