@@ -87,8 +87,6 @@ def test_quantiles_resolve_explicitly():
 
 
 def test_default_thresholds_are_log_spaced_and_off_the_opera_grid():
-    from mink_toolkit.thresholds import DEFAULT_THRESHOLDS
-
     u = DEFAULT_THRESHOLDS
     assert u.shape == (21,) and np.all(np.diff(u) > 0)
     # Half a quantum (0.005 mm/h) above the 0.01 mm/h grid: no OPERA value can tie with them.
