@@ -196,3 +196,47 @@ def check_tensor(
     if nonnegative and bool((detached < 0).any()):
         raise ValueError(f"{name} contains negative values (min {float(detached.min()):.3g})")
     return value
+
+
+#: Units of an amount of rain (rate, accumulation): thresholds in them must be > 0.
+RAIN_UNITS = ("mm/h", "mm")
+
+
+def check_thresholds_for_unit(thresholds, unit: str | None, *, name: str = "thresholds") -> np.ndarray:
+    """Return ``thresholds`` checked as :func:`check_thresholds` and against the data's unit.
+
+    Every threshold must be finite. Rain rate (``mm/h``) and accumulation
+    (``mm``) need thresholds > 0: at a threshold <= 0 the "wet" area is the
+    whole radar coverage, dry pixels included, which answers no question.
+    Reflectivity (``dBZ``) and data of unknown units may have any finite
+    threshold (reflectivity is negative for drizzle).
+
+    Parameters
+    ----------
+    thresholds : array_like
+    unit : str or None
+        The units of the data the thresholds apply to (``None``: unknown).
+    name : str
+        The argument as the caller wrote it (``"--thresholds"`` on the
+        command line).
+
+    Examples
+    --------
+    >>> check_thresholds_for_unit([-10.0, 20.0], "dBZ").tolist()
+    [-10.0, 20.0]
+    >>> check_thresholds_for_unit([-1, 0.5], "mm/h", name="--thresholds")
+    Traceback (most recent call last):
+    ...
+    ValueError: --thresholds must be > 0 for rain in mm/h (at -1 mm/h every covered pixel counts as wet); got -1 mm/h in [-1.0, 0.5]
+    """
+    arr = check_thresholds(thresholds, name)
+    if not np.isfinite(arr).all():
+        bad = arr[~np.isfinite(arr)][0]
+        shown = f" {unit}" if unit else ""
+        raise ValueError(f"{name} must be finite; got {bad}{shown} in {arr.tolist()}")
+    if unit in RAIN_UNITS and arr[0] <= 0:
+        raise ValueError(
+            f"{name} must be > 0 for rain in {unit} (at {arr[0]:g} {unit} every covered pixel counts as "
+            f"wet); got {arr[0]:g} {unit} in {arr.tolist()}"
+        )
+    return arr
