@@ -179,6 +179,11 @@ def run_curves(
     """
     from ..io.series import plan_series
 
+    try:
+        # Unit-free first (finite, increasing); against the files' unit once a header is read.
+        check_thresholds_for_unit(thresholds, None, name="--thresholds")
+    except ValueError as exc:
+        raise CurvesArgumentError(str(exc)) from None
     out = Path(out)
     try:
         fmt = output_format(out)
