@@ -146,7 +146,7 @@ def test_thresholds_of_reflectivity_may_be_negative_but_finite(tmp_path, capsys)
     with xr.open_dataset(out, engine="h5netcdf") as ds:
         assert ds["area"].values.tolist() == [[480.0, 480.0], [480.0, 480.0]]
     assert run_cli(*paths, "--thresholds", "-inf,10", "--overwrite", *common) == 2
-    assert "--thresholds must be finite; got -inf dBZ" in capsys.readouterr().err
+    assert "--thresholds must be finite; got -inf in [-inf, 10.0]" in capsys.readouterr().err
     # Converted to rain rate, the same files need thresholds > 0.
     assert run_cli(*paths, "--thresholds", "-10,10", "--rain-rate", "--overwrite", *common) == 2
     assert "must be > 0 for rain in mm/h" in capsys.readouterr().err
