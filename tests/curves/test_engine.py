@@ -187,7 +187,7 @@ def test_a_cluster_computation_past_its_timeout_fails_instead_of_hanging(process
     results = []
     started = time.perf_counter()
     with pytest.raises(TimeoutError):
-        compute_streaming([dask.delayed(time.sleep, pure=False)(30)], process_cluster,
+        compute_streaming([dask.delayed(time.sleep, pure=False)(5)], process_cluster,
                           on_result=lambda i, r: results.append(r), timeout=0.5)
     assert time.perf_counter() - started < 15 and results == []
     with pytest.raises(ValueError, match="timeout must be finite and > 0"):
