@@ -27,9 +27,10 @@ from .store import Committer, CurvesStore, merge_records, output_format, provena
 
 __all__ = ["CurvesArgumentError", "SCHEDULER_PROBE_S", "run_curves"]
 
-#: Seconds to wait for a TCP connection to a ``dask.distributed`` scheduler's
-#: port before anything else: an address where nothing listens fails in this
-#: time, not after the scheduler handshake's full timeout.
+#: Seconds each probe of a ``dask.distributed`` scheduler (a TCP connection,
+#: then a dask handshake) may take before the client is made: an address
+#: where no scheduler answers fails in this time, not after the client's
+#: full timeout (and the same again while it closes).
 SCHEDULER_PROBE_S = 3.0
 #: Port of a ``dask.distributed`` scheduler when the address gives none.
 _DEFAULT_SCHEDULER_PORT = 8786
@@ -58,11 +59,36 @@ def _check_reference(reference, settings: CurvesSettings) -> None:
         raise CurvesArgumentError(f"{exc} ({reference.quantity} files)") from None
 
 
+async def _identity(address: str, timeout: float):
+    """The scheduler's answer to ``identity``: a full dask handshake, bounded by ``timeout``."""
+    import asyncio
+
+    from distributed.core import rpc
+
+    remote = rpc(address, timeout=timeout)
+    try:
+        return await asyncio.wait_for(remote.identity(), timeout)
+    finally:
+        await remote.close_rpc()
+
+
 def _connect(address: str, timeout: float):
-    """A ``distributed.Client`` of the scheduler at ``address``, or one clear error, fast."""
+    """A ``distributed.Client`` of the scheduler at ``address``, or one clear error, fast.
+
+    Two probes come first, each bounded by :data:`SCHEDULER_PROBE_S`: a TCP
+    connection (refused or unresolvable addresses fail at once) and a dask
+    handshake (``identity``). Only then is the client made: a client that
+    fails to start waits twice ``timeout`` to close, and its failure is a
+    traceback from its finaliser.
+    """
+    import asyncio
+
     from distributed import Client
     from distributed.comm import parse_address
     from distributed.comm.addressing import parse_host_port
+
+    def failed(reason) -> OSError:
+        return OSError(f"cannot connect to the dask scheduler {address!r} (--scheduler): {reason}")
 
     try:
         protocol, location = parse_address(address)
@@ -72,20 +98,24 @@ def _connect(address: str, timeout: float):
         raise CurvesArgumentError(
             f"--scheduler {address!r} is neither threads, processes, synchronous nor a dask scheduler "
             f"address such as tcp://HOST:8786 ({exc})") from None
+    probe = min(timeout, SCHEDULER_PROBE_S)
     if host is not None:
-        # A plain TCP connection first: where nothing listens this fails at once
-        # (or after SCHEDULER_PROBE_S), where the handshake would wait `timeout`.
         try:
-            with socket.create_connection((host, port), timeout=min(timeout, SCHEDULER_PROBE_S)):
+            with socket.create_connection((host, port), timeout=probe):
                 pass
         except OSError as exc:
-            reason = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
-            raise OSError(f"cannot connect to the dask scheduler {address!r} (--scheduler): "
-                          f"{host}:{port}: {reason}") from None
+            reason = f"no answer within {probe:g} s" if isinstance(exc, TimeoutError) else (exc.strerror or exc)
+            raise failed(f"{host}:{port}: {reason}") from None
+    try:
+        asyncio.run(_identity(address, probe))
+    except asyncio.TimeoutError:
+        raise failed(f"no dask scheduler answered within {probe:g} s") from None
+    except Exception as exc:  # noqa: BLE001 - whatever answers there, it is not a dask scheduler
+        raise failed(f"not a dask scheduler ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
     try:
         return Client(address, timeout=timeout, set_as_default=False)
     except (OSError, ValueError) as exc:  # TimeoutError is an OSError
-        raise OSError(f"cannot connect to the dask scheduler {address!r} (--scheduler): {exc}") from None
+        raise failed(exc) from None
 
 
 def _check_output(out: Path, fmt: str, resume: bool, overwrite: bool) -> None:
