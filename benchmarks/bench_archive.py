@@ -62,7 +62,7 @@ def _paths(product: str, count: int | None) -> list[str]:
 
 
 def _settings():
-    from mink_toolkit.archive import CurvesSettings
+    from mink_toolkit.curves.engine import CurvesSettings
 
     return CurvesSettings(THRESHOLDS, max_rain=150.0)  # the command line's defaults
 
@@ -104,7 +104,7 @@ class PeakRSS:
 
 def memory_child(paths: list[str], workers: int) -> None:
     """The threaded engine in a fresh process; prints a JSON line with the memory numbers."""
-    from mink_toolkit.archive import compute_files
+    from mink_toolkit.curves.engine import compute_files
 
     settings = _settings()
     compute_files(paths[:1], settings, scheduler="synchronous")  # imports and first-use allocations
@@ -114,7 +114,7 @@ def memory_child(paths: list[str], workers: int) -> None:
 
 
 def _import_engine(_) -> int:
-    import mink_toolkit.archive  # noqa: F401
+    import mink_toolkit.curves.engine  # noqa: F401
 
     return os.getpid()
 
@@ -146,7 +146,7 @@ def main() -> int:
     from distributed import Client, LocalCluster
 
     from mink_toolkit import minkowski_curves, open_opera
-    from mink_toolkit.archive import compute_files, file_curves
+    from mink_toolkit.curves.engine import compute_files, file_curves
 
     settings = _settings()
     w = args.workers

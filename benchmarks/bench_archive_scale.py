@@ -104,13 +104,13 @@ def build_archive(count: int, folder: str, workers: int, compression: int) -> li
 
 
 def _import_engine(_=None) -> int:
-    import mink_toolkit.archive  # noqa: F401
+    import mink_toolkit.curves.engine  # noqa: F401
 
     return os.getpid()
 
 
 def run_engine(paths, settings, kind: str, workers: int) -> dict:
-    from mink_toolkit.archive import compute_files
+    from mink_toolkit.curves.engine import compute_files
 
     if kind == "threads":
         compute_files(paths[:1], settings, scheduler="synchronous")  # first-use allocations outside the timing
@@ -135,9 +135,8 @@ def run_engine(paths, settings, kind: str, workers: int) -> dict:
 
 
 def output_sizes(records, settings, folder: str) -> tuple[int, int]:
-    from mink_toolkit.archive import curves_dataset
-    from mink_toolkit.cli import write_curves
-    from mink_toolkit.curves_store import CurvesStore
+    from mink_toolkit.curves.engine import curves_dataset
+    from mink_toolkit.curves.store import CurvesStore, write_curves
 
     reference = records[0]["header"]
     nc = Path(folder) / "curves.nc"
@@ -157,7 +156,7 @@ def main() -> int:
     parser.add_argument("--keep", default=None, help="build the archive in this folder and keep it")
     args = parser.parse_args()
 
-    from mink_toolkit.archive import CurvesSettings
+    from mink_toolkit.curves.engine import CurvesSettings
 
     settings = CurvesSettings(THRESHOLDS, max_rain=150.0)
     mib = 2.0**20

@@ -31,7 +31,7 @@ def border_edges(fields: np.ndarray, threshold: float) -> np.ndarray:
 
 def main() -> None:
     from mink_toolkit import extract_patches, fetch_opera, minkowski_functionals, opera_files, read_odim
-    from mink_toolkit.io.opera import screen_clutter
+    from mink_toolkit.preprocess import screen_clutter
 
     names = opera_files("odyssey_rate")
     full_new, full_old, patch_new, patch_old = [], [], [], []

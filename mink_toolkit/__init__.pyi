@@ -4,15 +4,16 @@
 
 # --- submodules ---
 from . import (
-    archive as archive,
-    cli as cli,
     checkpoint as checkpoint,
+    cli as cli,
+    curves as curves,
     datasets as datasets,
     experiments as experiments,
     functionals as functionals,
     io as io,
     losses as losses,
     notebook as notebook,
+    preprocess as preprocess,
     relax as relax,
     resample as resample,
     schedules as schedules,
@@ -47,8 +48,6 @@ from .io import (
     OperaDataNotFoundError as OperaDataNotFoundError,
     OperaFileError as OperaFileError,
     atomic_write as atomic_write,
-    dbz_to_rainrate as dbz_to_rainrate,
-    extract_patches as extract_patches,
     fetch_opera as fetch_opera,
     load_opera as load_opera,
     open_opera as open_opera,
@@ -56,6 +55,12 @@ from .io import (
     project_lonlat as project_lonlat,
     read_odim as read_odim,
     read_odim_header as read_odim_header,
+)
+
+# --- preprocessing ---
+from .preprocess import (
+    dbz_to_rainrate as dbz_to_rainrate,
+    extract_patches as extract_patches,
     screen_clutter as screen_clutter,
     to_rainrate as to_rainrate,
 )
@@ -65,7 +70,7 @@ from .resample import (
     block_mean as block_mean,
     coarsen_nanmean as coarsen_nanmean,
 )
-from .archive import (
+from .curves import (
     minkowski_curves as minkowski_curves,
 )
 

@@ -176,3 +176,4 @@ def check_tensor(
     if nonnegative and bool((detached < 0).any()):
         raise ValueError(f"{name} contains negative values (min {float(detached.min()):.3g})")
     return value
+

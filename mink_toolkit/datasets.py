@@ -49,8 +49,9 @@ from ._validation import check_array_field, check_choice, check_integer
 from .functionals import DEFAULT_CONNECTIVITY, DEFAULT_PERIMETER, betti_numbers, minkowski_functionals
 from .thresholds import DEFAULT_THRESHOLDS, check_thresholds
 from .io.atomic import atomic_write
-from .io.opera import extract_patches, load_opera
+from .io.opera import load_opera
 from .io.registry import cache_dir, opera_files, registry
+from .preprocess import extract_patches
 from .resample import block_mean
 
 __all__ = [

@@ -77,7 +77,7 @@ def coarsen_nanmean(field, factor: int, *, min_observed: int = 1):
     for dask-backed input such as :func:`~mink_toolkit.io.series.open_opera`).
     Puts the 1 km CIRRUS product on the 2 km grid of the rain-rate products
     (OPERA README, decoding step 12). Average rain *rates*, not dBZ: convert
-    with :func:`~mink_toolkit.io.series.to_rainrate` first, since the mean of
+    with :func:`~mink_toolkit.preprocess.to_rainrate` first, since the mean of
     dBZ is not the dBZ of the mean rain.
 
     Parameters

@@ -1,69 +1,31 @@
-"""``python -m mink_toolkit curves``: outputs, provenance, errors and exit status.
+"""The command line itself: parsing, help, errors as one line and an exit status.
 
-Small synthetic ODIM files (random values) keep it quick.
+Run in-process through ``main``/``curves_main`` (one subprocess smoke test);
+small synthetic ODIM files (random rain rates) keep it quick. What the
+curves run writes is tests/curves/test_run.py.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
-from _odim_files import NAMES, THRESHOLDS, as_array, serial_reference, write_odim
+from _odim_files import as_array, serial_reference, write_odim
 
-from mink_toolkit.cli import curves_main, main
+from mink_toolkit.cli import curves_main, curves_parser, main
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args):
     return curves_main([str(a) for a in args])
-
-
-def test_cli_writes_netcdf_with_provenance(synthetic, tmp_path, capsys):
-    out = tmp_path / "curves.nc"
-    folder = os.path.dirname(synthetic[0])
-    status = run_cli(os.path.join(folder, "*.hdf"), "--thresholds", "0.1,0.5,1,5,10", "--connectivity", "4",
-                     "--nan-policy", "window", "--scheduler", "synchronous", "--length-unit", "km", "--out", out)
-    assert status == 0, capsys.readouterr().err
-    assert sorted(os.listdir(tmp_path)) == ["archive", "curves.nc"]  # no temporary left
-    with xr.open_dataset(out, engine="h5netcdf") as ds:
-        ds = ds.load()
-    assert set(NAMES) <= set(ds.data_vars)
-    assert ds["area"].dims == ("time", "threshold")
-    np.testing.assert_array_equal(ds["threshold"].values, THRESHOLDS)
-    expected = serial_reference(synthetic, connectivity=4, pixel_size=2.0)
-    np.testing.assert_array_equal(as_array(ds), expected)
-    from mink_toolkit import __version__
-
-    assert ds.attrs["mink_toolkit_version"] == __version__
-    settings = json.loads(ds.attrs["settings"])
-    assert settings["connectivity"] == 4 and settings["thresholds"] == THRESHOLDS
-    assert settings["nan_policy"] == "window" and settings["pixel_size"] == 2.0
-    assert ds["area"].attrs["units"] == "km2" and ds["perimeter"].attrs["units"] == "km"
-    files = json.loads(ds.attrs["source_files"])
-    for entry in files:
-        assert entry["sha256"] == hashlib.sha256(Path(entry["path"]).read_bytes()).hexdigest()
-    assert sorted(e["path"] for e in files) == sorted(synthetic)
-    assert list(ds["sha256"].values) == [e["sha256"] for e in files]
-
-
-def test_cli_writes_zarr_and_refuses_to_overwrite(synthetic, tmp_path, capsys):
-    out = tmp_path / "curves.zarr"
-    args = [*synthetic, "--thresholds", "0.5,2", "--scheduler", "threads", "--no-progress", "--out", out]
-    assert run_cli(*args) == 0
-    ds = xr.open_zarr(out).load()
-    np.testing.assert_array_equal(as_array(ds), serial_reference(synthetic, [0.5, 2.0]))
-    assert run_cli(*args) == 1
-    assert "exists" in capsys.readouterr().err
-    assert run_cli(*args, "--overwrite") == 0
-    assert sorted(os.listdir(tmp_path)) == ["archive", "curves.zarr"]
 
 
 @pytest.mark.parametrize(
@@ -74,13 +36,16 @@ def test_cli_writes_zarr_and_refuses_to_overwrite(synthetic, tmp_path, capsys):
         ("unreadable", "T_BAD_20180824200000.hdf"),
         ("mixed", "mixed products"),
         ("bad_in_task", "T_SHAPE_20180824200000.hdf"),
-        ("suffix", "must end in .nc"),
         ("no_dir", "output directory"),
+        # Arguments that do not fit the files: a bad command line (2).
+        ("suffix", "must end in .nc"),
         ("zr_without_rain", "--zr-a/--zr-b only apply with --rain-rate"),
         ("rain_of_rate", "DBZH"),
+        ("negative_rain_threshold", "--thresholds must be > 0 for a field in mm/h"),
+        ("infinite_threshold", "--thresholds must be finite; got [0.5, inf]"),
     ],
 )
-def test_cli_errors_exit_1_and_write_nothing(case, message, synthetic, tmp_path, capsys):
+def test_cli_errors_are_one_line_and_write_nothing(case, message, synthetic, tmp_path, capsys):
     folder = Path(synthetic[0]).parent
     out = tmp_path / "curves.nc"
     extra: list = []
@@ -105,11 +70,14 @@ def test_cli_errors_exit_1_and_write_nothing(case, message, synthetic, tmp_path,
         extra = ["--zr-a", "300"]
     elif case == "rain_of_rate":
         extra = ["--rain-rate"]
+    thresholds = {"negative_rain_threshold": "-1,0.5", "infinite_threshold": "0.5,inf"}.get(case, "0.1,1")
     before = sorted(os.listdir(tmp_path))
-    status = run_cli(*paths, "--thresholds", "0.1,1", "--no-progress", "--out", out, *extra)
+    status = run_cli(*paths, f"--thresholds={thresholds}", "--no-progress", "--out", out, *extra)
     err = capsys.readouterr().err
-    assert status == 1
+    usage = case in ("suffix", "zr_without_rain", "rain_of_rate", "negative_rain_threshold", "infinite_threshold")
+    assert status == (2 if usage else 1)
     assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
     assert sorted(os.listdir(tmp_path)) == before  # nothing written, no temporary left
 
 
@@ -146,78 +114,6 @@ def test_cli_unreachable_scheduler_exits_1(synthetic, tmp_path, capsys):
     assert os.listdir(tmp_path) == ["archive"]
 
 
-
-
-# --------------------------------------------------------------------- clutter screen
-
-
-def test_cli_clutter_screen_on_the_real_outlier(tmp_path, capsys):
-    """22:15 holds the 8646.82 mm/h pixel: 7 pixels above 150 mm/h become NaN and are counted."""
-    from mink_toolkit import fetch_opera, minkowski_functionals, read_odim, screen_clutter
-
-    names = ["20180824/T_PAAH21_C_EUOC_20180824221500.hdf", "20180824/T_PAAH21_C_EUOC_20180824223000.hdf"]
-    paths = [str(fetch_opera(n)) for n in names]
-    screened_out, plain_out = tmp_path / "screened.nc", tmp_path / "plain.nc"
-    common = ["--thresholds", "0.1,10,200", "--scheduler", "synchronous", "--no-progress"]
-    assert run_cli(*paths, *common, "--out", screened_out) == 0
-    assert run_cli(*paths, *common, "--max-rain", "none", "--out", plain_out) == 0
-    with xr.open_dataset(screened_out, engine="h5netcdf") as screened, \
-            xr.open_dataset(plain_out, engine="h5netcdf") as plain:
-        assert screened["clutter_pixels"].values.tolist() == [7, 1]
-        assert screened.attrs["clutter_pixels"] == 8 and screened.attrs["max_rain"] == 150.0
-        assert plain["clutter_pixels"].values.tolist() == [0, 0] and plain.attrs["max_rain"] == "none"
-        assert json.loads(screened.attrs["settings"])["max_rain"] == 150.0
-        # above 200 mm/h: the screened field has nothing left, the raw one has the outliers
-        assert screened["area"].sel(threshold=200.0).values.tolist() == [0.0, 0.0]
-        raw = [read_odim(p).values for p in paths]
-        assert plain["area"].sel(threshold=200.0).values.tolist() == [float((r >= 200).sum()) for r in raw] == [6.0, 1.0]
-        field, _ = screen_clutter(read_odim(paths[0]).values, 150.0)
-        expected = minkowski_functionals(field, [0.1, 10.0, 200.0], nan_policy="window")
-        np.testing.assert_array_equal(as_array(screened.isel(time=0)), expected)
-
-
-def test_cli_clutter_screen_applies_to_rain_not_reflectivity(tmp_path):
-    dbz = np.full((24, 20), 60.0)  # 60 dBZ is about 205 mm/h with Marshall-Palmer
-    paths = [write_odim(tmp_path / f"T_DBZ_2024112601{m}00.hdf", f"2024112601{m}00", quantity="DBZH",
-                        product="MAX", values=dbz) for m in ("00", "05")]
-    out = tmp_path / "dbz.nc"
-    assert run_cli(*paths, "--thresholds", "10,50", "--scheduler", "synchronous", "--no-progress", "--out", out) == 0
-    with xr.open_dataset(out, engine="h5netcdf") as ds:
-        assert ds["clutter_pixels"].values.tolist() == [0, 0]  # dBZ is not screened in mm/h
-        assert ds["area"].values[:, 1].tolist() == [480.0, 480.0]
-    rain = tmp_path / "rain.nc"
-    assert run_cli(*paths, "--thresholds", "10,50", "--rain-rate", "--scheduler", "synchronous",
-                   "--no-progress", "--out", rain) == 0
-    with xr.open_dataset(rain, engine="h5netcdf") as ds:
-        assert ds["clutter_pixels"].values.tolist() == [480, 480]  # all above 150 mm/h
-        assert ds["area"].values.max() == 0.0
-
-
-# --------------------------------------------------------------------- --on-error
-
-
-def test_cli_on_error_skip_records_files_and_exits_3(synthetic, tmp_path, capsys):
-    folder = Path(synthetic[0]).parent
-    (folder / "T_BAD_20180824200000.hdf").write_bytes(b"\x89HDF\r\n truncated")
-    write_odim(folder / "T_ODD_20180824201500.hdf", "20180824201500", product="MAX")
-    write_odim(folder / "T_SHAPE_20180824203000.hdf", "20180824203000", data_shape=(3, 3))
-    out = tmp_path / "curves.nc"
-    args = [folder, "--thresholds", "0.1,1", "--scheduler", "threads", "--no-progress", "--out", out]
-    assert run_cli(*args) == 1  # default: the first bad file stops the run
-    assert not out.exists()
-    assert run_cli(*args, "--on-error", "skip") == 3
-    err = capsys.readouterr().err
-    assert "skipped 3 file(s)" in err
-    with xr.open_dataset(out, engine="h5netcdf") as ds:
-        np.testing.assert_array_equal(as_array(ds), serial_reference(synthetic, [0.1, 1.0]))
-        skipped = {os.path.basename(e["path"]): e["reason"] for e in json.loads(ds.attrs["skipped_files"])}
-        assert ds.attrs["n_skipped"] == 3
-    assert sorted(skipped) == ["T_BAD_20180824200000.hdf", "T_ODD_20180824201500.hdf", "T_SHAPE_20180824203000.hdf"]
-    assert skipped["T_BAD_20180824200000.hdf"].startswith("OperaFileError")
-    assert "mixed products" in skipped["T_ODD_20180824201500.hdf"]
-    assert "data shape (3, 3)" in skipped["T_SHAPE_20180824203000.hdf"]
-
-
 def test_top_level_dispatch(capsys, synthetic, tmp_path):
     assert main(["--help"]) == 0 and "curves" in capsys.readouterr().out
     assert main([]) == 2
@@ -228,12 +124,137 @@ def test_top_level_dispatch(capsys, synthetic, tmp_path):
     assert out.exists()
 
 
-def test_cli_on_dask_processes_writes_the_same_curves(synthetic, tmp_path, capsys):
-    """The per-file task and its arguments travel to worker processes (pickled) and back."""
-    out = tmp_path / "processes.zarr"
-    status = run_cli(*synthetic, "--thresholds", "0.1,1", "--scheduler", "processes", "--workers", "2",
-                     "--no-progress", "--out", out)
-    assert status == 0, capsys.readouterr().err
-    ds = xr.open_zarr(out).load()
-    np.testing.assert_array_equal(as_array(ds), serial_reference(synthetic, [0.1, 1.0]))
-    assert ds.attrs["complete"] == 1 and list(ds["clutter_pixels"].values) == [0, 0, 0, 0]
+# --------------------------------------------------------------------- thresholds against the unit
+
+
+@pytest.mark.parametrize("spelling", [["--thresholds=-1,0.5"], ["--thresholds", "-1,0.5"]])
+def test_negative_rain_thresholds_exit_2_naming_the_option_value_and_unit(spelling, synthetic, tmp_path, capsys):
+    out = tmp_path / "x.nc"
+    assert main(["curves", *synthetic, *spelling, "--no-progress", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--thresholds" in err and "-1" in err and "mm/h" in err and "expected one argument" not in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_thresholds_of_reflectivity_may_be_negative_but_finite(tmp_path, capsys):
+    dbz = np.full((24, 20), 20.0)
+    paths = [write_odim(tmp_path / f"T_DBZ_2024112601{m}00.hdf", f"2024112601{m}00", quantity="DBZH",
+                        product="MAX", values=dbz) for m in ("00", "05")]
+    out = tmp_path / "dbz.nc"
+    common = ["--scheduler", "synchronous", "--no-progress", "--out", out]
+    assert run_cli(*paths, "--thresholds", "-10,10", *common) == 0
+    with xr.open_dataset(out, engine="h5netcdf") as ds:
+        assert ds["area"].values.tolist() == [[480.0, 480.0], [480.0, 480.0]]
+    assert run_cli(*paths, "--thresholds", "-inf,10", "--overwrite", *common) == 2
+    assert "--thresholds must be finite; got [-inf, 10.0]" in capsys.readouterr().err
+    # Converted to rain rate, the same files need thresholds > 0.
+    assert run_cli(*paths, "--thresholds", "-10,10", "--rain-rate", "--overwrite", *common) == 2
+    assert "must be > 0 for a field in mm/h" in capsys.readouterr().err
+
+
+def test_negative_values_reach_the_check_of_any_option(synthetic, tmp_path, capsys):
+    assert run_cli(*synthetic, "--thresholds", "1", "--workers", "-2", "--out", tmp_path / "c.nc") == 2
+    assert "expected a positive integer; got '-2'" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------- help
+
+
+def _help(argv, capsys) -> str:
+    assert main(argv) == 0
+    return capsys.readouterr().out
+
+
+def test_top_level_help_describes_every_command(capsys):
+    text = _help(["--help"], capsys)
+    for line in ("curves     Minkowski curves", "reproduce  rerun an experiment", "workshop   student and instructor"):
+        assert line in text
+    assert "args" not in text.split() and "{" not in text
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["curves", "--help"], ["workshop", "--help"], ["reproduce", "--help"],
+                                  ["reproduce", "surrogate", "--help"], ["reproduce", "superres", "--help"]])
+def test_no_markup_in_terminal_help(argv, capsys):
+    text = _help(argv, capsys)
+    for markup in ("``", ":func:", ":mod:", ":class:", ":data:", "**"):
+        assert markup not in text, f"{markup!r} in the help of {argv}"
+
+
+def test_every_curves_option_has_help():
+    parser = curves_parser()
+    missing = [a.option_strings or a.dest for a in parser._actions if not a.help]
+    assert not missing
+    assert "pixel neighbourhood" in parser.format_help() and "Crofton" in parser.format_help()
+
+
+# --------------------------------------------------------------------- files and paths
+
+
+def test_a_users_corrupt_file_is_not_told_to_fetch_it_again(tmp_path, capsys):
+    bad = tmp_path / "mine.hdf"
+    bad.write_bytes(b"\x89HDF\r\n truncated")
+    assert run_cli(bad, "--thresholds", "1", "--out", tmp_path / "c.nc") == 1
+    err = capsys.readouterr().err
+    assert "mine.hdf is not a readable ODIM-HDF5 file" in err and "fetch it again" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_an_unwritable_out_is_one_line_naming_the_path(synthetic, tmp_path, capsys):
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        # root writes anywhere but on a file system that refuses every write.
+        out = (folder if os.geteuid() != 0 else Path("/proc")) / "c.nc"
+        assert run_cli(*synthetic, "--thresholds", "1", "--no-progress", "--out", out) == 1
+    finally:
+        folder.chmod(0o700)
+    err = capsys.readouterr().err
+    assert f"cannot write --out '{out}'" in err and "h5py" not in err and "errno" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_bad_scheduler_address_fails_fast_naming_the_option(synthetic, tmp_path, capsys):
+    out = tmp_path / "c.nc"
+    started = time.perf_counter()
+    # Nothing listens on port 9; the handshake's default timeout (20 s) is not waited for.
+    assert run_cli(*synthetic, "--thresholds", "1", "--scheduler", "tcp://127.0.0.1:9", "--out", out) == 1
+    assert time.perf_counter() - started < 5
+    err = capsys.readouterr().err
+    assert "--scheduler" in err and "127.0.0.1:9" in err and len(err.strip().splitlines()) == 1
+    assert run_cli(*synthetic, "--thresholds", "1", "--scheduler", "tcp://:::1", "--out", out) == 2
+    err = capsys.readouterr().err
+    assert "--scheduler 'tcp://:::1' is neither" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+# --------------------------------------------------------------------- reproduce
+
+
+@pytest.mark.parametrize("argv, option", [(["surrogate", "--threads", "-1"], "--threads"),
+                                          (["surrogate", "--jobs", "0"], "--jobs"),
+                                          (["superres", "--workers", "0"], "--workers")])
+def test_reproduce_refuses_counts_below_one(argv, option, capsys):
+    assert main(["reproduce", *argv]) == 2
+    err = capsys.readouterr().err
+    assert f"{option} must be >= 1" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("experiment", ["surrogate", "superres"])
+def test_reproduce_markdown_of_a_missing_or_broken_file(experiment, tmp_path, capsys):
+    missing = tmp_path / "missing.json"
+    assert main(["reproduce", experiment, "--markdown", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert f"--markdown {missing}: cannot read it" in err and len(err.strip().splitlines()) == 1
+    broken = tmp_path / "broken.json"
+    broken.write_text("<html>not JSON</html>")
+    assert main(["reproduce", experiment, f"--markdown={broken}"]) == 2
+    err = capsys.readouterr().err
+    assert f"--markdown {broken}: not a JSON file" in err and len(err.strip().splitlines()) == 1
+
+
+def test_unknown_command_and_experiment_exit_2(capsys):
+    assert main(["curvse"]) == 2
+    assert "unknown command 'curvse'; choose from curves, reproduce, workshop" in capsys.readouterr().err
+    assert main(["reproduce", "nothing"]) == 2
+    assert "name an experiment: surrogate, superres; got 'nothing'" in capsys.readouterr().err

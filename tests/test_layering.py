@@ -23,14 +23,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mink_toolkit"
 LAYERS = [
     ("_validation", "thresholds", "io", "_version"),
     ("functionals",),
-    ("resample",),
+    ("resample", "preprocess"),
     ("verification",),
     ("relax", "schedules"),
     ("losses",),
     ("datasets", "checkpoint"),
     ("surrogate",),
     ("superres",),
-    ("archive", "curves_store"),
+    ("curves",),
     ("experiments",),
     ("cli",),
     ("notebook",),
@@ -129,11 +129,11 @@ def test_no_module_imports_a_higher_layer():
 
 def test_the_checker_sees_lazy_and_relative_imports(tmp_path):
     """The parser itself: a function-level relative import of a higher module is found."""
-    source = tmp_path / "archive.py"
+    source = tmp_path / "preprocess.py"
     source.write_text("def f():\n    from .cli import main\n    from . import __version__\n    from .io import series\n")
-    found = _imports("archive", source)
+    found = _imports("preprocess", source)
     assert found == {"cli", TOP, "io.series"}
-    assert _layer_of("cli") > _layer_of("archive") and _layer_of("io.series") < _layer_of("archive")
+    assert _layer_of("cli") > _layer_of("preprocess") and _layer_of("io.series") < _layer_of("preprocess")
     with pytest.raises(AssertionError, match="has no layer"):
         _layer_of("brand_new_module")
 
@@ -144,7 +144,8 @@ def test_package_import_is_lazy_and_torch_free():
         "import sys, mink_toolkit as mk\n"
         "assert 'xarray' not in sys.modules, 'import mink_toolkit imported xarray'\n"
         "mk.minkowski_curves, mk.open_opera, mk.read_odim, mk.coarsen_nanmean, mk.atomic_write\n"
-        "import mink_toolkit.cli, mink_toolkit.archive, mink_toolkit.io.series, mink_toolkit.resample\n"
+        "import mink_toolkit.cli, mink_toolkit.curves, mink_toolkit.io.series, mink_toolkit.resample\n"
+        "import mink_toolkit.curves.run, mink_toolkit.curves.lazy, mink_toolkit.preprocess\n"
         "assert 'torch' not in sys.modules, 'the archive path imported torch'\n"
         "print('ok')\n"
     )

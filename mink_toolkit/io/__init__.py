@@ -11,8 +11,9 @@ The lowest layer of the toolkit (it imports nothing of it but
   coordinates;
 * :mod:`~mink_toolkit.io.odim` -- the one ODIM header parser and image decoder
   (:func:`read_odim`, :func:`read_odim_header`);
-* :mod:`~mink_toolkit.io.opera` -- registered files by name, Z--R conversion,
-  the clutter screen and patches;
+* :mod:`~mink_toolkit.io.opera` -- registered files by name
+  (:func:`load_opera`); what is done to a field after reading it (Z--R
+  conversion, the clutter screen, patches) is :mod:`mink_toolkit.preprocess`;
 * :mod:`~mink_toolkit.io.series` -- many files as one lazy ``(time, y, x)``
   array;
 * :mod:`~mink_toolkit.io.atomic` -- the one atomic writer for files and

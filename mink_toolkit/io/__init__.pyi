@@ -22,12 +22,7 @@ from .odim import (
     read_odim_values as read_odim_values,
 )
 from .opera import (
-    DEFAULT_MAX_RAIN as DEFAULT_MAX_RAIN,
-    MARSHALL_PALMER as MARSHALL_PALMER,
-    dbz_to_rainrate as dbz_to_rainrate,
-    extract_patches as extract_patches,
     load_opera as load_opera,
-    screen_clutter as screen_clutter,
 )
 from .projection import (
     project_lonlat as project_lonlat,
@@ -45,5 +40,4 @@ from .registry import (
 from .series import (
     open_opera as open_opera,
     resolve_paths as resolve_paths,
-    to_rainrate as to_rainrate,
 )

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .projection import project_lonlat
-from .registry import OperaFileError
+from .registry import OperaFileError, is_registry_file
 
 __all__ = [
     "DBZH_UNDETECT_FLOOR",
@@ -260,8 +260,8 @@ def _open(path, data: bytes | None = None) -> tuple[str, object]:
     import h5py
 
     path = os.fspath(path)
-    if data is None and not os.path.isfile(path):
-        raise FileNotFoundError(f"ODIM file {path} does not exist")
+    if data is None:
+        _check_is_file(path)
     try:
         return path, h5py.File(path if data is None else io.BytesIO(data), "r")
     except OSError as exc:
@@ -277,12 +277,24 @@ def zlib_error():
 
 def _file_error(path: str, exc: Exception) -> OperaFileError:
     # h5py raises OSError for truncated/corrupt files and KeyError for
-    # missing groups; show one clear line instead of its traceback.
-    return OperaFileError(
-        f"cannot read {path} as an ODIM HDF5 composite ({type(exc).__name__}: {exc}). "
-        "The file may be truncated or corrupt: delete it and fetch it again "
-        "(mink_toolkit.fetch_opera verifies the sha256)."
-    )
+    # missing groups; show one clear line instead of its traceback. Only a
+    # registered file can be fetched again: a user's own file gets the reason.
+    reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    if is_registry_file(path):
+        return OperaFileError(
+            f"cannot read {path} as an ODIM HDF5 composite ({reason}). "
+            "The file may be truncated or corrupt: delete it and fetch it again "
+            "(mink_toolkit.fetch_opera verifies the sha256)."
+        )
+    return OperaFileError(f"{path} is not a readable ODIM-HDF5 file: it may be truncated, corrupt or of "
+                          f"another format ({reason})")
+
+
+def _check_is_file(path: str) -> None:
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"ODIM file {path} is a directory, not a file")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"ODIM file {path} does not exist")
 
 
 def read_odim_header(path) -> OdimHeader:
@@ -300,6 +312,8 @@ def read_odim_header(path) -> OdimHeader:
     ------
     FileNotFoundError
         ``path`` does not exist.
+    IsADirectoryError
+        ``path`` is a directory.
     mink_toolkit.OperaFileError
         (an ``OSError``) The file is not HDF5 or lacks the ODIM attributes
         used here; the message names the file.
@@ -428,8 +442,7 @@ def read_odim_values(
     """
     if data is None:
         path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"ODIM file {path} does not exist")
+        _check_is_file(path)
         with open(path, "rb") as stream:  # a few MB: read once, parsed and inflated from memory
             data = stream.read()
     path, handle = _open(path, data)
@@ -486,6 +499,8 @@ def read_odim(path, *, dbzh_undetect: float = DBZH_UNDETECT_FLOOR):
     ------
     FileNotFoundError
         ``path`` does not exist.
+    IsADirectoryError
+        ``path`` is a directory.
     mink_toolkit.OperaFileError
         The file is not readable HDF5 (truncated, corrupt) or not an ODIM
         composite; the message names the file.

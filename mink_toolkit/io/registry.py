@@ -55,6 +55,7 @@ __all__ = [
     "cache_dir",
     "data_url",
     "fetch_opera",
+    "is_registry_file",
     "file_sha256",
     "opera_files",
     "registry",
@@ -219,6 +220,34 @@ def cache_dir() -> Path:
     if env:
         return Path(env).expanduser()
     return Path(pooch.os_cache("mink_toolkit"))
+
+
+def is_registry_file(path) -> bool:
+    """Whether ``path`` is a registered file where :func:`fetch_opera` keeps it.
+
+    True for ``$MINK_DATA_DIR/<name>`` and ``cache_dir()/<name>`` with
+    ``<name>`` in the registry: such a file can be fetched again, a user's
+    own file cannot (the advice of a read error differs).
+
+    Examples
+    --------
+    >>> from mink_toolkit import fetch_opera
+    >>> is_registry_file(fetch_opera("20180824/T_PAAH21_C_EUOC_20180824180000.hdf")), is_registry_file("/tmp/x.hdf")
+    (True, False)
+    """
+    path = Path(os.path.abspath(os.fspath(path)))
+    roots = [cache_dir()]
+    if os.environ.get(_ENV_DATA_DIR):
+        roots.insert(0, Path(os.environ[_ENV_DATA_DIR]).expanduser())
+    names = _load_registry()
+    for root in roots:
+        try:
+            name = path.relative_to(os.path.abspath(root)).as_posix()
+        except ValueError:
+            continue
+        if name in names:
+            return True
+    return False
 
 
 def data_url() -> str:

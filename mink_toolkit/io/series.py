@@ -9,8 +9,10 @@ years of 5-minute fields in real use, far more than one machine's memory):
   :func:`~mink_toolkit.io.odim.read_odim`), checks that the files form one
   series (one product, one grid, no duplicate times) and builds a lazy
   ``(time, y, x)`` :class:`xarray.DataArray` with **one dask chunk per
-  file**; each image is read by its own task when (and where) it is needed;
-* :func:`to_rainrate` turns a reflectivity series into rain rate, lazily.
+  file**; each image is read by its own task when (and where) it is needed.
+
+A reflectivity series becomes rain rate, lazily, with
+:func:`~mink_toolkit.preprocess.to_rainrate`.
 
 The parallel engine is dask (Rocklin 2015, "Dask: parallel computation with
 blocked algorithms and task scheduling", Proc. SciPy).
@@ -26,7 +28,6 @@ import numpy as np
 
 from .._validation import check_choice, check_integer
 from .odim import OdimHeader, odim_attrs, read_odim_header, read_odim_values
-from .opera import dbz_to_rainrate
 
 __all__ = [
     "ODIM_SUFFIXES",
@@ -35,7 +36,6 @@ __all__ = [
     "open_opera",
     "plan_series",
     "resolve_paths",
-    "to_rainrate",
 ]
 
 #: File name endings taken when a directory is given.
@@ -351,46 +351,3 @@ def open_opera(paths_or_glob, *, chunks: int | None = 1, on_duplicate: str = "ra
     series = xr.DataArray(data, dims=("time", "y", "x"), coords=coords, attrs=attrs, name=first.quantity)
     series["time"].attrs["long_name"] = "nominal time (UTC)"
     return series
-
-
-def to_rainrate(series, a: float | None = None, b: float | None = None):
-    """Reflectivity (dBZ) to rain rate (mm/h), lazily, file by file.
-
-    Parameters
-    ----------
-    series : xarray.DataArray (..., y, x), ``attrs["quantity"] == "DBZH"``
-        For example :func:`open_opera` of the CIRRUS files.
-    a, b : float, optional
-        Z–R coefficients of :math:`Z = a R^b`; default those in the file
-        (``zr_a``/``zr_b``) or Marshall–Palmer (200, 1.6), as
-        :func:`mink_toolkit.dbz_to_rainrate`.
-
-    Returns
-    -------
-    xarray.DataArray
-        Rain rate in mm/h, same dims, coordinates and chunks; NaN stays NaN.
-
-    Raises
-    ------
-    ValueError
-        ``series`` is not reflectivity.
-
-    Examples
-    --------
-    >>> from mink_toolkit import fetch_opera, opera_files
-    >>> dbz = open_opera([fetch_opera(n) for n in opera_files("cirrus_dbzh")[:2]])
-    >>> rain = to_rainrate(dbz)
-    >>> rain.attrs["units"], rain.chunks is not None
-    ('mm/h', True)
-    """
-    import xarray as xr
-
-    if not isinstance(series, xr.DataArray):
-        raise TypeError(f"series must be an xarray.DataArray; got {type(series).__name__}")
-    quantity = series.attrs.get("quantity")
-    if quantity != "DBZH":
-        raise ValueError(f"series must be reflectivity (quantity 'DBZH'); its quantity is {quantity!r}")
-    rain = dbz_to_rainrate(series, a=a, b=b)
-    return rain
-
-

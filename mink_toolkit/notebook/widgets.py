@@ -99,7 +99,7 @@ def _draw_excursion(field, threshold, output):
 
 
 # ---------------------------------------------------------------- notebook 05: archive time slider
-# (owned by the archive analysis, mink_toolkit.archive; kept in this block)
+# (owned by the archive analysis, mink_toolkit.curves; kept in this block)
 
 __all__ += ["curves_at_time", "archive_time_explorer"]
 
@@ -113,7 +113,7 @@ def curves_at_time(curves, time_index: int, threshold: float) -> dict:
     Parameters
     ----------
     curves : xarray.Dataset
-        From :func:`mink_toolkit.archive.minkowski_curves`: ``area``,
+        From :func:`mink_toolkit.curves.minkowski_curves`: ``area``,
         ``perimeter``, ``euler_characteristic`` on ``(time, threshold)``.
     time_index : int
         Position along ``time`` (negative counts from the end).
@@ -168,10 +168,10 @@ def archive_time_explorer(series, curves, threshold: float | None = None, *, dra
     Parameters
     ----------
     series : xarray.DataArray (time, y, x)
-        Rain rate (mm/h), typically lazy from :func:`mink_toolkit.archive.open_opera`:
+        Rain rate (mm/h), typically lazy from :func:`mink_toolkit.io.series.open_opera`:
         only the field under the slider is read.
     curves : xarray.Dataset
-        :func:`mink_toolkit.archive.minkowski_curves` of ``series``.
+        :func:`mink_toolkit.curves.minkowski_curves` of ``series``.
     threshold : float, optional
         Initial threshold, one of ``curves.threshold`` (default the middle one).
     draw : bool

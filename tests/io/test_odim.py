@@ -140,3 +140,25 @@ def test_damaged_deflate_stream_is_a_clear_error(tmp_path):
     open(path, "wb").write(bytes(data))
     with pytest.raises(OperaFileError, match=r"T_DAMAGED_20180824180000\.hdf.*corrupt"):
         read_odim(path)
+
+
+def test_a_directory_is_named_as_one(tmp_path):
+    with pytest.raises(IsADirectoryError, match="is a directory, not a file"):
+        read_odim(tmp_path)
+
+
+def test_only_registry_files_get_the_advice_to_fetch_them_again(tmp_path, monkeypatch):
+    """A damaged copy of a registered file can be fetched again; a user's own file cannot."""
+    name = opera_files("nimbus_rate")[0]
+    source = fetch_opera(name)
+    copy = tmp_path / "data" / name
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(source.read_bytes()[:1000])
+    monkeypatch.setenv("MINK_DATA_DIR", str(tmp_path / "data"))
+    with pytest.raises(OperaFileError, match="delete it and fetch it again"):
+        read_odim(copy)
+    own = tmp_path / "own.hdf"
+    own.write_bytes(source.read_bytes()[:1000])
+    with pytest.raises(OperaFileError, match=r"own\.hdf is not a readable ODIM-HDF5 file") as info:
+        read_odim(own)
+    assert "fetch it again" not in str(info.value)

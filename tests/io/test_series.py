@@ -1,4 +1,4 @@
-"""Lazy OPERA series: file lists, one series per product and grid, lazy reads, rain rate.
+"""Lazy OPERA series: file lists, one series per product and grid, lazy reads.
 
 Small synthetic ODIM files (``_odim_files.write_odim``: random values,
 nothing cut from real data) exercise the rules quickly; the real files come
@@ -15,7 +15,7 @@ import pytest
 import xarray as xr
 from _odim_files import NODATA, UNDETECT, write_odim
 
-from mink_toolkit import dbz_to_rainrate, fetch_opera, open_opera, opera_files, read_odim, to_rainrate
+from mink_toolkit import fetch_opera, open_opera, opera_files, read_odim
 from mink_toolkit.io import series as series_module
 from mink_toolkit.io.series import resolve_paths
 
@@ -119,23 +119,6 @@ def test_duplicate_times_raise_or_follow_the_policy(synthetic, tmp_path):
     np.testing.assert_array_equal(last.isel(time=0).values, read_odim(twin).values)
     with pytest.raises(ValueError, match="on_duplicate"):
         open_opera(synthetic, on_duplicate="newest")
-
-
-def test_to_rainrate_is_lazy_and_matches_dbz_to_rainrate(tmp_path, synthetic):
-    dbz_values = RNG.uniform(-10, 50, size=(24, 20)).round(1)
-    dbz_values[RNG.random((24, 20)) < 0.3] = UNDETECT
-    dbz_values[:, :3] = NODATA
-    paths = [write_odim(tmp_path / f"T_DBZ_2024112601{m}00.hdf", f"2024112601{m}00", quantity="DBZH",
-                        product="MAX", values=dbz_values + i) for i, m in enumerate(("00", "05"))]
-    rain = to_rainrate(open_opera(paths))
-    assert rain.chunks is not None and rain.attrs["units"] == "mm/h"
-    expected = dbz_to_rainrate(read_odim(paths[1]))
-    np.testing.assert_array_equal(rain.isel(time=1).values, expected.values)
-    assert float(np.nanmin(rain.values)) == 0.0  # undetect -> no rain
-    with pytest.raises(ValueError, match="DBZH"):
-        to_rainrate(open_opera(synthetic))
-
-
 
 
 def test_a_file_rewritten_after_opening_is_an_error_naming_it(synthetic):

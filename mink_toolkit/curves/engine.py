@@ -1,24 +1,18 @@
-"""Minkowski curves of radar archives: the dask engine.
+"""Minkowski curves of radar files: the settings of a run and one dask task per file.
 
-Two entry points, one per kind of input:
+The path of the ``curves`` command (:mod:`mink_toolkit.curves.run`):
+:func:`file_curves` is **one task per file** -- it reads the file's bytes
+once, hashes them (the provenance and ``--resume`` key), decodes, converts
+to rain rate, screens clutter, coarsens and counts, and returns only
+thresholds × 3 numbers. :func:`compute_files` runs these tasks on a dask
+scheduler (:func:`~mink_toolkit.curves.scheduling.compute_streaming`).
+Nothing else is in the graph, so the scheduler's overhead per file is one
+task and memory per worker is that of the files in flight, whatever the
+archive's length. :func:`curves_dataset` turns the records into the
+Dataset that :mod:`mink_toolkit.curves.store` writes.
 
-* :func:`minkowski_curves` -- the curves of every field of a (lazy)
-  ``(time, y, x)`` DataArray, such as
-  :func:`~mink_toolkit.io.series.open_opera` makes it, or any other array
-  a user has built (crops, sums, rain-rate conversions, ...);
-* :func:`file_curves` and :func:`compute_files` -- the path of the
-  ``curves`` command line (:mod:`mink_toolkit.cli`): **one task per file**
-  reads the file's bytes once, hashes them (the provenance and ``--resume``
-  key), decodes, converts to rain rate, screens clutter, coarsens and
-  counts, and returns only thresholds × 3 numbers. Nothing else is in the
-  graph, so the scheduler's overhead per file is one task and memory per
-  worker is that of the files in flight, whatever the archive's length.
-
-Both run on a chosen dask scheduler -- threads, processes, or a
-``dask.distributed`` cluster (Rocklin 2015, "Dask: parallel computation
-with blocked algorithms and task scheduling", Proc. SciPy) -- with a
-progress bar and results handed over as they arrive; nothing here is a
-home-made pool.
+The curves of an array already in hand (a lazy series, crops, sums) are
+:func:`~mink_toolkit.curves.lazy.minkowski_curves`.
 """
 
 from __future__ import annotations
@@ -30,28 +24,25 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ._validation import check_choice, check_integer, check_positive
-from .thresholds import check_thresholds
-from .functionals import CONNECTIVITIES, FUNCTIONAL_NAMES, NAN_POLICIES, PERIMETERS, minkowski_functionals
-from .io.odim import OdimHeader, read_odim_values
-from .io.opera import screen_clutter, zr_coefficients, zr_rain
-from .resample import block_mean
+from .._validation import check_choice, check_integer, check_positive
+from ..thresholds import check_thresholds
+from ..functionals import CONNECTIVITIES, FUNCTIONAL_NAMES, NAN_POLICIES, PERIMETERS, minkowski_functionals
+from ..io.odim import OdimHeader, read_odim_values
+from ..preprocess import screen_clutter, zr_coefficients, zr_rain
+from ..resample import block_mean
+from .scheduling import compute_streaming
 
 __all__ = [
-    "CONNECT_TIMEOUT_S",
     "CurvesSettings",
-    "LOCAL_SCHEDULERS",
+    "FileRun",
+    "LENGTH_UNITS",
     "ON_ERROR",
     "compute_files",
     "curves_dataset",
+    "field_curves",
     "file_curves",
-    "minkowski_curves",
 ]
 
-#: Local dask schedulers; any other string is a ``dask.distributed`` address.
-LOCAL_SCHEDULERS = ("threads", "processes", "synchronous")
-#: Seconds to wait for a ``dask.distributed`` scheduler before giving up.
-CONNECT_TIMEOUT_S = 20
 #: What a file that cannot be analysed does: stop the run, or be recorded and skipped.
 ON_ERROR = ("raise", "skip")
 #: Length units of the curves: pixels, or km from the grid spacing.
@@ -80,9 +71,9 @@ class CurvesSettings:
         Convert reflectivity (DBZH) to rain rate (mm/h) first.
     zr_a, zr_b : float or None
         Z--R coefficients with ``rain_rate`` (default: the file's, else
-        Marshall--Palmer; see :func:`~mink_toolkit.io.opera.zr_coefficients`).
+        Marshall--Palmer; see :func:`~mink_toolkit.preprocess.zr_coefficients`).
     max_rain : float or None
-        Clutter screen (:func:`~mink_toolkit.io.opera.screen_clutter`):
+        Clutter screen (:func:`~mink_toolkit.preprocess.screen_clutter`):
         values above it become NaN, counted; applied to rain rates (mm/h)
         and accumulations (mm) only, before coarsening. None: off.
     coarsen : int
@@ -274,131 +265,6 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-# --------------------------------------------------------------------------
-# Many tasks on a scheduler
-# --------------------------------------------------------------------------
-
-
-def _tqdm(total: int, desc: str, enabled: bool, unit: str):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled)
-
-
-def _is_client(obj) -> bool:
-    try:
-        from distributed import Client
-    except ImportError:  # pragma: no cover - distributed is a dependency
-        return False
-    return isinstance(obj, Client)
-
-
-def _check_scheduler(scheduler, num_workers):
-    if num_workers is not None:
-        num_workers = check_integer(num_workers, "num_workers", minimum=1)
-    if isinstance(scheduler, str):
-        if not scheduler:
-            raise ValueError("scheduler must be 'threads', 'processes', 'synchronous' or a scheduler address")
-    elif not _is_client(scheduler):
-        raise TypeError(f"scheduler must be a string or a distributed.Client; got {type(scheduler).__name__}")
-    return num_workers
-
-
-def compute_streaming(
-    tasks: Sequence,
-    scheduler="threads",
-    num_workers: int | None = None,
-    *,
-    on_result: Callable[[int, object], None],
-    on_failure: Callable[[int, BaseException], None] | None = None,
-    progress: bool = False,
-    desc: str = "Minkowski curves",
-    unit: str = "file",
-    retries: int = 0,
-) -> None:
-    """Compute ``dask.delayed`` tasks, handing each result over as soon as it arrives.
-
-    ``on_result(i, result)`` runs in the calling thread (the place to write
-    results out), in completion order, while the workers go on with the
-    other tasks.
-
-    Parameters
-    ----------
-    tasks : sequence of dask.delayed.Delayed
-    scheduler : {"threads", "processes", "synchronous"}, str or distributed.Client
-        A local dask scheduler, a ``dask.distributed`` scheduler's address
-        or a connected ``Client``.
-    num_workers : int, optional
-        Threads or processes of a local scheduler (default: dask's, the
-        number of cores).
-    on_result : callable (int, object)
-    on_failure : callable (int, BaseException), optional
-        On a ``dask.distributed`` cluster: called for a task that failed --
-        a worker that died while running it (``KilledWorker``, after the
-        scheduler's own retries on other workers) included -- instead of
-        raising; the other tasks go on. Without it the first failure
-        cancels the rest and is raised.
-    progress : bool
-        A tqdm progress bar, one step per task.
-    retries : int
-        ``dask.distributed`` only: re-run a task that raised, this many
-        times (for flaky file systems).
-    """
-    import dask
-
-    num_workers = _check_scheduler(scheduler, num_workers)
-    retries = check_integer(retries, "retries", minimum=0)
-    tasks = list(tasks)
-    if not tasks:
-        return
-    if isinstance(scheduler, str) and scheduler in LOCAL_SCHEDULERS:
-        from dask.callbacks import Callback
-
-        index = {task.key: i for i, task in enumerate(tasks)}
-
-        class _Deliver(Callback):
-            # dask.local calls _posttask in the scheduling thread after each
-            # task: hand over the tasks asked for, and count them.
-            def _posttask(self, key, result, dsk, state, worker_id):
-                if key in index:
-                    on_result(index[key], result)
-                    bar.update(1)
-
-        kwargs = {"scheduler": scheduler}
-        if num_workers is not None and scheduler != "synchronous":
-            kwargs["num_workers"] = num_workers
-        with _tqdm(len(tasks), desc, progress, unit) as bar, _Deliver():
-            # optimize_graph=False: each task already is one call; nothing to fuse.
-            dask.compute(*tasks, optimize_graph=False, **kwargs)
-        return
-
-    from distributed import Client, as_completed
-
-    own_client = not isinstance(scheduler, Client)
-    client = Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False) if own_client else scheduler
-    try:
-        futures = client.compute(tasks, retries=retries, optimize_graph=False)
-        index = {future.key: i for i, future in enumerate(futures)}
-        with _tqdm(len(tasks), desc, progress, unit) as bar:
-            try:
-                for future in as_completed(futures):
-                    i = index[future.key]
-                    if future.status == "error":
-                        exc = future.exception()
-                        if on_failure is None:
-                            raise exc
-                        on_failure(i, exc)
-                    else:
-                        on_result(i, future.result())
-                    future.release()  # the result is handed over: free it on the cluster
-                    bar.update(1)
-            except BaseException:
-                client.cancel(futures)
-                raise
-    finally:
-        if own_client:
-            client.close()
-
 
 @dataclass
 class FileRun:
@@ -420,6 +286,7 @@ def compute_files(
     num_workers: int | None = None,
     progress: bool = False,
     on_record: Callable[[dict], None] | None = None,
+    timeout: float | None = None,
 ) -> FileRun:
     """Run :func:`file_curves` for every path on a dask scheduler: one task per file.
 
@@ -432,8 +299,9 @@ def compute_files(
     on_error : {"raise", "skip"}
         ``"skip"``: failing files -- on a cluster also a file whose worker
         died every time it ran it -- become ``"skipped"`` records.
-    scheduler, num_workers, progress :
-        As :func:`compute_streaming`.
+    scheduler, num_workers, progress, timeout :
+        As :func:`~mink_toolkit.curves.scheduling.compute_streaming`
+        (``timeout`` bounds each of its calls on a cluster).
     on_record : callable, optional
         Called with every record as it arrives (in the calling thread),
         e.g. to commit results to a store.
@@ -480,6 +348,7 @@ def compute_files(
         on_result=lambda i, record: deliver(record),
         on_failure=failed if on_error == "skip" else None,
         progress=progress,
+        timeout=timeout,
     )
     # A scheduler blames every task that was running *or queued* on a worker
     # when it died; after enough deaths an innocent file fails with the culprit.
@@ -495,7 +364,7 @@ def compute_files(
             deliver({"path": paths[i], "status": "skipped", "reason": reason})
 
         compute_streaming([alone], scheduler, num_workers, on_result=lambda _, record: deliver(record),
-                          on_failure=last_chance)
+                          on_failure=last_chance, timeout=timeout)
     return run
 
 
@@ -553,153 +422,3 @@ def curves_dataset(records: Sequence[dict], settings: CurvesSettings, reference:
                         {"long_name": f"pixels above max_rain = {settings.max_rain} set to NaN"}),
     )
     return ds
-
-
-# --------------------------------------------------------------------------
-# A lazy DataArray
-# --------------------------------------------------------------------------
-
-
-def _block_curves(block: np.ndarray, thresholds, kwargs: dict, max_rain) -> np.ndarray:
-    """Task body of :func:`minkowski_curves`: (t, y, x) -> (t, n * 3 + 1), the last column the clutter count."""
-    counts = np.zeros(block.shape[0])
-    if max_rain is not None:
-        mask = block > max_rain  # NaN compares False
-        if mask.any():  # copy only when there is clutter: the block may be shared in the graph
-            block, mask = screen_clutter(block, max_rain)
-        counts = mask.sum(axis=(-2, -1)).astype(np.float64)
-    curves = minkowski_functionals(block, thresholds, **kwargs)  # (t, n, 3)
-    return np.concatenate([curves.reshape(block.shape[0], -1), counts[:, None]], axis=1)
-
-
-def minkowski_curves(
-    series,
-    thresholds,
-    *,
-    connectivity: int = 8,
-    perimeter: str = "edges",
-    nan_policy: str = "window",
-    pixel_size: float = 1.0,
-    length_unit: str | None = None,
-    max_rain: float | None = None,
-    scheduler="threads",
-    num_workers: int | None = None,
-    progress: bool = False,
-):
-    """Minkowski curves of every field of a (lazy) series, computed with dask.
-
-    One task per chunk along ``time`` (one per file for
-    :func:`~mink_toolkit.io.series.open_opera`): it computes the field (the
-    read and whatever lazy operations produced it, fused into it) and its
-    curves, and only thresholds × 3 numbers come back.
-
-    Parameters
-    ----------
-    series : xarray.DataArray (time, y, x)
-        Typically :func:`~mink_toolkit.io.series.open_opera` (dask-backed,
-        one chunk per file); a numpy-backed array is chunked one field per
-        chunk. Chunks along ``y``/``x`` are merged (a field is one block).
-    thresholds : 1-D array_like, strictly increasing
-        In the units of ``series`` (mm/h for rain rate).
-    connectivity, perimeter, pixel_size :
-        As :func:`~mink_toolkit.functionals.minkowski_functionals`.
-    nan_policy : {"window", "background", "raise"}
-        Default ``"window"``: OPERA composites are NaN outside radar
-        coverage, and treating that as dry ("background") adds false
-        boundary length along the coverage edge.
-    length_unit : str, optional
-        Unit in which ``pixel_size`` is given (``"km"`` with
-        ``pixel_size=2.0`` on the 2 km grid); written to the ``units``
-        attributes (area ``km2``, perimeter ``km``).
-    max_rain : float, optional
-        Clutter screen (:func:`~mink_toolkit.io.opera.screen_clutter`):
-        values above it become NaN before counting; their number per time
-        is the coordinate ``clutter_pixels`` and in total the attribute of
-        the same name. Default None: no screen.
-    scheduler : {"threads", "processes", "synchronous"}, str or distributed.Client
-        A local dask scheduler, the address of a ``dask.distributed``
-        scheduler (``"tcp://host:8786"``; the workers must see the files
-        under the same paths), or a connected ``Client``.
-    num_workers : int, optional
-        Threads or processes of a local scheduler (default: dask's, the
-        number of cores).
-    progress : bool
-        Show a tqdm progress bar (one step per time chunk).
-
-    Returns
-    -------
-    xarray.Dataset
-        Variables ``area``, ``perimeter``, ``euler_characteristic`` on
-        ``(time, threshold)`` in memory, with the coordinates of ``series``
-        along ``time``; equal, number for number, to the functionals of
-        each field computed on its own.
-
-    Examples
-    --------
-    >>> from mink_toolkit import fetch_opera, open_opera, opera_files
-    >>> series = open_opera([fetch_opera(n) for n in opera_files("odyssey_rate")[:2]])
-    >>> curves = minkowski_curves(series, [0.1, 1.0], scheduler="synchronous", max_rain=150.0)
-    >>> dict(curves.sizes), curves["clutter_pixels"].values.tolist()
-    ({'time': 2, 'threshold': 2}, [10, 0])
-    """
-    import xarray as xr
-
-    if not isinstance(series, xr.DataArray):
-        raise TypeError(f"series must be an xarray.DataArray; got {type(series).__name__}")
-    if series.ndim < 3:
-        raise ValueError(f"series must have dims (time, y, x); got dims {series.dims}")
-    num_workers = _check_scheduler(scheduler, num_workers)
-    if length_unit is not None:
-        if not isinstance(length_unit, str):
-            raise TypeError(f"length_unit must be a string such as 'km' or None; got {type(length_unit).__name__}")
-        if not length_unit.strip():
-            raise ValueError(f"length_unit must be a non-empty string such as 'km'; got {length_unit!r}")
-    if max_rain is not None:
-        max_rain = check_positive(max_rain, "max_rain")
-    kwargs = dict(connectivity=connectivity, perimeter=perimeter, pixel_size=pixel_size, nan_policy=nan_policy)
-    if series.chunks is None:
-        series = series.chunk({series.dims[0]: 1})
-    # The lazy Dataset is the template of the result (coordinates, attributes;
-    # the arguments are checked there); its graph is never computed.
-    template = minkowski_functionals(series, thresholds, **kwargs)
-    thresholds = template["threshold"].values
-    n = thresholds.size
-    lead = series.dims[:-2]
-    data = series.data
-    if len(lead) > 1:
-        data = data.reshape(-1, *data.shape[-2:], merge_chunks=True)
-    data = data.rechunk({1: -1, 2: -1})  # whole fields per block; a no-op for open_opera
-    blocks = data.map_blocks(
-        _block_curves, thresholds, kwargs, max_rain,
-        dtype=np.float64, drop_axis=(1, 2), new_axis=1, chunks=(data.chunks[0], (n * 3 + 1,)),
-    ).to_delayed().ravel()
-    results: list = [None] * len(blocks)
-
-    def keep(i, value):
-        results[i] = value
-
-    # The read, any lazy operations and the counts fuse into one task per block.
-    blocks = list(_optimised(blocks))
-    compute_streaming(blocks, scheduler, num_workers, on_result=keep, progress=progress,
-                      unit="field" if all(c == 1 for c in data.chunks[0]) else "chunk")
-    values = np.concatenate(results, axis=0)
-    curves = values[:, : n * 3].reshape(*series.shape[:-2], n, 3)
-    computed = template.copy()
-    for i, name in enumerate(FUNCTIONAL_NAMES):
-        computed[name] = template[name].copy(data=curves[..., i])
-    if length_unit is not None:
-        computed["area"].attrs["units"] = f"{length_unit}2"
-        computed["perimeter"].attrs["units"] = length_unit
-    if max_rain is not None:
-        counts = values[:, -1].astype(np.int64).reshape(series.shape[:-2])
-        computed = computed.assign_coords(clutter_pixels=(lead, counts))
-        computed["clutter_pixels"].attrs["long_name"] = f"pixels above max_rain = {max_rain:g} set to NaN"
-        computed.attrs.update(max_rain=max_rain, clutter_pixels=int(counts.sum()))
-    return computed
-
-
-def _optimised(delayed_blocks):
-    """Each block's graph optimised (fused) on its own, as ``dask.compute`` would do it."""
-    import dask
-
-    return dask.optimize(*delayed_blocks)

@@ -15,9 +15,9 @@ import pytest
 import xarray as xr
 from _odim_files import as_array, serial_reference, write_odim
 
-from mink_toolkit.archive import CurvesSettings, compute_files
+from mink_toolkit.curves.engine import CurvesSettings, compute_files
 from mink_toolkit.cli import curves_main
-from mink_toolkit.curves_store import CurvesStore, StoreSettingsError
+from mink_toolkit.curves.store import CurvesStore, StoreSettingsError
 from mink_toolkit.io.series import plan_series
 
 REPO = Path(__file__).resolve().parents[1]
@@ -111,15 +111,15 @@ def test_resume_skips_recorded_files_extends_and_replaces_changed_ones(synthetic
     assert "--resume to continue it" in capsys.readouterr().err
 
     calls = []
-    import mink_toolkit.archive as archive
+    import mink_toolkit.curves.engine as engine
 
-    original = archive.field_curves
+    original = engine.field_curves
 
     def counting(values, header, settings):
         calls.append(os.path.basename(header.path))
         return original(values, header, settings)
 
-    archive.field_curves = counting
+    engine.field_curves = counting
     try:
         assert run_cli(*synthetic, *common, "--resume") == 0
         assert sorted(calls) == sorted(os.path.basename(p) for p in synthetic[2:])  # only the new files
@@ -129,13 +129,13 @@ def test_resume_skips_recorded_files_extends_and_replaces_changed_ones(synthetic
         assert run_cli(*synthetic, *common, "--resume") == 0
         assert calls == [os.path.basename(synthetic[3])]
     finally:
-        archive.field_curves = original
+        engine.field_curves = original
     ds = xr.open_zarr(out).load()
     assert ds.attrs["complete"] == 1 and ds.sizes["time"] == 4
     np.testing.assert_array_equal(as_array(ds), serial_reference(synthetic, [0.1, 1.0, 5.0]))
     assert run_cli(*synthetic, *common, "--resume", "--connectivity", "4") == 1
     assert "connectivity: 4 here, 8 there" in capsys.readouterr().err
-    assert run_cli(*synthetic, "--thresholds", "1", "--resume", "--out", tmp_path / "c.nc") == 1
+    assert run_cli(*synthetic, "--thresholds", "1", "--resume", "--out", tmp_path / "c.nc") == 2
     assert "--resume needs a Zarr output" in capsys.readouterr().err
 
 

@@ -1,4 +1,12 @@
-"""A Zarr store of Minkowski curves that grows file by file and survives interruption.
+"""Curves on disk: the NetCDF and Zarr writers, provenance, and a Zarr store that resumes.
+
+* :func:`write_curves` -- a Dataset of curves to NetCDF (``.nc``) or Zarr
+  (``.zarr``), atomically;
+* :func:`provenance_attrs` -- the attributes that say how the curves were
+  made (settings, source files and their checksums, clutter, skipped files);
+* :class:`CurvesStore` -- a Zarr store of curves that grows file by file and
+  survives interruption, with the resume helpers :func:`merge_records`
+  and :class:`Committer`.
 
 ``python -m mink_toolkit curves ... --out curves.zarr`` commits the curves of
 the files analysed so far every few files; ``--resume`` continues a run
@@ -27,16 +35,26 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from .archive import CurvesSettings, curves_dataset
-from .io.atomic import atomic_write, remove_path
-from .io.odim import OdimHeader
+from ..io.atomic import atomic_write, remove_path
+from ..io.odim import OdimHeader
+from .engine import CurvesSettings, curves_dataset
 
-__all__ = ["CurvesStore", "StoreSettingsError"]
+__all__ = [
+    "Committer",
+    "CurvesStore",
+    "StoreSettingsError",
+    "merge_records",
+    "output_format",
+    "provenance_attrs",
+    "write_curves",
+]
 
 #: Rows per Zarr chunk along time: ~170 kB per variable at 21 thresholds, so a
 #: year of 15-minute files (35 040) is 35 chunks per variable, not 35 040 files.
@@ -180,7 +198,7 @@ class CurvesStore:
         return ds.isel(time=slice(0, self.committed))
 
     def records(self) -> list[dict]:
-        """The committed rows as ``"ok"`` records of :func:`~mink_toolkit.archive.file_curves`.
+        """The committed rows as ``"ok"`` records of :func:`~mink_toolkit.curves.engine.file_curves`.
 
         A path committed twice (the file changed between runs) keeps its last row.
         """
@@ -271,3 +289,139 @@ def _reference_of(attrs: dict) -> OdimHeader:
         yscale=ref["yscale"], x_edge=ref["x_edge"], y_edge=ref["y_edge"], projdef=ref["projdef"],
         gain=1.0, offset=0.0, nodata=None, undetect=None,
     )
+
+
+# --------------------------------------------------------------------------
+# NetCDF and Zarr files, written once
+# --------------------------------------------------------------------------
+
+
+def output_format(out) -> str:
+    """``"netcdf"`` for ``*.nc``/``*.nc4``, ``"zarr"`` for ``*.zarr``; anything else is a ``ValueError``."""
+    suffix = Path(out).suffix.lower()
+    if suffix in (".nc", ".nc4"):
+        return "netcdf"
+    if suffix == ".zarr":
+        return "zarr"
+    raise ValueError(f"--out must end in .nc (NetCDF) or .zarr (Zarr); got {str(out)!r}")
+
+
+def write_curves(dataset, out) -> Path:
+    """Write curves to NetCDF (h5netcdf, ``.nc``) or Zarr (``.zarr``) atomically.
+
+    Through :func:`~mink_toolkit.io.atomic.atomic_write`: ``out`` is either
+    the complete result or untouched.
+
+    Examples
+    --------
+    >>> import os, tempfile, xarray as xr
+    >>> out = os.path.join(tempfile.mkdtemp(), "c.nc")
+    >>> write_curves(xr.Dataset({"area": ("time", [1.0, 2.0])}), out).name
+    'c.nc'
+    """
+    out = Path(out)
+    fmt = output_format(out)
+    with atomic_write(out) as tmp:
+        if fmt == "netcdf":
+            dataset.to_netcdf(tmp, engine="h5netcdf")
+        else:
+            # Zarr format 2: its string dtypes and consolidated metadata are
+            # specified (format 3 has neither yet), so other readers can open it.
+            dataset.to_zarr(tmp, mode="w", zarr_format=2, consolidated=True)
+    return out
+
+
+def _toolkit_version() -> str:
+    # The installed distribution's version (pyproject.toml), without importing
+    # the package's __init__ from here: no module imports the package above it.
+    try:
+        return version("mink_toolkit")
+    except PackageNotFoundError:  # pragma: no cover - running from an uninstalled checkout
+        return "unknown"
+
+
+def provenance_attrs(command: str, settings: CurvesSettings, extra: dict, reference: OdimHeader,
+                     records: Sequence[dict], skipped: Sequence[dict]) -> dict:
+    """Global attributes of a curves output: how, when and from what it was made.
+
+    Parameters
+    ----------
+    command : str
+        The command line (or call) that made the curves.
+    settings : CurvesSettings
+    extra : dict
+        How it was run (``on_duplicate``, ``on_error``, ``scheduler``,
+        ``pixel_size``), recorded with the settings.
+    reference : OdimHeader
+        A header of the series (its product-wide ODIM attributes are kept).
+    records, skipped : sequences of dict
+        The ``"ok"`` and ``"skipped"`` records of the files.
+    """
+    from ..io.odim import odim_attrs
+    from ..io.series import PER_FILE_ATTRS
+
+    source = {k: v for k, v in odim_attrs(reference).items() if k not in PER_FILE_ATTRS}
+    now = datetime.now(timezone.utc)
+    clutter = int(sum(r["clutter_pixels"] for r in records))
+    return {
+        "title": "Minkowski curves of OPERA radar composites",
+        "mink_toolkit_version": _toolkit_version(),
+        "created_utc": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "command": command,
+        "settings": json.dumps({**settings.to_dict(), **extra}),
+        "source_files": json.dumps([{"path": r["path"], "sha256": r["sha256"]} for r in records]),
+        "source_attrs": json.dumps(source, default=str),
+        # The clutter screen: per time in the coordinate clutter_pixels, in total here.
+        "max_rain": "none" if settings.max_rain is None else settings.max_rain,
+        "clutter_pixels": clutter,
+        "skipped_files": json.dumps([{"path": r["path"], "reason": r["reason"]} for r in skipped]),
+        "n_skipped": len(skipped),
+        "history": f"{now:%Y-%m-%dT%H:%M:%SZ} mink_toolkit {_toolkit_version()} curves",
+    }
+
+
+# --------------------------------------------------------------------------
+# Resuming
+# --------------------------------------------------------------------------
+
+
+def merge_records(recorded: dict, new: list, on_duplicate: str) -> list:
+    """Rows of the final output: those recorded by earlier runs and this run's, one per path and time."""
+    rows = dict(recorded)
+    rows.update({r["path"]: r for r in new})  # a file recomputed (its bytes changed) replaces its row
+    kept: dict = {}
+    for row in sorted(rows.values(), key=lambda r: r["time"]):  # stable: recorded rows first
+        other = kept.get(row["time"])
+        if other is None:
+            kept[row["time"]] = row
+        elif on_duplicate == "raise":
+            raise ValueError(
+                f"two files have the nominal time {np.datetime_as_string(row['time'], unit='s')}: "
+                f"{other['path']} (recorded) and {row['path']}; pass --on-duplicate first or last"
+            )
+        elif on_duplicate == "last":
+            kept[row["time"]] = row
+    return list(kept.values())
+
+
+class Committer:
+    """Collects records as they arrive and commits them to the store every ``every`` files."""
+
+    def __init__(self, store, every: int, skipped: list, attrs):
+        self.store, self.every, self.skipped, self.attrs = store, every, skipped, attrs
+        self.pending: list = []
+        self.ok: list = []
+
+    def __call__(self, record: dict) -> None:
+        if record["status"] == "skipped":
+            self.skipped.append(record)
+        elif record["status"] == "ok":
+            self.ok.append(record)
+            self.pending.append(record)
+        if self.store is not None and len(self.pending) >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.store is not None and (self.pending or self.skipped):
+            self.store.append(self.pending, self.skipped, self.attrs())
+        self.pending = []

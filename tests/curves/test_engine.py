@@ -1,103 +1,25 @@
-"""The curves engine: minkowski_curves on dask schedulers equals the serial numpy result."""
+"""The engine of the curves command (curves/engine.py, curves/scheduling.py): one task per file, faults on a cluster."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-import xarray as xr
-from _odim_files import THRESHOLDS, as_array, serial_reference
+from _odim_files import THRESHOLDS, serial_reference
 
-from mink_toolkit import minkowski_curves, minkowski_functionals, open_opera
-from mink_toolkit.cli import curves_main
+from mink_toolkit import minkowski_functionals
 
-
-def run_cli(*args):
-    return curves_main([str(a) for a in args])
-
-
-def test_lazy_functionals_equal_serial_numpy_on_real_files(odyssey_paths):
-    series = open_opera(list(reversed(odyssey_paths)))
-    lazy = minkowski_functionals(series, THRESHOLDS, nan_policy="window")
-    assert lazy["area"].chunks is not None  # still lazy
-    expected = serial_reference(odyssey_paths)
-    np.testing.assert_array_equal(as_array(lazy.compute(scheduler="threads")), expected)
-    curves = minkowski_curves(series, THRESHOLDS, scheduler="threads", num_workers=2)
-    np.testing.assert_array_equal(as_array(curves), expected)
-    assert list(curves["time"].values) == sorted(series["time"].values)
-
-
-@pytest.mark.parametrize(
-    "settings, scheduler",
-    [(dict(nan_policy="background", connectivity=4, perimeter="crofton"), "synchronous"),
-     (dict(nan_policy="window", connectivity=8, perimeter="crofton", pixel_size=2.0), "processes")],
-)
-def test_curves_equal_serial_for_all_settings(synthetic, settings, scheduler):
-    curves = minkowski_curves(open_opera(synthetic), THRESHOLDS, scheduler=scheduler, num_workers=2, **settings)
-    np.testing.assert_array_equal(as_array(curves), serial_reference(synthetic, **settings))
-    assert curves.attrs["nan_policy"] == settings["nan_policy"]
-
-
-def test_curves_of_in_memory_series_and_argument_errors(synthetic):
-    eager = open_opera(synthetic, chunks=None)
-    np.testing.assert_array_equal(
-        as_array(minkowski_curves(eager, THRESHOLDS, scheduler="synchronous")), serial_reference(synthetic)
-    )
-    with pytest.raises(TypeError, match="series"):
-        minkowski_curves(eager.values, THRESHOLDS)
-    with pytest.raises(ValueError, match="series must have dims"):
-        minkowski_curves(eager.isel(time=0), THRESHOLDS)
-    with pytest.raises(ValueError, match="num_workers must be >= 1; got 0"):
-        minkowski_curves(eager, THRESHOLDS, num_workers=0)
-    with pytest.raises(TypeError, match="num_workers must be an integer"):
-        minkowski_curves(eager, THRESHOLDS, num_workers=2.0)
-    with pytest.raises(TypeError, match="scheduler"):
-        minkowski_curves(eager, THRESHOLDS, scheduler=2)
-    with pytest.raises(ValueError, match="thresholds"):
-        minkowski_curves(eager, [1.0, 0.5])
-    with pytest.raises(ValueError, match="length_unit"):
-        minkowski_curves(eager, THRESHOLDS, length_unit="")
-    with pytest.raises(TypeError, match="length_unit"):
-        minkowski_curves(eager, THRESHOLDS, length_unit=2)
-    with pytest.raises(ValueError, match="contains NaN"):
-        minkowski_curves(eager, THRESHOLDS, nan_policy="raise", scheduler="synchronous")
-
-
-def test_two_worker_local_cluster_matches_serial(odyssey_paths, synthetic, tmp_path, capsys):
-    import distributed
-
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
-        assert len(client.scheduler_info()["workers"]) == 2
-        curves = minkowski_curves(open_opera(odyssey_paths[:2]), THRESHOLDS, scheduler=client)
-        by_address = minkowski_curves(open_opera(odyssey_paths[2:]), THRESHOLDS,
-                                      scheduler=cluster.scheduler_address)
-        # The command line with the scheduler's address.
-        out = tmp_path / "cluster.nc"
-        status = run_cli(*synthetic, "--thresholds", "0.1,1,5", "--scheduler", cluster.scheduler_address,
-                         "--no-progress", "--out", out)
-        assert status == 0, capsys.readouterr().err
-    expected = serial_reference(odyssey_paths)
-    np.testing.assert_array_equal(as_array(curves), expected[:2])
-    np.testing.assert_array_equal(as_array(by_address), expected[2:])
-    with xr.open_dataset(out, engine="h5netcdf") as ds:
-        np.testing.assert_array_equal(as_array(ds), serial_reference(synthetic, [0.1, 1.0, 5.0]))
-        assert list(ds["sha256"].values) == [
-            hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in sorted(synthetic)
-        ]  # file names sort in time order here
-
-
+#: Seconds a computation on the test cluster may take: a stuck cluster fails the test instead of hanging it.
+CLUSTER_TIMEOUT_S = 120
 
 
 # --------------------------------------------------------------------- one task per file
 
 
 def test_settings_normalise_compare_and_round_trip():
-    from mink_toolkit.archive import CurvesSettings
+    from mink_toolkit.curves.engine import CurvesSettings
 
     a = CurvesSettings([0.1, 1], max_rain=150, coarsen=np.int64(2))
     assert a.thresholds == (0.1, 1.0) and a.max_rain == 150.0 and type(a.coarsen) is int
@@ -119,7 +41,7 @@ def test_settings_normalise_compare_and_round_trip():
 
 def test_file_curves_equals_the_functionals_of_the_file(odyssey_paths):
     from mink_toolkit import read_odim
-    from mink_toolkit.archive import CurvesSettings, file_curves
+    from mink_toolkit.curves.engine import CurvesSettings, file_curves
     from mink_toolkit.io.registry import file_sha256
 
     settings = CurvesSettings(THRESHOLDS, perimeter="crofton", length_unit="km")
@@ -153,9 +75,9 @@ class _DieOn:
         self.name, self.marker = name, marker
 
     def setup(self, worker):
-        import mink_toolkit.archive as archive
+        import mink_toolkit.curves.engine as engine
 
-        original, name, marker = archive._read_bytes, self.name, self.marker
+        original, name, marker = engine._read_bytes, self.name, self.marker
 
         def read(path):
             if os.path.basename(path) == name and (marker is None or not os.path.exists(marker)):
@@ -164,13 +86,13 @@ class _DieOn:
                 os._exit(1)
             return original(path)
 
-        archive._read_bytes = read
+        engine._read_bytes = read
         self.original = original
 
     def teardown(self, worker):
-        import mink_toolkit.archive as archive
+        import mink_toolkit.curves.engine as engine
 
-        archive._read_bytes = self.original
+        engine._read_bytes = self.original
 
 
 @pytest.fixture(scope="module")
@@ -203,13 +125,13 @@ def _register(client, plugin, name):
 
 
 def test_a_worker_that_dies_once_is_replaced_and_nothing_is_lost(process_cluster, synthetic, tmp_path):
-    from mink_toolkit.archive import CurvesSettings, compute_files
+    from mink_toolkit.curves.engine import CurvesSettings, compute_files
 
     client = process_cluster
     victim = os.path.basename(sorted(synthetic)[1])
     _register(client, _DieOn(victim, marker=str(tmp_path / "died")), "die-once")
     try:
-        run = compute_files(synthetic, CurvesSettings(THRESHOLDS), scheduler=client)
+        run = compute_files(synthetic, CurvesSettings(THRESHOLDS), scheduler=client, timeout=CLUSTER_TIMEOUT_S)
     finally:
         client.unregister_worker_plugin("die-once")
     assert (tmp_path / "died").exists()  # a worker did die
@@ -221,24 +143,25 @@ def test_a_worker_that_dies_once_is_replaced_and_nothing_is_lost(process_cluster
 def test_a_file_that_kills_every_worker_is_skipped_or_raised(process_cluster, synthetic):
     from distributed import KilledWorker
 
-    from mink_toolkit.archive import CurvesSettings, compute_files
+    from mink_toolkit.curves.engine import CurvesSettings, compute_files
 
     client = process_cluster
     victim = os.path.basename(sorted(synthetic)[2])
     _register(client, _DieOn(victim), "die-always")
     try:
-        run = compute_files(synthetic, CurvesSettings(THRESHOLDS), scheduler=client, on_error="skip")
+        run = compute_files(synthetic, CurvesSettings(THRESHOLDS), scheduler=client, on_error="skip",
+                            timeout=CLUSTER_TIMEOUT_S)
         assert [os.path.basename(r["path"]) for r in run.skipped] == [victim]
         assert run.skipped[0]["reason"].startswith("a worker died while reading or analysing it, also when run alone")
         assert len(run.ok) == 3
         with pytest.raises(KilledWorker):
-            compute_files(synthetic, CurvesSettings(THRESHOLDS), scheduler=client)
+            compute_files(synthetic, CurvesSettings(THRESHOLDS), scheduler=client, timeout=CLUSTER_TIMEOUT_S)
     finally:
         client.unregister_worker_plugin("die-always")
 
 
 def test_files_that_disappear_mid_run_on_a_cluster(process_cluster, synthetic):
-    from mink_toolkit.archive import CurvesSettings, compute_files
+    from mink_toolkit.curves.engine import CurvesSettings, compute_files
     from mink_toolkit.io.series import plan_series
 
     headers, _ = plan_series(synthetic)  # planned while the files exist
@@ -246,8 +169,26 @@ def test_files_that_disappear_mid_run_on_a_cluster(process_cluster, synthetic):
     os.remove(gone)
     paths = [h.path for h in headers]
     run = compute_files(paths, CurvesSettings(THRESHOLDS), expected=headers, scheduler=process_cluster,
-                        on_error="skip")
+                        on_error="skip", timeout=CLUSTER_TIMEOUT_S)
     assert [r["path"] for r in run.skipped] == [gone]
     assert run.skipped[0]["reason"].startswith("FileNotFoundError")
     with pytest.raises(FileNotFoundError, match=os.path.basename(gone)):
-        compute_files(paths, CurvesSettings(THRESHOLDS), expected=headers, scheduler=process_cluster)
+        compute_files(paths, CurvesSettings(THRESHOLDS), expected=headers, scheduler=process_cluster,
+                      timeout=CLUSTER_TIMEOUT_S)
+
+
+def test_a_cluster_computation_past_its_timeout_fails_instead_of_hanging(process_cluster):
+    import time
+
+    import dask
+
+    from mink_toolkit.curves.scheduling import compute_streaming
+
+    results = []
+    started = time.perf_counter()
+    with pytest.raises(TimeoutError):
+        compute_streaming([dask.delayed(time.sleep, pure=False)(5)], process_cluster,
+                          on_result=lambda i, r: results.append(r), timeout=0.5)
+    assert time.perf_counter() - started < 15 and results == []
+    with pytest.raises(ValueError, match="timeout must be finite and > 0"):
+        compute_streaming([dask.delayed(time.sleep)(0)], process_cluster, on_result=print, timeout=0)
