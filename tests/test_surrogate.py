@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from mink_toolkit import betti_numbers, minkowski_functionals
 from mink_toolkit.datasets import PatchSet, exact_targets
 from mink_toolkit.surrogate import (
+    CONVENTIONAL_LIPSCHITZ_CAP,
+    DEFAULT_LIPSCHITZ_CAP,
     ConventionalSurrogate,
     MinkowskiSurrogate,
     conv_operator_norm,
@@ -90,7 +92,7 @@ def test_conv_norm_power_iteration_estimates_from_below_and_converges():
 
 
 def test_entry_layer_is_the_padded_convolution_and_bounded_by_its_fft_norm():
-    model = MinkowskiSurrogate(THRESHOLDS, width=6, depth=1, lipschitz=False).double()
+    model = MinkowskiSurrogate(THRESHOLDS, width=6, depth=1, lipschitz_cap=None).double()
     w = model.entry_weight.detach()
     shape = (4, 5)
 
@@ -110,7 +112,7 @@ def test_entry_layer_is_the_padded_convolution_and_bounded_by_its_fft_norm():
 
 
 def test_weight_caps_hold_even_for_huge_raw_weights():
-    model = MinkowskiSurrogate(THRESHOLDS, width=8, depth=3, local_lipschitz=5.0)
+    model = MinkowskiSurrogate(THRESHOLDS, width=8, depth=3, lipschitz_cap=5.0)
     with torch.no_grad():
         for p in model.parameters():
             p.mul_(100.0)
@@ -119,9 +121,9 @@ def test_weight_caps_hold_even_for_huge_raw_weights():
     assert float(conv_operator_norm(w["entry"], model.norm_grid)) <= 2.0 + 1e-5
     for m in [*w["hidden"], w["level"]]:
         assert float(torch.linalg.matrix_norm(m, 2)) <= 1.0 + 1e-5
-    assert float(torch.linalg.matrix_norm(w["head"], 2)) <= model.head_lipschitz * (1 + 1e-5)
+    assert float(torch.linalg.matrix_norm(w["head"], 2)) <= model.head_norm_cap * (1 + 1e-5)
     assert float(w["slope"].max()) <= model.max_slope + 1e-5
-    # Each of the 7 + 4 paths is at most local_lipschitz = 5.
+    # Each of the 7 + 4 paths is at most lipschitz_cap = 5.
     assert lipschitz_upper_bound(model, (128, 128), of="features") <= 5.0 * np.sqrt(11 * 129 * 129 * len(THRESHOLDS)) * (
         1 + 1e-4
     )
@@ -133,12 +135,12 @@ def jacobian_norm(fn, z):
     return float(torch.linalg.matrix_norm(jac.reshape(jac.shape[0], -1), 2))
 
 
-@pytest.mark.parametrize("lipschitz, constrained", [(True, True), (True, False), (False, True), (False, False)])
-def test_certificate_bounds_the_final_outputs_and_no_attack_exceeds_it(lipschitz, constrained):
+@pytest.mark.parametrize("lipschitz_cap, constrained", [(8.0, True), (8.0, False), (None, True), (None, False)])
+def test_certificate_bounds_the_final_outputs_and_no_attack_exceeds_it(lipschitz_cap, constrained):
     """The bound covers the whole output (constrained head included): Jacobians and attacks stay below it."""
     torch.manual_seed(3)
-    model = MinkowskiSurrogate(THRESHOLDS, width=8, depth=2, levels=4, lipschitz=lipschitz, constrained=constrained,
-                               local_lipschitz=8.0, pixel_size=2.0).double()
+    model = MinkowskiSurrogate(THRESHOLDS, width=8, depth=2, levels=4, lipschitz_cap=lipschitz_cap,
+                               constrained=constrained, pixel_size=2.0).double()
     with torch.no_grad():
         model.log_slope.fill_(np.log(40.0))  # steep steps: the ratio is large near thresholds
     shape = (5, 6)
@@ -159,7 +161,7 @@ def test_certificate_bounds_the_final_outputs_and_no_attack_exceeds_it(lipschitz
 def test_moving_one_pixel_moves_the_outputs_by_at_most_the_certificate():
     """Continuity of the whole model: one pixel 10.00 -> 10.05 mm/h (the old head jumped by (1, 4, 1) there)."""
     torch.manual_seed(0)
-    model = MinkowskiSurrogate(THRESHOLDS, width=4, depth=2, levels=2, local_lipschitz=16.0).double()
+    model = MinkowskiSurrogate(THRESHOLDS, width=4, depth=2, levels=2, lipschitz_cap=DEFAULT_LIPSCHITZ_CAP).double()
     rain = torch.zeros(1, 1, 8, 8, dtype=torch.float64)
     rain[0, 0, 3, 3] = 10.0
     moved = rain.clone()
@@ -276,12 +278,12 @@ def test_geometric_violations_bad_input():
     weight_scale=st.floats(1e-3, 1e3),
     rain_scale=st.floats(0.0, 1e3),
     dry_fraction=st.floats(0.0, 1.0),
-    lipschitz=st.booleans(),
+    lipschitz_cap=st.sampled_from([DEFAULT_LIPSCHITZ_CAP, None]),
 )
-def test_constrained_model_never_violates(seed, height, width, weight_scale, rain_scale, dry_fraction, lipschitz):
+def test_constrained_model_never_violates(seed, height, width, weight_scale, rain_scale, dry_fraction, lipschitz_cap):
     """Any input, any weights: the constrained head's outputs are feasible."""
     torch.manual_seed(seed)
-    model = MinkowskiSurrogate(THRESHOLDS, width=4, depth=2, levels=4, lipschitz=lipschitz, constrained=True)
+    model = MinkowskiSurrogate(THRESHOLDS, width=4, depth=2, levels=4, lipschitz_cap=lipschitz_cap, constrained=True)
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(torch.randn_like(p) * weight_scale)
@@ -363,7 +365,7 @@ def test_head_lipschitz_constant_bounds_the_l2_change():
 def test_unconstrained_models_can_violate():
     """The check can fail: a random plain head predicts impossible values."""
     torch.manual_seed(0)
-    model = MinkowskiSurrogate(THRESHOLDS, width=4, depth=2, levels=4, lipschitz=False, constrained=False)
+    model = MinkowskiSurrogate(THRESHOLDS, width=4, depth=2, levels=4, lipschitz_cap=None, constrained=False)
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(torch.randn_like(p))
@@ -489,16 +491,16 @@ def test_training_advances_a_shared_progress_bar_once_per_step():
 
 def test_checkpoint_roundtrip_and_validation(tmp_path):
     torch.manual_seed(1)
-    model = MinkowskiSurrogate(THRESHOLDS, width=4, depth=2, levels=4, lipschitz=False)
+    model = MinkowskiSurrogate(THRESHOLDS, width=4, depth=2, levels=4, lipschitz_cap=None)
     path = save_surrogate(model, tmp_path / "m.pt", metadata={"note": "test"})
-    loaded = load_surrogate(path, thresholds=THRESHOLDS, config={"lipschitz": False, "width": 4})
+    loaded = load_surrogate(path, thresholds=THRESHOLDS, config={"lipschitz_cap": None, "width": 4})
     x = torch.rand(2, 1, 9, 9)
     torch.testing.assert_close(loaded(x), model(x))
     assert loaded.config() == model.config()
     with pytest.raises(ValueError, match="thresholds do not match"):
         load_surrogate(path, thresholds=[0.2, 0.5, 1.0, 2.0])
-    with pytest.raises(ValueError, match="lipschitz"):
-        load_surrogate(path, config={"lipschitz": True})
+    with pytest.raises(ValueError, match="lipschitz_cap"):
+        load_surrogate(path, config={"lipschitz_cap": DEFAULT_LIPSCHITZ_CAP})
     with pytest.raises(ValueError, match="unknown surrogate setting"):
         load_surrogate(path, config={"colour": "blue"})
     with pytest.raises(FileNotFoundError):
@@ -566,12 +568,12 @@ def test_reproduce_writes_the_ablation(tmp_path, monkeypatch):
 
 def test_gradient_explorer_widget_updates_without_a_browser():
     from mink_toolkit.notebook.widgets import surrogate_gradient_explorer
-    from mink_toolkit.surrogate import gradient_maps, with_lipschitz
+    from mink_toolkit.surrogate import gradient_maps, with_lipschitz_cap
 
     train = synthetic_patches(2, 12, 3)
     torch.manual_seed(0)
     model = MinkowskiSurrogate(THRESHOLDS, width=4, depth=2, levels=2)
-    models = {"L=16": model, "L=1": with_lipschitz(model, 1.0)}
+    models = {"L=16": model, "L=1": with_lipschitz_cap(model, 1.0)}
     widget = surrogate_gradient_explorer(models, train.rain, train.functionals, draw=False)
     expected = gradient_maps(models["L=1"], train.rain[1:2], train.functionals[1:2])[0]
     rms = float(np.sqrt(np.mean(expected**2)))
@@ -580,8 +582,8 @@ def test_gradient_explorer_widget_updates_without_a_browser():
     widget.field.value = 1
     assert widget.summary.value != before and widget.summary.value.startswith("L=1, field 1")
     assert f"RMS {rms:.3g} per mm/h" in widget.summary.value
-    with pytest.raises(ValueError, match="lipschitz=True"):
-        with_lipschitz(MinkowskiSurrogate(THRESHOLDS, lipschitz=False), 2.0)
+    with pytest.raises(ValueError, match="lipschitz_cap=None"):
+        with_lipschitz_cap(MinkowskiSurrogate(THRESHOLDS, lipschitz_cap=None), 2.0)
     with pytest.raises(ValueError, match="match"):
         surrogate_gradient_explorer(models, train.rain, train.functionals[:1])
 
@@ -628,7 +630,7 @@ def test_strided_convolution_norm_is_bounded_by_its_circular_grid():
 
 
 def test_conventional_caps_hold_even_for_huge_raw_weights():
-    model = small_conventional(norm_grid=(16, 16), head_lipschitz=3.0)
+    model = small_conventional(norm_grid=(16, 16), lipschitz_cap=3.0)
     with torch.no_grad():
         for p in model.parameters():
             p.mul_(100.0)
@@ -665,7 +667,7 @@ def test_power_iteration_caps_train_cheaply_and_evaluate_exactly():
         small_conventional(training_norms="approximate")
 
 
-@pytest.mark.parametrize("variant", [{"lipschitz": True}, {"lipschitz": False}, {"lipschitz": False, "spectral_norm": True}])
+@pytest.mark.parametrize("variant", [{}, {"lipschitz_cap": None}, {"spectral_norm": True}])
 def test_conventional_certificate_bounds_the_outputs(variant):
     torch.manual_seed(4)
     model = small_conventional(norm_grid=(6, 7), **variant).double().eval()  # eval: fixed spectral_norm weights
@@ -690,7 +692,7 @@ def test_spectral_norm_is_the_published_recipe_and_not_a_certificate():
     from torch.nn.utils.parametrizations import spectral_norm
 
     torch.manual_seed(0)
-    model = small_conventional(lipschitz=False, spectral_norm=True)
+    model = small_conventional(spectral_norm=True)
     assert model.config()["spectral_norm"] and "parametrizations" in dict(model.named_modules())["convs.0"].__dict__["_modules"]
     conv = torch.nn.Conv2d(1, 1, 3, padding=1, bias=False)
     with torch.no_grad():
@@ -701,8 +703,9 @@ def test_spectral_norm_is_the_published_recipe_and_not_a_certificate():
     conv.eval()
     assert float(torch.linalg.matrix_norm(conv.weight.detach().reshape(1, -1), 2)) == pytest.approx(1.0, rel=1e-4)
     assert float(conv_operator_norm(conv.weight.detach(), (10, 10))) == pytest.approx(3.0, rel=1e-4)
-    with pytest.raises(ValueError, match="lipschitz=False"):
-        ConventionalSurrogate(THRESHOLDS, spectral_norm=True)
+    # Its head keeps the cap, its convolutions lose the certified ones.
+    assert model.lipschitz_cap == CONVENTIONAL_LIPSCHITZ_CAP and not model.certified
+    assert small_conventional().certified and not small_conventional(lipschitz_cap=None).certified
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -712,11 +715,11 @@ def test_spectral_norm_is_the_published_recipe_and_not_a_certificate():
     width=st.integers(1, 9),
     weight_scale=st.floats(1e-3, 1e3),
     rain_scale=st.floats(0.0, 1e3),
-    lipschitz=st.booleans(),
+    lipschitz_cap=st.sampled_from([CONVENTIONAL_LIPSCHITZ_CAP, None]),
 )
-def test_constrained_conventional_model_never_violates(seed, height, width, weight_scale, rain_scale, lipschitz):
+def test_constrained_conventional_model_never_violates(seed, height, width, weight_scale, rain_scale, lipschitz_cap):
     torch.manual_seed(seed)
-    model = small_conventional(lipschitz=lipschitz, constrained=True, norm_grid=(8, 8))
+    model = small_conventional(lipschitz_cap=lipschitz_cap, constrained=True, norm_grid=(8, 8))
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(torch.randn_like(p) * weight_scale)
@@ -728,7 +731,7 @@ def test_constrained_conventional_model_never_violates(seed, height, width, weig
 
 def test_unconstrained_conventional_model_can_violate():
     torch.manual_seed(0)
-    model = small_conventional(lipschitz=False, constrained=False)
+    model = small_conventional(lipschitz_cap=None, constrained=False)
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(torch.randn_like(p))
@@ -737,7 +740,7 @@ def test_unconstrained_conventional_model_can_violate():
 
 def test_conventional_checkpoint_roundtrip(tmp_path):
     torch.manual_seed(1)
-    model = small_conventional(lipschitz=True, constrained=False, norm_grid=(9, 9))
+    model = small_conventional(constrained=False, norm_grid=(9, 9))
     path = save_surrogate(model, tmp_path / "conv.pt")
     loaded = load_surrogate(path, thresholds=THRESHOLDS, config={"architecture": "conventional", "channels": [4, 6]})
     assert isinstance(loaded, ConventionalSurrogate) and loaded.config() == model.config()
@@ -764,7 +767,7 @@ def test_whole_patch_training_uses_the_cached_targets(monkeypatch):
 
     monkeypatch.setattr(training, "exact_targets", refuse)
     torch.manual_seed(0)
-    model = small_conventional(lipschitz=False, constrained=False)
+    model = small_conventional(lipschitz_cap=None, constrained=False)
     result = train_surrogate(model, train, val, steps=20, batch_size=4, crop_size=16, lr=1e-2, eval_every=10,
                              patience=5, val_patches=2, progress=False)
     assert len(result.history) == 2 and result.best_val_loss == min(h["val_loss"] for h in result.history)
@@ -785,7 +788,7 @@ def test_hard_steps_reproduce_the_exact_functionals(connectivity, perimeter):
     rain = np.round(rng.gamma(0.6, 2.0, (3, 19, 23)) * (rng.random((3, 19, 23)) > 0.3), 2)
     thresholds = np.array([0.105, 0.505, 1.005, 3.165])
     model = MinkowskiSurrogate(thresholds, connectivity=connectivity, perimeter=perimeter, levels=0,
-                               lipschitz=False, constrained=False, pixel_size=2.0).double()
+                               lipschitz_cap=None, constrained=False, pixel_size=2.0).double()
     with torch.no_grad():
         model.log_slope.fill_(np.log(1e5))  # steps far sharper than the data's spacing in z
     got = model(torch.as_tensor(rain, dtype=torch.float64)[:, None]).detach().numpy()

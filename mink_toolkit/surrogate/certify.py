@@ -131,7 +131,7 @@ def lipschitz_upper_bound(
 
     Examples
     --------
-    >>> model = MinkowskiSurrogate([1.0], levels=0, local_lipschitz=1.0)
+    >>> model = MinkowskiSurrogate([1.0], levels=0, lipschitz_cap=1.0)
     >>> round(lipschitz_upper_bound(model, (3, 3), of="features"), 3)  # 4 * (1/2) * sqrt(1+2+2+2+2+4+4)
     8.246
     """
