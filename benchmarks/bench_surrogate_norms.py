@@ -64,7 +64,7 @@ def _median_step(model, x, repeats: int) -> float:
 
 def _largest_gap(model, steps: int, check_every: int, x) -> float:
     """Train with power-iteration caps; the largest relative gap estimate / exact - 1 seen at the checks."""
-    from mink_toolkit.surrogate.models import _conv_grids
+    from mink_toolkit.surrogate.conventional import _conv_grids
     from mink_toolkit.surrogate.norms import conv_norm_power_iteration, conv_operator_norm
 
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)

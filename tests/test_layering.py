@@ -27,6 +27,11 @@ LAYERS = [
     ("relax", "schedules"),
     ("losses",),
     ("datasets", "metrics", "checkpoint"),
+    # surrogate/, inside: the architectures over their norms and head, the tools over the architectures.
+    ("surrogate.norms", "surrogate.constraints", "surrogate.loss"),
+    ("surrogate.models",),
+    ("surrogate.conventional",),
+    ("surrogate.certify", "surrogate.checkpoint", "surrogate.training", "surrogate.gradients"),
     ("surrogate",),
     ("superres",),
     ("archive", "curves_store"),

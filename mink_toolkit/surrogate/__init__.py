@@ -74,8 +74,9 @@ exact norms.
 
 Layout
 ------
-:mod:`~mink_toolkit.surrogate.models` (the two architectures and their
-shared base), :mod:`~mink_toolkit.surrogate.norms` (operator norms and caps),
+:mod:`~mink_toolkit.surrogate.models` (the additive architecture and the
+base every surrogate shares), :mod:`~mink_toolkit.surrogate.conventional`
+(the conventional CNN), :mod:`~mink_toolkit.surrogate.norms` (operator norms and caps),
 :mod:`~mink_toolkit.surrogate.constraints` (necessary conditions and the
 constrained head), :mod:`~mink_toolkit.surrogate.certify` (certified and
 attacked Lipschitz constants), :mod:`~mink_toolkit.surrogate.training` (the
@@ -89,15 +90,13 @@ constrained head that meets them for every input and every weight setting.
 """
 
 from .certify import attack_starts, empirical_lipschitz, lipschitz_upper_bound
-from .checkpoint import load_surrogate, save_surrogate
+from .checkpoint import ARCHITECTURES, load_surrogate, save_surrogate
 from .constraints import geometric_violations, project_feasible
+from .conventional import CONVENTIONAL_LIPSCHITZ_CAP, ConventionalSurrogate
 from .models import (
-    ARCHITECTURES,
-    CONVENTIONAL_LIPSCHITZ_CAP,
     DEFAULT_LIPSCHITZ_CAP,
     ORDER_STATISTICS,
     RAIN_OFFSET,
-    ConventionalSurrogate,
     MinkowskiSurrogate,
     normalise_rain,
     with_lipschitz_cap,

@@ -15,7 +15,8 @@ import torch
 
 from .._validation import check_choice, check_integer
 from .constraints import head_lipschitz_constant
-from .models import STATISTIC_TERMS, ConventionalSurrogate, MinkowskiSurrogate, _conv_grids
+from .conventional import ConventionalSurrogate, _conv_grids
+from .models import STATISTIC_TERMS, MinkowskiSurrogate
 from .norms import conv_operator_norm, matrix_norm
 
 __all__ = ["lipschitz_upper_bound", "attack_starts", "empirical_lipschitz"]

@@ -6,9 +6,13 @@ from pathlib import Path
 
 from .._validation import check_thresholds
 from ..checkpoint import load_checkpoint, save_checkpoint
-from .models import ARCHITECTURES, ConventionalSurrogate, MinkowskiSurrogate
+from .conventional import ConventionalSurrogate
+from .models import MinkowskiSurrogate
 
-__all__ = ["save_surrogate", "load_surrogate"]
+__all__ = ["ARCHITECTURES", "save_surrogate", "load_surrogate"]
+
+#: Surrogate classes by the ``architecture`` of their configuration (checkpoints without one are additive).
+ARCHITECTURES = {"additive": MinkowskiSurrogate, "conventional": ConventionalSurrogate}
 
 
 def save_surrogate(model: MinkowskiSurrogate | ConventionalSurrogate, path, *, metadata: dict | None = None) -> Path:
