@@ -229,7 +229,7 @@ class SurrogateBase(nn.Module):
     def _set_common(self, thresholds, connectivity, perimeter, lipschitz_cap, constrained, pixel_size) -> None:
         thresholds = check_thresholds(thresholds)
         if (thresholds <= 0).any() or not np.isfinite(thresholds).all():
-            raise ValueError(f"thresholds must be finite and > 0 mm/h; got {thresholds.tolist()}")
+            raise ValueError(f"thresholds must be > 0 mm/h and finite; got {thresholds.tolist()}")
         check_choice(connectivity, CONNECTIVITIES, "connectivity")
         check_choice(perimeter, PERIMETERS, "perimeter")
         constrained = _check_flag(constrained, "constrained")
