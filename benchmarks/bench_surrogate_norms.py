@@ -10,7 +10,7 @@ backward, Adam; batch 32, one thread, as in the driver's worker processes)
   Fourier symbol's Gram matrices at every frequency, with backward),
 * with the warm-started power iteration (``training_norms="power_iteration"``,
   what the driver uses),
-* without caps (``lipschitz=False``): the rest of the step,
+* without caps (``lipschitz_cap=None``): the rest of the step,
 
 their ratios, and how far the power-iteration estimate is from the exact
 norm while training: the largest relative gap over the layers, checked
@@ -64,7 +64,7 @@ def _median_step(model, x, repeats: int) -> float:
 
 def _largest_gap(model, steps: int, check_every: int, x) -> float:
     """Train with power-iteration caps; the largest relative gap estimate / exact - 1 seen at the checks."""
-    from mink_toolkit.surrogate.models import _conv_grids
+    from mink_toolkit.surrogate.conventional import _conv_grids
     from mink_toolkit.surrogate.norms import conv_norm_power_iteration, conv_operator_norm
 
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
@@ -91,9 +91,9 @@ def main() -> None:
     torch.set_num_threads(1)
     x = _fields(32, 128)
     seconds = {
-        "exact": _median_step(_model(lipschitz=True, training_norms="exact"), x, args.repeats),
-        "power_iteration": _median_step(_model(lipschitz=True, training_norms="power_iteration"), x, args.repeats),
-        "no caps": _median_step(_model(lipschitz=False), x, args.repeats),
+        "exact": _median_step(_model(training_norms="exact"), x, args.repeats),
+        "power_iteration": _median_step(_model(training_norms="power_iteration"), x, args.repeats),
+        "no caps": _median_step(_model(lipschitz_cap=None), x, args.repeats),
     }
     print("training step of the certified conventional surrogate (batch 32, 128 x 128, 1 thread), median of "
           f"{args.repeats}:")
@@ -103,7 +103,7 @@ def main() -> None:
     print(f"  exact / power_iteration: {exact / power:.1f}x")
     print(f"  share of the exact step spent on the norms: {(exact - rest) / exact:.0%} "
           f"({exact - rest:.3f} s); power_iteration: {(power - rest) / power:.0%} ({power - rest:.3f} s)")
-    gap = _largest_gap(_model(lipschitz=True, training_norms="power_iteration"), args.steps, 10, x)
+    gap = _largest_gap(_model(training_norms="power_iteration"), args.steps, 10, x)
     print(f"power-iteration estimate vs exact norm over {args.steps} training steps (every 10): "
           f"largest relative gap {gap:.1e}")
 

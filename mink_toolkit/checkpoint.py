@@ -74,7 +74,14 @@ def _same(have, want) -> bool:
     return have == want
 
 
-def load_checkpoint(path, *, kind: str, build: Callable[[dict], object], expect: Mapping | None = None):
+def load_checkpoint(
+    path,
+    *,
+    kind: str,
+    build: Callable[[dict], object],
+    expect: Mapping | None = None,
+    upgrade: Callable[[dict], dict] | None = None,
+):
     """Read a :func:`save_checkpoint` file and rebuild its model.
 
     Parameters
@@ -87,6 +94,10 @@ def load_checkpoint(path, *, kind: str, build: Callable[[dict], object], expect:
     expect : mapping, optional
         Settings the checkpoint must have; each is compared with the stored
         ``config`` (numbers and sequences with a relative tolerance of 1e-9).
+    upgrade : callable, optional
+        ``upgrade(config) -> config``: the stored settings in today's names
+        (for checkpoints written before a setting was renamed), applied
+        before they are compared and built.
 
     Returns
     -------
@@ -123,6 +134,8 @@ def load_checkpoint(path, *, kind: str, build: Callable[[dict], object], expect:
     config = payload.get("config")
     if not isinstance(config, dict):
         raise ValueError(f"{path} has no model configuration")
+    if upgrade is not None:
+        config = upgrade(dict(config))
     for key, value in (expect or {}).items():
         if key not in config:
             raise ValueError(f"unknown {kind} setting {key!r}; the checkpoint has {sorted(config)}")

@@ -28,6 +28,11 @@ LAYERS = [
     ("relax", "schedules"),
     ("losses",),
     ("datasets", "checkpoint"),
+    # surrogate/, inside: the architectures over their norms and head, the tools over the architectures.
+    ("surrogate.norms", "surrogate.constraints"),
+    ("surrogate.models",),
+    ("surrogate.conventional",),
+    ("surrogate.certify", "surrogate.checkpoint", "surrogate.training", "surrogate.gradients"),
     ("surrogate",),
     ("superres",),
     ("curves",),

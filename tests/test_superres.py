@@ -12,6 +12,7 @@ from mink_toolkit import superres as sr
 from mink_toolkit.resample import block_mean
 from mink_toolkit.losses import MinkowskiLoss, SurrogateTerm, log_mse
 from mink_toolkit.schedules import ExponentialSchedule, LambdaSchedule
+from mink_toolkit.surrogate import DEFAULT_LIPSCHITZ_CAP
 
 
 @pytest.fixture(autouse=True)
@@ -200,11 +201,11 @@ def test_training_bad_input(rain):
 # ------------------------------------------------------------------ loss terms
 
 
-def _small_surrogate(lipschitz=True, constrained=True, **kw):
+def _small_surrogate(lipschitz_cap=DEFAULT_LIPSCHITZ_CAP, constrained=True, **kw):
     from mink_toolkit.surrogate import MinkowskiSurrogate
 
     torch.manual_seed(0)
-    return MinkowskiSurrogate([0.5, 1.0, 2.0, 4.0], lipschitz=lipschitz, constrained=constrained, width=4, depth=2,
+    return MinkowskiSurrogate([0.5, 1.0, 2.0, 4.0], lipschitz_cap=lipschitz_cap, constrained=constrained, width=4, depth=2,
                               levels=2, **kw)
 
 
@@ -254,7 +255,7 @@ def test_quick_configuration_keeps_every_model_and_three_seeds(monkeypatch, tmp_
 
     assert len(exp.QUICK.seeds) >= 3 and exp.QUICK.seeds == exp.FULL.seeds
     assert exp.QUICK.max_train_patches < 100 and exp.QUICK.epochs < exp.FULL.epochs
-    assert len(exp.QUICK.sweep_lambdas) >= 2 and len(exp.QUICK.sweep_bounds) >= 2  # selection still selects
+    assert len(exp.QUICK.sweep_lambdas) >= 2 and len(exp.QUICK.sweep_caps) >= 2  # selection still selects
     seen = {}
 
     def fake_run(config, **kwargs):
@@ -296,12 +297,12 @@ def test_quick_experiment_writes_schema(tmp_path, monkeypatch):
     # every choice was made on validation; the sweeps are validation numbers
     sel = on_disk["selection"]
     assert sel["split"] == "validation" and on_disk["sweep"]["split"] == "validation"
-    assert sel["lambda_minkowski"] in config.sweep_lambdas and sel["lipschitz_bound"] in config.sweep_bounds
+    assert sel["lambda_minkowski"] in config.sweep_lambdas and sel["lipschitz_cap"] in config.sweep_caps
     assert sel["lambda_generator"] in config.generator_lambdas and sel["mass_conserving"] in (True, False)
     for key in ("architecture", "lambda", "lipschitz", "generator_lambda"):
         rows = on_disk["sweep"][key]
         assert sum(r["selected"] for r in rows) == 1, key
-    assert [r["lipschitz_bound"] for r in on_disk["sweep"]["lipschitz"]] == list(config.sweep_bounds)
+    assert [r["lipschitz_cap"] for r in on_disk["sweep"]["lipschitz"]] == list(config.sweep_caps)
     for name, entry in on_disk["models"].items():
         assert entry["seeds"] == [0, 1]
         m = entry["metrics"]
@@ -390,18 +391,18 @@ def test_the_loss_surrogate_comes_from_the_one_trainer_and_is_cached(monkeypatch
         return original(model, train, val, **kwargs)
 
     monkeypatch.setattr(surrogate_driver, "train_surrogate", spy)
-    first = exp.build_surrogate(exp.QUICK, lipschitz=4.0, constrained=True)
+    first = exp.build_surrogate(exp.QUICK, lipschitz_cap=4.0, constrained=True)
     assert len(calls) == 1
     config, train_split, val_split, steps = calls[0]
     assert (train_split, val_split) == ("train", "val")
-    assert config["local_lipschitz"] == 4.0 and config["constrained"] and config["lipschitz"]
-    again = exp.build_surrogate(exp.QUICK, lipschitz=4.0, constrained=True)
+    assert config["lipschitz_cap"] == 4.0 and config["constrained"]
+    again = exp.build_surrogate(exp.QUICK, lipschitz_cap=4.0, constrained=True)
     assert len(calls) == 1  # loaded from the cache, in the one checkpoint format
     x = torch.rand(1, 1, 16, 16)
     torch.testing.assert_close(again(x), first(x))
     assert list((tmp_path / "surrogates").glob("*.pt"))
-    exp.build_surrogate(exp.QUICK, lipschitz=False, constrained=False)
-    assert len(calls) == 2 and not calls[1][0]["lipschitz"]
+    exp.build_surrogate(exp.QUICK, lipschitz_cap=None, constrained=False)
+    assert len(calls) == 2 and calls[1][0]["lipschitz_cap"] is None
 
 
 def test_worker_epochs_reach_the_overall_progress_bar():

@@ -71,6 +71,7 @@ from ..schedules import ExponentialSchedule, LambdaSchedule
 from ..thresholds import DEFAULT_THRESHOLDS
 from ..superres import ResidualUNet, conserve_mass, predict, train_superres, upsample
 from ..verification import gaming_verdicts, noise_floors
+from ..surrogate import DEFAULT_LIPSCHITZ_CAP
 from . import replace_readme_block
 from .surrogate import trained_surrogate
 
@@ -125,7 +126,8 @@ class SuperresConfig:
     # selection on validation
     architectures: tuple = (True, False)  # mass_conserving
     sweep_lambdas: tuple = (1e-3, 1e-2, 1e-1)
-    sweep_bounds: tuple = (1.0, 16.0, None)
+    # lipschitz_cap of the surrogate term's model (None: no cap)
+    sweep_caps: tuple = (1.0, DEFAULT_LIPSCHITZ_CAP, None)
     generator_lambdas: tuple = (1e-2, 1e-1)
     sweep_seeds: tuple = (0,)
     tolerance: float = 0.05
@@ -165,7 +167,7 @@ QUICK = replace(
     ensemble_members=8,
     scored_members=2,
     sweep_lambdas=(1e-3, 1e-1),
-    sweep_bounds=(1.0, None),
+    sweep_caps=(1.0, None),
     generator_lambdas=(1e-2,),
     bootstrap_resamples=50,
     surrogate_quick=True,
@@ -178,7 +180,8 @@ QUICK = replace(
 # --------------------------------------------------------------------------
 
 
-def build_surrogate(config: SuperresConfig, *, lipschitz, constrained: bool, progress: bool = False):
+def build_surrogate(config: SuperresConfig, *, lipschitz_cap: float | None, constrained: bool,
+                    progress: bool = False):
     """The frozen Minkowski surrogate of a loss term, from the one trainer.
 
     :func:`mink_toolkit.experiments.surrogate.trained_surrogate` trains it
@@ -193,10 +196,11 @@ def build_surrogate(config: SuperresConfig, *, lipschitz, constrained: bool, pro
     ----------
     config : SuperresConfig
         ``surrogate_quick`` and ``surrogate_seed`` are used.
-    lipschitz : bool or float
-        ``False``: no Lipschitz constraint; ``True``: the certified network
-        with its default cap; a float: that cap on the local map
-        (``local_lipschitz`` of :class:`~mink_toolkit.MinkowskiSurrogate`).
+    lipschitz_cap : float or None
+        The cap on the local map (``lipschitz_cap`` of
+        :class:`~mink_toolkit.MinkowskiSurrogate`;
+        :data:`~mink_toolkit.surrogate.DEFAULT_LIPSCHITZ_CAP` its default),
+        None for no Lipschitz constraint.
     constrained : bool
         Geometric-constraint head.
     progress : bool
@@ -205,18 +209,16 @@ def build_surrogate(config: SuperresConfig, *, lipschitz, constrained: bool, pro
     -------
     MinkowskiSurrogate in eval mode (:class:`~mink_toolkit.losses.SurrogateTerm` freezes it).
     """
-    settings = {"lipschitz": lipschitz is not False, "constrained": constrained}
-    if lipschitz is not True and lipschitz is not False:
-        settings["local_lipschitz"] = float(lipschitz)
+    settings = {"lipschitz_cap": lipschitz_cap, "constrained": constrained}
     return trained_surrogate(settings, quick=config.surrogate_quick, seed=config.surrogate_seed, progress=progress)
 
 
 def _surrogate_args(key):
-    """``("lipschitz", bound)`` or ``("unconstrained", None)`` -> keyword arguments of build_surrogate."""
-    kind, bound = key
+    """``("lipschitz", cap)`` or ``("unconstrained", None)`` -> keyword arguments of build_surrogate."""
+    kind, cap = key
     if kind == "unconstrained":
-        return {"lipschitz": False, "constrained": False}
-    return {"lipschitz": False if bound is None else (True if bound == 16.0 else float(bound)), "constrained": True}
+        return {"lipschitz_cap": None, "constrained": False}
+    return {"lipschitz_cap": cap, "constrained": True}
 
 
 # --------------------------------------------------------------------------
@@ -419,7 +421,7 @@ def planned_epochs(config: SuperresConfig) -> int:
     fresh = len(seeds) - n_reused  # final runs that are not sweep runs of the selected setting
     deterministic = (len(config.architectures) + len(config.sweep_lambdas)) * n_sweep + 2 * fresh
     if config.surrogate_models:
-        deterministic += len(config.sweep_bounds) * n_sweep + fresh + len(seeds)
+        deterministic += len(config.sweep_caps) * n_sweep + fresh + len(seeds)
     generators = (1 + len(config.generator_lambdas)) * n_sweep + 2 * fresh
     return deterministic * config.epochs + generators * config.generator_epochs
 
@@ -607,8 +609,8 @@ def run_superres_experiment(
     progress : bool
         One overall tqdm bar (in epochs of all trainings).
     surrogates : dict, optional
-        Pre-built surrogates keyed ``("lipschitz", bound)`` (bound 16.0 the
-        default cap, None no Lipschitz constraint) and
+        Pre-built surrogates keyed ``("lipschitz", cap)`` (cap the
+        surrogate's ``lipschitz_cap``, None no Lipschitz constraint) and
         ``("unconstrained", None)``; missing ones come from
         :func:`build_surrogate` (cached in the user cache folder).
     return_predictions : bool
@@ -681,7 +683,7 @@ def run_superres_experiment(
         # 1. Architecture (mass-conserving output or not) of unet_mse; surrogates into the cache.
         log("selection 1/3 on validation: architecture of unet_mse")
         if config.surrogate_models:
-            surrogate_keys = [("lipschitz", b) for b in config.sweep_bounds] + [("unconstrained", None)]
+            surrogate_keys = [("lipschitz", c) for c in config.sweep_caps] + [("unconstrained", None)]
             runner.surrogates(surrogate_keys, surrogates)
         arch_jobs = [job("unet_mse", s, mass_conserving=m, setting={"mass_conserving": m})
                      for m in config.architectures for s in sweep_seeds]
@@ -722,8 +724,8 @@ def run_superres_experiment(
         cap_jobs = []
         if config.surrogate_models:
             cap_jobs = [job("unet_surrogate_lipschitz", s, mass_conserving=mc, term="surrogate", lam=lam_surrogate,
-                            surrogate=surrogates["lipschitz", b], setting={"lipschitz_bound": b})
-                        for b in config.sweep_bounds for s in sweep_seeds]
+                            surrogate=surrogates["lipschitz", c], setting={"lipschitz_cap": c})
+                        for c in config.sweep_caps for s in sweep_seeds]
         settings = {
             "unet_mse": dict(term=None, lam=0.0),
             "unet_minkowski": dict(term="minkowski", lam=lam_minkowski),
@@ -759,18 +761,18 @@ def run_superres_experiment(
         final_jobs = final_jobs_of(list(settings))
         stage3 = runner.run(cap_jobs + final_jobs)
         final = {j["id"]: stage3[j["id"]] for j in final_jobs}
-        bound, cap_rows = None, []
+        cap, cap_rows = None, []
         if config.surrogate_models:
-            cap_rows = rows_of(cap_jobs, stage3, "lipschitz_bound")
-            bound = _select_term(cap_rows, "lipschitz_bound", mse_ref, tol)
-            log(f"  selected Lipschitz cap {bound}")
+            cap_rows = rows_of(cap_jobs, stage3, "lipschitz_cap")
+            cap = _select_term(cap_rows, "lipschitz_cap", mse_ref, tol)
+            log(f"  selected Lipschitz cap {cap}")
             # 4. The capped surrogate model's final runs.
             log("final runs on test: unet_surrogate_lipschitz")
             settings["unet_surrogate_lipschitz"] = dict(term="surrogate", lam=lam_surrogate,
-                                                        surrogate=surrogates["lipschitz", bound])
+                                                        surrogate=surrogates["lipschitz", cap])
             for s in sweep_seeds:
                 reuse["unet_surrogate_lipschitz", s] = job("unet_surrogate_lipschitz", s, mass_conserving=mc,
-                                                           setting={"lipschitz_bound": bound})["id"]
+                                                           setting={"lipschitz_cap": cap})["id"]
             done.update({j["id"]: stage3[j["id"]] for j in cap_jobs})
             lipschitz_jobs = final_jobs_of(["unet_surrogate_lipschitz"])
             final.update(runner.run(lipschitz_jobs))
@@ -786,7 +788,7 @@ def run_superres_experiment(
             "mass_conserving": mc,
             "lambda_minkowski": lam_minkowski,
             "lambda_surrogate": lam_surrogate if config.surrogate_models else None,
-            "lipschitz_bound": bound,
+            "lipschitz_cap": cap,
             "lambda_generator": lam_generator,
             "early_stopping": (f"best of every {config.val_every} epochs (once λ is at its final value) by the "
                                f"training objective on {config.early_stopping_patches} validation patches"),
@@ -812,7 +814,7 @@ def run_superres_experiment(
         training = [j.get("reused_training") or final[j["id"]]["training"] for j in runs]
         entry = {"seeds": list(seeds), "deterministic": False, "stochastic": name in GENERATORS,
                  "settings": {"mass_conserving": mc, "lambda": kwargs["lam"],
-                              **({"lipschitz_bound": bound} if name == "unet_surrogate_lipschitz" else {})},
+                              **({"lipschitz_cap": cap} if name == "unet_surrogate_lipschitz" else {})},
                  "metrics": {**_aggregate(per_seed), "per_seed": per_seed},
                  "training": _aggregate(training)}
         if name in GENERATORS:
@@ -896,8 +898,22 @@ def _fmt(value, digits=3) -> str:
     return f"{value:.{digits}g}" if abs(value) >= 1e3 or (value != 0 and abs(value) < 1e-3) else f"{value:.{digits}f}"
 
 
+def _renamed_cap(results: dict) -> dict:
+    """Results written when the cap was called ``lipschitz_bound``, with the key ``lipschitz_cap``."""
+    def renamed(entry):
+        return {("lipschitz_cap" if k == "lipschitz_bound" else k): v for k, v in entry.items()}
+
+    results = dict(results)
+    if results.get("selection"):
+        results["selection"] = renamed(results["selection"])
+    if results.get("sweep"):
+        results["sweep"] = {**results["sweep"], "lipschitz": [renamed(r) for r in results["sweep"].get("lipschitz") or []]}
+    return results
+
+
 def markdown_tables(results: dict) -> str:
     """Markdown tables of a :func:`run_superres_experiment` result (mean ± std over seeds)."""
+    results = _renamed_cap(results)
     factor = results["config"]["factor"]
     data = results.get("data", {})
     lines = [f"#### Test: 2024 NIMBUS rain rate, ×{factor} ({data.get('test_patches', '?')} patches; "
@@ -956,13 +972,13 @@ def markdown_tables(results: dict) -> str:
         lines += [f"#### Selection on validation ({selection['split']}, seeds {sweep['seeds']})", "",
                   f"Selected: mass-conserving output {_fmt(selection['mass_conserving'])}; λ = "
                   f"{selection['lambda_minkowski']:g} (U-Net), {selection['lambda_generator']:g} (generator); "
-                  + (f"Lipschitz cap {_fmt(selection['lipschitz_bound']) if selection['lipschitz_bound'] is not None else 'none'} "
+                  + (f"Lipschitz cap {_fmt(selection['lipschitz_cap']) if selection['lipschitz_cap'] is not None else 'none'} "
                      f"(λ = {selection['lambda_surrogate']:g}). " if selection.get("lambda_surrogate") is not None else "")
                   + f"Rule: {selection['rule']}.", ""]
         cols = ["mae", "rmse", "minkowski_error", "spectral_error", "rapsd_high_ratio", "fss_u1_n1", "max_ratio",
                 "grid_alignment", "step_loss_std", "grad_norm_max", "term_to_data_grad", "selected"]
         for key, label, extra in (("architecture", "mass_conserving", ["score"]), ("lambda", "lambda", []),
-                                  ("lipschitz", "lipschitz_bound", []),
+                                  ("lipschitz", "lipschitz_cap", []),
                                   ("generator_lambda", "lambda", ["crps", "spread_skill", "mean_mae"])):
             rows = sweep.get(key) or []
             if not rows:

@@ -59,6 +59,8 @@ from ..functionals import FUNCTIONAL_NAMES, compress_functionals
 from ..io.registry import cache_dir
 from ..surrogate import (
     ARCHITECTURES,
+    CONVENTIONAL_LIPSCHITZ_CAP,
+    DEFAULT_LIPSCHITZ_CAP,
     attack_starts,
     empirical_lipschitz,
     geometric_violations,
@@ -89,29 +91,30 @@ MODELS = {
         "contains": "additive architecture at the exact estimator's initialisation (7 order statistics as fixed "
                     "features, head at the estimator's weights), untrained",
         "architecture": "additive", "train": False,
-        "settings": {"lipschitz": True, "constrained": True},
+        "settings": {"lipschitz_cap": DEFAULT_LIPSCHITZ_CAP, "constrained": True},
     },
     "additive": {
         "contains": "the same, trained: order statistics + learnt level features, Lipschitz caps, constrained head",
         "architecture": "additive", "train": True,
-        "settings": {"lipschitz": True, "constrained": True},
+        "settings": {"lipschitz_cap": DEFAULT_LIPSCHITZ_CAP, "constrained": True},
     },
     "additive_learnt": {
         "contains": "additive architecture (2×2 MaxMin local network, soft steps, sum pooling) without the order "
                     "statistics, random head; Lipschitz caps, constrained head",
         "architecture": "additive", "train": True,
-        "settings": {"lipschitz": True, "constrained": True, "use_order_statistics": False},
+        "settings": {"lipschitz_cap": DEFAULT_LIPSCHITZ_CAP, "constrained": True, "use_order_statistics": False},
     },
     "conventional_plain": {
         "contains": "conventional CNN (strided convolutions, mean pooling, dense layers), no bound, no constraints",
         "architecture": "conventional", "train": True,
-        "settings": {"lipschitz": False, "constrained": False},
+        "settings": {"lipschitz_cap": None, "constrained": False},
     },
     "conventional_sn": {
         "contains": "the same with torch spectral_norm on every convolution and dense layer (the published "
                     "recipe, not a certificate) and the constrained head",
         "architecture": "conventional", "train": True,
-        "settings": {"lipschitz": False, "spectral_norm": True, "constrained": True},
+        # spectral_norm replaces the exact caps of the convolutions and dense layers; the head keeps its cap.
+        "settings": {"lipschitz_cap": CONVENTIONAL_LIPSCHITZ_CAP, "spectral_norm": True, "constrained": True},
     },
     "conventional_certified": {
         "contains": "the same with exact operator-norm caps (certified; estimated by power iteration in training "
@@ -120,7 +123,8 @@ MODELS = {
         # Exact norms of the 128 x 128 convolutions are most of a training step; a warm-started power
         # iteration per frequency tracks them from below for a fraction of it
         # (benchmarks/bench_surrogate_norms.py). Validation, evaluation and the certificate use the exact norms.
-        "settings": {"lipschitz": True, "constrained": True, "training_norms": "power_iteration"},
+        "settings": {"lipschitz_cap": CONVENTIONAL_LIPSCHITZ_CAP, "constrained": True,
+                     "training_norms": "power_iteration"},
     },
 }
 
@@ -137,8 +141,8 @@ CONFIGS = {
         "data": {"train": None, "val": None, "test": None},
         "seeds": (0, 1, 2),
         "model": {
-            "additive": {"width": 16, "depth": 3, "levels": 4, "local_lipschitz": 16.0},
-            "additive_learnt": {"width": 16, "depth": 3, "levels": 8, "local_lipschitz": 16.0},
+            "additive": {"width": 16, "depth": 3, "levels": 4},
+            "additive_learnt": {"width": 16, "depth": 3, "levels": 8},
             "conventional": {"channels": (16, 32, 64, 64), "hidden": (128,)},
         },
         "train": {
@@ -157,8 +161,8 @@ CONFIGS = {
         "data": {"train": 1, "val": 1, "test": 1},
         "seeds": (0, 1, 2),
         "model": {
-            "additive": {"width": 4, "depth": 2, "levels": 2, "local_lipschitz": 16.0},
-            "additive_learnt": {"width": 4, "depth": 2, "levels": 4, "local_lipschitz": 16.0},
+            "additive": {"width": 4, "depth": 2, "levels": 2},
+            "additive_learnt": {"width": 4, "depth": 2, "levels": 4},
             "conventional": {"channels": (4, 8), "hidden": (8,)},
         },
         "train": {
@@ -205,7 +209,7 @@ def trained_surrogate(settings: dict | None = None, *, base: str = "additive", q
     ----------
     settings : dict, optional
         Model settings on top of the row ``base``'s, e.g.
-        ``{"local_lipschitz": 4.0}`` or ``{"lipschitz": False, "constrained": False}``.
+        ``{"lipschitz_cap": 4.0}`` or ``{"lipschitz_cap": None, "constrained": False}``.
     base : str
         A row of :data:`MODELS` (its architecture, size and trainer settings).
     quick : bool

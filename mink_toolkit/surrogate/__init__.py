@@ -51,15 +51,17 @@ parameter count and training time).
 
 Lipschitz certificate
 ---------------------
-With ``lipschitz=True`` every affine map is norm-constrained (its exact
-operator norm is divided out whenever it exceeds a cap), the step slopes are
-capped, and the activations are 1-Lipschitz (MaxMin / GroupSort of Anil, Lucas & Grosse 2019, or ReLU).
+With a ``lipschitz_cap`` (the default; :data:`DEFAULT_LIPSCHITZ_CAP` for
+:class:`MinkowskiSurrogate`, None for no cap) every affine map is
+norm-constrained (its exact operator norm is divided out whenever it exceeds
+a cap), the step slopes are capped, and the activations are 1-Lipschitz (MaxMin / GroupSort of Anil, Lucas & Grosse 2019, or ReLU).
 The operator norm of the 2×2 entry convolution is computed exactly from the
 singular values of its Fourier symbol (Sedghi, Gupta & Long 2019),
 :func:`conv_operator_norm`; the 1×1 convolutions and the head are matrices
 (exact spectral norm by SVD). The reshaped-kernel power iteration of
 ``torch.nn.utils.spectral_norm`` (used by the published code) is *not* an
-upper bound for a convolution. :func:`lipschitz_upper_bound` combines the
+upper bound for a convolution. :func:`lipschitz_upper_bound` (the
+certificate: a bound computed from the weights, not a setting) combines the
 layer norms, the order statistics' constants and the step slopes with
 :math:`\sqrt{(H+1)(W+1)}` (sum pooling) and :math:`\sqrt{n}` (thresholds).
 For the large convolutions of a :class:`ConventionalSurrogate` on 128 × 128
@@ -72,8 +74,9 @@ exact norms.
 
 Layout
 ------
-:mod:`~mink_toolkit.surrogate.models` (the two architectures and their
-shared base), :mod:`~mink_toolkit.surrogate.norms` (operator norms and caps),
+:mod:`~mink_toolkit.surrogate.models` (the additive architecture and the
+base every surrogate shares), :mod:`~mink_toolkit.surrogate.conventional`
+(the conventional CNN), :mod:`~mink_toolkit.surrogate.norms` (operator norms and caps),
 :mod:`~mink_toolkit.surrogate.constraints` (necessary conditions and the
 constrained head), :mod:`~mink_toolkit.surrogate.certify` (certified and
 attacked Lipschitz constants), :mod:`~mink_toolkit.surrogate.training` (the
@@ -87,16 +90,16 @@ constrained head that meets them for every input and every weight setting.
 """
 
 from .certify import attack_starts, empirical_lipschitz, lipschitz_upper_bound
-from .checkpoint import load_surrogate, save_surrogate
+from .checkpoint import ARCHITECTURES, load_surrogate, save_surrogate
 from .constraints import geometric_violations, project_feasible
+from .conventional import CONVENTIONAL_LIPSCHITZ_CAP, ConventionalSurrogate
 from .models import (
-    ARCHITECTURES,
+    DEFAULT_LIPSCHITZ_CAP,
     ORDER_STATISTICS,
     RAIN_OFFSET,
-    ConventionalSurrogate,
     MinkowskiSurrogate,
     normalise_rain,
-    with_lipschitz,
+    with_lipschitz_cap,
 )
 from .norms import conv_norm_power_iteration, conv_operator_norm
 from .gradients import gradient_maps, gradient_smoothness
@@ -106,6 +109,8 @@ __all__ = [
     "RAIN_OFFSET",
     "ORDER_STATISTICS",
     "ARCHITECTURES",
+    "DEFAULT_LIPSCHITZ_CAP",
+    "CONVENTIONAL_LIPSCHITZ_CAP",
     "MinkowskiSurrogate",
     "ConventionalSurrogate",
     "normalise_rain",
@@ -123,5 +128,5 @@ __all__ = [
     "gradient_maps",
     "gradient_smoothness",
     "attack_starts",
-    "with_lipschitz",
+    "with_lipschitz_cap",
 ]

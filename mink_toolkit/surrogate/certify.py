@@ -15,7 +15,8 @@ import torch
 
 from .._validation import check_choice, check_integer
 from .constraints import head_lipschitz_constant
-from .models import STATISTIC_TERMS, ConventionalSurrogate, MinkowskiSurrogate, _conv_grids
+from .conventional import ConventionalSurrogate, _conv_grids
+from .models import STATISTIC_TERMS, MinkowskiSurrogate
 from .norms import conv_operator_norm, matrix_norm
 
 __all__ = ["lipschitz_upper_bound", "attack_starts", "empirical_lipschitz"]
@@ -131,7 +132,7 @@ def lipschitz_upper_bound(
 
     Examples
     --------
-    >>> model = MinkowskiSurrogate([1.0], levels=0, local_lipschitz=1.0)
+    >>> model = MinkowskiSurrogate([1.0], levels=0, lipschitz_cap=1.0)
     >>> round(lipschitz_upper_bound(model, (3, 3), of="features"), 3)  # 4 * (1/2) * sqrt(1+2+2+2+2+4+4)
     8.246
     """

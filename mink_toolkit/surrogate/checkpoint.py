@@ -6,9 +6,13 @@ from pathlib import Path
 
 from ..thresholds import check_thresholds
 from ..checkpoint import load_checkpoint, save_checkpoint
-from .models import ARCHITECTURES, ConventionalSurrogate, MinkowskiSurrogate
+from .conventional import ConventionalSurrogate
+from .models import MinkowskiSurrogate
 
-__all__ = ["save_surrogate", "load_surrogate"]
+__all__ = ["ARCHITECTURES", "save_surrogate", "load_surrogate"]
+
+#: Surrogate classes by the ``architecture`` of their configuration (checkpoints without one are additive).
+ARCHITECTURES = {"additive": MinkowskiSurrogate, "conventional": ConventionalSurrogate}
 
 
 def save_surrogate(model: MinkowskiSurrogate | ConventionalSurrogate, path, *, metadata: dict | None = None) -> Path:
@@ -26,6 +30,31 @@ def save_surrogate(model: MinkowskiSurrogate | ConventionalSurrogate, path, *, m
     Path
     """
     return save_checkpoint(model, path, kind="surrogate", metadata=metadata)
+
+
+def _upgrade(config: dict) -> dict:
+    """Settings of a checkpoint written before the Lipschitz cap had one name, in today's names.
+
+    Such checkpoints switched the caps on with a bool ``lipschitz``; the cap
+    was ``local_lipschitz`` in the additive model (whose head cap
+    ``head_lipschitz`` is now ``head_norm_cap``) and ``head_lipschitz`` in
+    the conventional one (which capped its head with it under
+    ``spectral_norm=True`` too). Today both read ``lipschitz_cap`` (None: no
+    cap); the same settings build the same network.
+    """
+    if "lipschitz" not in config:
+        return config
+    config = dict(config)
+    capped = bool(config.pop("lipschitz"))
+    local = config.pop("local_lipschitz", None)
+    head = config.pop("head_lipschitz", None)
+    if config.get("architecture", "additive") == "conventional":
+        config["lipschitz_cap"] = head if capped or config.get("spectral_norm") else None
+    else:
+        config["lipschitz_cap"] = local if capped else None
+        if head is not None:
+            config["head_norm_cap"] = head
+    return config
 
 
 def _build(config: dict):
@@ -47,6 +76,8 @@ def load_surrogate(path, *, thresholds=None, config: dict | None = None) -> Mink
         Expected settings (any subset of :meth:`MinkowskiSurrogate.config`
         or :meth:`ConventionalSurrogate.config`, ``architecture`` included:
         "additive" or "conventional"); each must match the checkpoint's.
+        Checkpoints written with the former names of the cap (``lipschitz``,
+        ``local_lipschitz``, ``head_lipschitz``) are read in today's names.
 
     Returns
     -------
@@ -62,7 +93,8 @@ def load_surrogate(path, *, thresholds=None, config: dict | None = None) -> Mink
         version), thresholds or settings that differ (the message names
         them), weights that do not fit the configuration.
     """
-    model, stored, _ = load_checkpoint(path, kind="surrogate", build=_build, expect=dict(config or {}))
+    model, stored, _ = load_checkpoint(path, kind="surrogate", build=_build, expect=dict(config or {}),
+                                       upgrade=_upgrade)
     if thresholds is not None:
         wanted = check_thresholds(thresholds)
         have = stored["thresholds"]

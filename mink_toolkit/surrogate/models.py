@@ -1,6 +1,7 @@
-r"""The surrogate models: the additive Minkowski surrogate and a conventional CNN.
+r"""The additive Minkowski surrogate, and what every surrogate shares.
 
-See :mod:`mink_toolkit.surrogate` for the design. Both models own their
+See :mod:`mink_toolkit.surrogate` for the design; the conventional CNN it is
+compared with is in :mod:`~mink_toolkit.surrogate.conventional`. Both models own their
 input transform (:func:`normalise_rain`), share the output layout
 (``(B, n_thresholds, 3)`` functionals, optionally β0) and the constrained
 head (:func:`~mink_toolkit.surrogate.constraints.project_feasible`).
@@ -15,11 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import numpy as np
+
 from .._validation import check_choice, check_integer, check_positive
 from ..thresholds import check_thresholds
-from ..functionals import CONNECTIVITIES, PERIMETERS, combine_terms, expand_functionals
+from ..functionals import CONNECTIVITIES, PERIMETERS, combine_terms
 from .constraints import project_feasible
-from .norms import MaxMin, cap_norm, conv_norm_power_iteration, conv_operator_norm, matrix_norm
+from .norms import MaxMin, cap_norm, conv_operator_norm, matrix_norm
 
 __all__ = [
     "RAIN_OFFSET",
@@ -30,12 +33,66 @@ __all__ = [
     "normalise_rain",
     "SurrogateBase",
     "MinkowskiSurrogate",
-    "ConventionalSurrogate",
-    "ARCHITECTURES",
-    "with_lipschitz",
+    "DEFAULT_LIPSCHITZ_CAP",
+    "check_lipschitz_cap",
+    "with_lipschitz_cap",
 ]
 
 RAIN_OFFSET = 0.01
+
+#: Default ``lipschitz_cap`` of :class:`MinkowskiSurrogate`, the one place it is written: the cap on
+#: the Lipschitz constant of each path from the field to one soft indicator (thresholds are about 0.1
+#: apart in z, so steps this sharp still resolve them). The experiments' cap sweeps and every
+#: "default cap" refer to this name.
+DEFAULT_LIPSCHITZ_CAP = 16.0
+
+
+def check_lipschitz_cap(value, name: str = "lipschitz_cap") -> float | None:
+    """Return a Lipschitz cap as a float, or None (no cap), raising unless it is finite and > 0.
+
+    Parameters
+    ----------
+    value : float or None
+    name : str
+        Argument name for the message.
+
+    Returns
+    -------
+    float or None
+
+    Examples
+    --------
+    >>> check_lipschitz_cap(16) , check_lipschitz_cap(None)
+    (16.0, None)
+    >>> check_lipschitz_cap(0.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: lipschitz_cap must be finite and > 0 (or None: no cap); got 0.0
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a number > 0 or None (no cap), not a bool; got {value!r}")
+    if not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number > 0 or None (no cap); got {value!r} ({type(value).__name__})")
+    cap = float(value)
+    if not math.isfinite(cap) or cap <= 0:
+        raise ValueError(f"{name} must be finite and > 0 (or None: no cap); got {cap}")
+    return cap
+
+
+def _check_flag(value, name: str) -> bool:
+    """A switch: ``True`` or ``False`` (numpy's too), never a truthy string or number converted silently."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
+
+
+def _check_grid(value, name: str) -> tuple[int, int]:
+    """A grid (H, W) of positive integers, the size of an input the norms are computed for."""
+    if not isinstance(value, (list, tuple, np.ndarray)) or np.shape(value) != (2,):
+        raise ValueError(f"{name} must be a pair (H, W) of positive integers; got {value!r}")
+    return (check_integer(value[0], f"{name}[0]", minimum=1), check_integer(value[1], f"{name}[1]", minimum=1))
 
 ACTIVATIONS = ("maxmin", "relu")
 
@@ -170,12 +227,12 @@ class SurrogateBase(nn.Module):
 
     architecture = "base"
 
-    def _set_common(self, thresholds, connectivity, perimeter, lipschitz, constrained, pixel_size) -> None:
-        thresholds = check_thresholds(thresholds)
-        if (thresholds <= 0).any():
-            raise ValueError(f"thresholds must be > 0 mm/h; got {thresholds.tolist()}")
+    def _set_common(self, thresholds, connectivity, perimeter, lipschitz_cap, constrained, pixel_size) -> None:
+        # The surrogate's input is rain in mm/h: the one threshold check, with the rain rule.
+        thresholds = check_thresholds(thresholds, units="mm/h")
         check_choice(connectivity, CONNECTIVITIES, "connectivity")
         check_choice(perimeter, PERIMETERS, "perimeter")
+        constrained = _check_flag(constrained, "constrained")
         if constrained and (connectivity, perimeter) != (8, "edges"):
             raise ValueError(
                 "constrained=True projects onto the feasible set of 8-connected χ and the edge perimeter; "
@@ -184,8 +241,8 @@ class SurrogateBase(nn.Module):
         self.thresholds = thresholds
         self.connectivity = int(connectivity)
         self.perimeter = perimeter
-        self.lipschitz = bool(lipschitz)
-        self.constrained = bool(constrained)
+        self.lipschitz_cap = check_lipschitz_cap(lipschitz_cap)
+        self.constrained = constrained
         self.pixel_size = check_positive(pixel_size, "pixel_size")
 
     def _common_config(self) -> dict:
@@ -193,7 +250,7 @@ class SurrogateBase(nn.Module):
             "thresholds": [float(u) for u in self.thresholds],
             "connectivity": self.connectivity,
             "perimeter": self.perimeter,
-            "lipschitz": self.lipschitz,
+            "lipschitz_cap": self.lipschitz_cap,
             "constrained": self.constrained,
             "pixel_size": self.pixel_size,
         }
@@ -203,7 +260,7 @@ class SurrogateBase(nn.Module):
         raise NotImplementedError
 
     def layer_weights(self) -> dict:  # pragma: no cover - abstract
-        """Effective (capped when ``lipschitz=True``) weights."""
+        """Effective weights (capped unless ``lipschitz_cap`` is None)."""
         raise NotImplementedError
 
     def features(self, z: torch.Tensor, weights: dict | None = None) -> torch.Tensor:  # pragma: no cover
@@ -303,9 +360,16 @@ class MinkowskiSurrogate(SurrogateBase):
         Foreground connectivity of χ, as in :func:`mink_toolkit.minkowski_functionals`.
     perimeter : {"edges", "crofton"}, default "edges"
         Boundary-length estimator, as there.
-    lipschitz : bool, default True
-        Norm-constrain every affine map and the step slopes (see
-        ``local_lipschitz``); the plain CNN baseline when False.
+    lipschitz_cap : float or None, default :data:`DEFAULT_LIPSCHITZ_CAP` (16)
+        The cap L on the Lipschitz constant of each path from the field to
+        one soft indicator: order statistics are 2-Lipschitz from the field
+        to their vertex grid (each pixel lies in 4 blocks); the learnt
+        path's entry convolution is capped at :attr:`ENTRY_NORM_CAP` (2),
+        its 1×1 convolutions and level map at 1; and the steps' slopes at
+        :math:`a_j \le 2L` (a sigmoid of slope a is a/4-Lipschitz); the head
+        at ``head_norm_cap``. Thresholds are 0.1 apart in z: a larger L
+        allows sharper steps (more accurate), a smaller one smoother
+        gradients. None: no cap on any weight (the plain baseline).
     constrained : bool, default True
         Project the outputs onto the feasible set; plain linear outputs when
         False. The feasible set is that of 8-connected χ and the edge
@@ -326,18 +390,9 @@ class MinkowskiSurrogate(SurrogateBase):
         only additivity (sum pooling) and locality (2×2 receptive field);
         MaxMin activations can represent pair and block maxima and minima,
         so the exact estimator stays reachable.
-    local_lipschitz : float, default 16
-        With ``lipschitz=True``, the cap on the Lipschitz constant of each
-        path from the field to one soft indicator: order statistics are
-        2-Lipschitz from the field to their vertex grid (each pixel lies in
-        4 blocks); the learnt path's entry convolution is capped at 2, its
-        1×1 convolutions and level map at 1; and the steps' slopes at
-        :math:`a_j \le 2L` (a sigmoid of slope a is a/4-Lipschitz).
-        Thresholds are 0.1 apart in z: a larger L allows sharper steps (more
-        accurate), a smaller one smoother gradients.
-    head_lipschitz : float, default 4
-        With ``lipschitz=True``, the cap on the head's spectral norm (the
-        exact combination has norm 2.6).
+    head_norm_cap : float, default 4
+        Unless ``lipschitz_cap`` is None, the cap on the head's spectral
+        norm (the exact combination has norm 2.6).
     activation : {"maxmin", "relu"}, default "maxmin"
     pixel_size : float, default 1
         Area is returned times its square, perimeter times it.
@@ -355,7 +410,9 @@ class MinkowskiSurrogate(SurrogateBase):
     """
 
     architecture = "additive"
-    ENTRY_CAP = 2.0
+    #: Cap on the entry convolution's operator norm: the 2-Lipschitz constant of the order statistics'
+    #: map field -> vertex grid, so that the learnt path is capped like the fixed ones.
+    ENTRY_NORM_CAP = 2.0
 
     def __init__(
         self,
@@ -363,37 +420,36 @@ class MinkowskiSurrogate(SurrogateBase):
         *,
         connectivity: int = 8,
         perimeter: str = "edges",
-        lipschitz: bool = True,
+        lipschitz_cap: float | None = DEFAULT_LIPSCHITZ_CAP,
         constrained: bool = True,
         width: int = 16,
         depth: int = 3,
         levels: int = 4,
         use_order_statistics: bool = True,
-        local_lipschitz: float = 16.0,
-        head_lipschitz: float = 4.0,
+        head_norm_cap: float = 4.0,
         activation: str = "maxmin",
         pixel_size: float = 1.0,
         norm_grid: tuple[int, int] = (129, 129),
     ) -> None:
         super().__init__()
-        self._set_common(thresholds, connectivity, perimeter, lipschitz, constrained, pixel_size)
+        self._set_common(thresholds, connectivity, perimeter, lipschitz_cap, constrained, pixel_size)
         for name, value, low in (("width", width, 1), ("depth", depth, 1), ("levels", levels, 0)):
             check_integer(value, name, minimum=low)
+        use_order_statistics = _check_flag(use_order_statistics, "use_order_statistics")
         if not use_order_statistics and levels < 1:
             raise ValueError("use_order_statistics=False needs levels >= 1 learnt level features")
         check_choice(activation, ACTIVATIONS, "activation")
         if activation == "maxmin" and width % 2:
             raise ValueError(f"width must be even for activation='maxmin'; got {width}")
-        self.use_order_statistics = bool(use_order_statistics)
+        self.use_order_statistics = use_order_statistics
         # Without the hand-computed order statistics every level feature is learnt (and the head random).
         self.statistics = order_statistics(perimeter) if self.use_order_statistics else ()
         self.width = int(width)
         self.depth = int(depth)
         self.levels = int(levels)
-        self.local_lipschitz = check_positive(local_lipschitz, "local_lipschitz")
-        self.head_lipschitz = check_positive(head_lipschitz, "head_lipschitz")
+        self.head_norm_cap = check_positive(head_norm_cap, "head_norm_cap")
         self.activation = activation
-        self.norm_grid = (int(norm_grid[0]), int(norm_grid[1]))
+        self.norm_grid = _check_grid(norm_grid, "norm_grid")
         self.register_buffer(
             "threshold_levels", normalise_rain(torch.as_tensor(self.thresholds, dtype=torch.float32)), persistent=False
         )
@@ -431,20 +487,19 @@ class MinkowskiSurrogate(SurrogateBase):
             "depth": self.depth,
             "levels": self.levels,
             "use_order_statistics": self.use_order_statistics,
-            "local_lipschitz": self.local_lipschitz,
-            "head_lipschitz": self.head_lipschitz,
+            "head_norm_cap": self.head_norm_cap,
             "activation": self.activation,
             "norm_grid": list(self.norm_grid),
         }
 
     @property
-    def max_slope(self) -> float:
-        """Largest step slope allowed with ``lipschitz=True``: :math:`2L`."""
-        return 2.0 * self.local_lipschitz
+    def max_slope(self) -> float | None:
+        """Largest step slope allowed: :math:`2L` for ``lipschitz_cap`` L (None without a cap)."""
+        return None if self.lipschitz_cap is None else 2.0 * self.lipschitz_cap
 
     # -- weights ----------------------------------------------------------
     def layer_weights(self) -> dict[str, object]:
-        """Effective weights: capped when ``lipschitz=True``.
+        """Effective weights: capped unless ``lipschitz_cap`` is None.
 
         Returns
         -------
@@ -457,12 +512,12 @@ class MinkowskiSurrogate(SurrogateBase):
         level = self.level_weight
         slope = torch.exp(self.log_slope)
         head = self.head_weight
-        if self.lipschitz:
-            entry = cap_norm(entry, conv_operator_norm(entry, self.norm_grid), self.ENTRY_CAP)
+        if self.lipschitz_cap is not None:
+            entry = cap_norm(entry, conv_operator_norm(entry, self.norm_grid), self.ENTRY_NORM_CAP)
             hidden = [cap_norm(w, matrix_norm(w), 1.0) for w in hidden]
             level = cap_norm(level, matrix_norm(level), 1.0)
             slope = torch.clamp(slope, max=self.max_slope)
-            head = cap_norm(head, matrix_norm(head), self.head_lipschitz)
+            head = cap_norm(head, matrix_norm(head), self.head_norm_cap)
         return {"entry": entry, "hidden": hidden, "level": level, "slope": slope, "head": head}
 
     # -- forward ----------------------------------------------------------
@@ -528,327 +583,35 @@ class MinkowskiSurrogate(SurrogateBase):
     def extra_repr(self) -> str:
         return (
             f"n_thresholds={len(self.thresholds)}, connectivity={self.connectivity}, perimeter={self.perimeter!r}, "
-            f"lipschitz={self.lipschitz}, constrained={self.constrained}, width={self.width}, depth={self.depth}, levels={self.levels}, "
-            f"local_lipschitz={self.local_lipschitz:g}, head_lipschitz={self.head_lipschitz:g}, activation={self.activation!r}"
+            f"lipschitz_cap={self.lipschitz_cap}, constrained={self.constrained}, width={self.width}, depth={self.depth}, "
+            f"levels={self.levels}, head_norm_cap={self.head_norm_cap:g}, activation={self.activation!r}"
         )
 
 
-def with_lipschitz(model, local_lipschitz: float):
+def with_lipschitz_cap(model, lipschitz_cap: float):
     """A copy of a trained surrogate under another Lipschitz cap (no retraining).
 
     The caps act in the forward pass (weights scaled down, slopes clipped),
-    so lowering ``local_lipschitz`` smooths the model at once, at the price
+    so lowering ``lipschitz_cap`` smooths the model at once, at the price
     of accuracy; raising it beyond what training used changes nothing.
 
     Parameters
     ----------
-    model : MinkowskiSurrogate, with ``lipschitz=True``
-    local_lipschitz : float, > 0
+    model : MinkowskiSurrogate, with a ``lipschitz_cap`` (not None)
+    lipschitz_cap : float, > 0
 
     Returns
     -------
     MinkowskiSurrogate
     """
     if not isinstance(model, MinkowskiSurrogate):
-        raise TypeError(f"with_lipschitz needs a MinkowskiSurrogate (its caps are set by local_lipschitz); "
+        raise TypeError(f"with_lipschitz_cap needs a MinkowskiSurrogate (its caps are set by lipschitz_cap); "
                         f"got {type(model).__name__}")
-    if not getattr(model, "lipschitz", False):
-        raise ValueError("with_lipschitz needs a model built with lipschitz=True")
+    if model.lipschitz_cap is None:
+        raise ValueError("with_lipschitz_cap needs a model built with a lipschitz_cap (it has lipschitz_cap=None)")
+    cap = check_lipschitz_cap(lipschitz_cap)
+    if cap is None:
+        raise ValueError("lipschitz_cap must be finite and > 0 here (a cap to apply); got None")
     clone = copy.deepcopy(model)
-    clone.local_lipschitz = check_positive(local_lipschitz, "local_lipschitz")
+    clone.lipschitz_cap = cap
     return clone.eval()
-
-
-# --------------------------------------------------------------------------
-# The conventional baseline
-# --------------------------------------------------------------------------
-
-
-def _conv_grids(input_shape: tuple[int, int], n_layers: int, kernel_size: int) -> list[tuple[int, int]]:
-    r"""Circular grids that bound each stride-2 'same' convolution, and the final map size.
-
-    Layer l sees an :math:`s_l \times t_l` input (:math:`s_{l+1} = \lceil s_l / 2 \rceil` for
-    stride 2, padding k // 2, odd k); its stride-1 version is a crop of the full convolution,
-    i.e. of the circular one on :math:`(s_l + k - 1) \times (t_l + k - 1)`.
-    """
-    h, w = int(input_shape[0]), int(input_shape[1])
-    grids = []
-    for _ in range(n_layers):
-        grids.append((h + kernel_size - 1, w + kernel_size - 1))
-        h, w = (h + 1) // 2, (w + 1) // 2
-    grids.append((h, w))
-    return grids
-
-
-def _rewarm_after_load(module, incompatible_keys) -> None:
-    module._warm_power_vectors()
-
-
-class ConventionalSurrogate(SurrogateBase):
-    r"""A conventional CNN surrogate of the paper's kind: strided convolutions, mean pooling, dense head.
-
-    The comparison model for :class:`MinkowskiSurrogate`: the same input
-    transform (:func:`normalise_rain`), output layout ``(B, n_thresholds, 3)``
-    (+ β0), optional constrained head (:func:`project_feasible`), Lipschitz
-    certificate (:func:`lipschitz_upper_bound`) and checkpoints
-    (:func:`save_surrogate` / :func:`load_surrogate`), but none of the
-    additive structure:
-
-    1. :math:`z` = :func:`normalise_rain` of the input;
-    2. ``len(channels)`` blocks of a k×k convolution (``nn.Conv2d``) with
-       stride 2 and zero padding k // 2, then ReLU;
-    3. global **mean** pooling over the last feature map;
-    4. ``len(hidden)`` dense layers (``nn.Linear``) with ReLU — their output
-       is :meth:`features`, the vector the head reads;
-    5. a linear head (``nn.Linear``) predicting, for every threshold, the
-       log1p-compressed (area, perimeter, β0, χ)
-       (:func:`mink_toolkit.functionals.compress_functionals`, the usual target
-       normalisation of a regression network: a linear head could hardly
-       produce raw counts up to :math:`HW` = 16 384); the model returns the
-       inverse, :math:`\operatorname{sign}(y)\,(e^{|y|} - 1)`
-       (:func:`~mink_toolkit.functionals.expand_functionals`), with y clamped
-       to :math:`|y| \le \log(1 + 4HW)` — no count of an H × W field can be
-       larger than :math:`4HW` — in pixel units; with ``constrained=True`` it
-       goes through the constrained head.
-
-    The network must *learn* that the functionals are sums of local terms;
-    mean pooling followed by nonlinear dense layers cannot represent that
-    exactly, and its predictions are tied to the patch size it was trained
-    on (train and evaluate on one size, as the paper did).
-
-    Three ways to bound it:
-
-    * ``lipschitz=True`` (certified): every convolution is divided by its
-      exact operator norm on the grid of a ``norm_grid`` input whenever that
-      exceeds 1 (Sedghi, Gupta & Long 2019; :func:`conv_operator_norm`),
-      every dense layer by its spectral norm (cap 1), and the head by its
-      spectral norm (cap ``head_lipschitz``); ReLU and biases are
-      1-Lipschitz, and there is no normalisation layer.
-      :func:`lipschitz_upper_bound` recomputes the norms for the actual
-      input size. With ``training_norms="power_iteration"`` a training
-      forward pass (``model.train()``) caps the convolutions with
-      :func:`~mink_toolkit.surrogate.norms.conv_norm_power_iteration`
-      instead — one warm-started power-iteration step per pass, an estimate
-      from below that tracks the exact norm as the weights move, at a
-      fraction of the cost on large grids; in eval mode, and so in
-      everything evaluated and certified, the caps use the exact norms.
-    * ``spectral_norm=True`` (the published recipe):
-      ``torch.nn.utils.parametrizations.spectral_norm`` on every convolution
-      and dense layer — a power iteration on the kernel reshaped to a
-      ``(c_out, c_in·k·k)`` matrix, which for a convolution is **not** its
-      operator norm (the true norm can be larger), so nothing is certified
-      by it; the head is capped at ``head_lipschitz`` exactly as above, so
-      the two bounded variants differ only in how the convolutions are
-      normalised. :func:`lipschitz_upper_bound` still gives a sound bound
-      from the exact norms of the normalised weights.
-    * neither (plain).
-
-    Parameters
-    ----------
-    thresholds : 1-D array_like, strictly increasing, > 0, mm/h
-    connectivity, perimeter
-        Estimators of the targets (see :class:`MinkowskiSurrogate`).
-    lipschitz : bool, default True
-        Certified caps (see above).
-    constrained : bool, default True
-    channels : sequence of int, default (16, 32, 64, 64)
-        Output channels of the strided convolution blocks.
-    hidden : sequence of int, default (128,)
-        Widths of the dense layers after pooling (at least one).
-    kernel_size : int, default 3
-        Odd.
-    head_lipschitz : float, default 64
-        With ``lipschitz=True`` or ``spectral_norm=True``, the cap on the
-        head's spectral norm.
-    spectral_norm : bool, default False
-        The published recipe (see above); excludes ``lipschitz=True``.
-    pixel_size : float, default 1
-    norm_grid : (int, int), default (128, 128)
-        Input size at which the convolutions' norms are capped in training.
-    training_norms : {"exact", "power_iteration"}, default "exact"
-        How a training forward pass of a ``lipschitz=True`` model computes the
-        convolutions' norms for the caps (see above); eval mode always uses
-        the exact norms.
-
-    Examples
-    --------
-    >>> import torch
-    >>> model = ConventionalSurrogate([0.5, 2.0], channels=(4, 8), hidden=(8,))
-    >>> model(torch.zeros(1, 1, 16, 16)).shape
-    torch.Size([1, 2, 3])
-    """
-
-    architecture = "conventional"
-
-    def __init__(
-        self,
-        thresholds,
-        *,
-        connectivity: int = 8,
-        perimeter: str = "edges",
-        lipschitz: bool = True,
-        constrained: bool = True,
-        channels=(16, 32, 64, 64),
-        hidden=(128,),
-        kernel_size: int = 3,
-        head_lipschitz: float = 64.0,
-        spectral_norm: bool = False,
-        pixel_size: float = 1.0,
-        norm_grid: tuple[int, int] = (128, 128),
-        training_norms: str = "exact",
-    ) -> None:
-        super().__init__()
-        self._set_common(thresholds, connectivity, perimeter, lipschitz, constrained, pixel_size)
-        for name, values in (("channels", channels), ("hidden", hidden)):
-            if not isinstance(values, (list, tuple)) or not values:
-                raise ValueError(f"{name} must be a non-empty sequence of positive integers; got {values!r}")
-            for v in values:
-                check_integer(v, f"{name} entries", minimum=1)
-        check_integer(kernel_size, "kernel_size", minimum=1)
-        if kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd (a 'same' padding of k // 2); got {kernel_size}")
-        if spectral_norm and lipschitz:
-            raise ValueError("spectral_norm=True is the published (uncertified) recipe; pass lipschitz=False with it")
-        self.channels = tuple(int(c) for c in channels)
-        self.hidden = tuple(int(c) for c in hidden)
-        self.kernel_size = int(kernel_size)
-        self.head_lipschitz = check_positive(head_lipschitz, "head_lipschitz")
-        self.spectral_norm = bool(spectral_norm)
-        self.norm_grid = (int(norm_grid[0]), int(norm_grid[1]))
-        self.training_norms = check_choice(training_norms, self.TRAINING_NORMS, "training_norms")
-        k = self.kernel_size
-        c_in = (1, *self.channels[:-1])
-        d_in = (self.channels[-1], *self.hidden[:-1])
-        self.convs = nn.ModuleList([nn.Conv2d(ci, c, k, stride=2, padding=k // 2) for ci, c in zip(c_in, self.channels)])
-        self.dense = nn.ModuleList([nn.Linear(di, d) for di, d in zip(d_in, self.hidden)])
-        self.head = nn.Linear(self.hidden[-1], 4 * len(self.thresholds))
-        with torch.no_grad():
-            for layer in (*self.convs, *self.dense):
-                # He initialisation (ReLU), as a conventional CNN would use.
-                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
-                layer.bias.zero_()
-            self.head.weight.normal_(0.0, 0.01)
-            # Start area, perimeter and β0 in the positive range: the loss compresses them with
-            # log1p(max(·, 0)), whose gradient vanishes for negative values.
-            self.head.bias.copy_(torch.tensor([1.0, 1.0, 1.0, 0.0]).repeat(len(self.thresholds)))
-        if self.spectral_norm:
-            from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
-
-            for layer in (*self.convs, *self.dense):
-                _spectral_norm(layer)
-        self._power_layers = []
-        if self.lipschitz and self.training_norms == "power_iteration":
-            # Right singular vector estimates per frequency, carried from step to step (not part of the
-            # model's state: they are a cache of the weights, rebuilt by a few iterations).
-            generator = torch.Generator().manual_seed(0)
-            grids = _conv_grids(self.norm_grid, len(self.convs), k)
-            for index, (layer, grid) in enumerate(zip(self.convs, grids)):
-                if 1 in layer.weight.shape[:2]:
-                    continue  # a vector per frequency: the exact norm is as cheap
-                shape = (grid[0], grid[1] // 2 + 1, layer.weight.shape[1])
-                vectors = torch.complex(torch.randn(shape, generator=generator), torch.randn(shape, generator=generator))
-                self.register_buffer(f"power_vectors_{index}", vectors, persistent=False)
-                self._power_layers.append(index)
-            self._warm_power_vectors()
-            # Loaded weights make the carried estimates stale: converge them again.
-            self.register_load_state_dict_post_hook(_rewarm_after_load)
-
-    #: Choices of ``training_norms``, and the power iterations run on new or loaded weights.
-    TRAINING_NORMS = ("exact", "power_iteration")
-    POWER_WARMUP = 30
-
-    def _warm_power_vectors(self) -> None:
-        grids = _conv_grids(self.norm_grid, len(self.convs), self.kernel_size)
-        with torch.no_grad():
-            for index in self._power_layers:
-                conv_norm_power_iteration(self.convs[index].weight, grids[index],
-                                          getattr(self, f"power_vectors_{index}"), n_iter=self.POWER_WARMUP)
-
-    def config(self) -> dict:
-        """Settings that define the model (stored in checkpoints)."""
-        return {
-            "architecture": self.architecture,
-            **self._common_config(),
-            "channels": list(self.channels),
-            "hidden": list(self.hidden),
-            "kernel_size": self.kernel_size,
-            "head_lipschitz": self.head_lipschitz,
-            "spectral_norm": self.spectral_norm,
-            "norm_grid": list(self.norm_grid),
-            "training_norms": self.training_norms,
-        }
-
-    def layer_weights(self) -> dict[str, object]:
-        """Effective weights: norm-capped when ``lipschitz=True``, spectrally normalised with ``spectral_norm``.
-
-        Exact norms in eval mode; in training mode with
-        ``training_norms="power_iteration"`` the power-iteration estimates
-        (each call advances them by one step).
-
-        Returns
-        -------
-        dict
-            ``conv`` (list of (c_out, c_in, k, k)), ``dense`` (list of
-            matrices), ``head`` (4 n, hidden[-1]).
-        """
-        conv = [layer.weight for layer in self.convs]  # normalised by the parametrisation if any
-        dense = [layer.weight for layer in self.dense]
-        head = self.head.weight
-        if self.lipschitz:
-            grids = _conv_grids(self.norm_grid, len(conv), self.kernel_size)
-            conv = [
-                cap_norm(w, conv_norm_power_iteration(w, g, getattr(self, f"power_vectors_{i}"))
-                        if self.training and i in self._power_layers else conv_operator_norm(w, g), 1.0)
-                for i, (w, g) in enumerate(zip(conv, grids))
-            ]
-            dense = [cap_norm(w, matrix_norm(w), 1.0) for w in dense]
-        if self.lipschitz or self.spectral_norm:
-            head = cap_norm(head, matrix_norm(head), self.head_lipschitz)
-        return {"conv": conv, "dense": dense, "head": head}
-
-    def features(self, z: torch.Tensor, weights: dict | None = None) -> torch.Tensor:
-        """Dense features after mean pooling, from the *normalised* input.
-
-        Parameters
-        ----------
-        z : torch.Tensor, shape (B, 1, H, W)
-            :func:`normalise_rain` of the rain field.
-
-        Returns
-        -------
-        torch.Tensor, shape (B, hidden[-1])
-        """
-        if not isinstance(z, torch.Tensor) or z.ndim != 4 or z.shape[1] != 1:
-            raise ValueError(f"z must be a tensor shaped (B, 1, H, W); got {getattr(z, 'shape', type(z))}")
-        weights = self.layer_weights() if weights is None else weights
-        h = z
-        for w, layer in zip(weights["conv"], self.convs):
-            h = F.relu(F.conv2d(h, w.to(h.dtype), layer.bias.to(h.dtype), stride=2, padding=self.kernel_size // 2))
-        h = h.mean(dim=(-2, -1))
-        for w, layer in zip(weights["dense"], self.dense):
-            h = F.relu(h @ w.to(h.dtype).T + layer.bias.to(h.dtype))
-        return h
-
-    @staticmethod
-    def output_range(n_pixels: int) -> float:
-        r"""Largest compressed output: :math:`\log(1 + 4HW)`, the log1p of the largest possible count."""
-        return math.log1p(4.0 * n_pixels)
-
-    def raw_outputs(self, features: torch.Tensor, weights: dict, n_pixels: int) -> torch.Tensor:
-        """Linear head on the compressed scale, then its inverse: (B, n, 4) in pixel units."""
-        head = weights["head"].to(features.dtype)
-        y = (features @ head.T + self.head.bias.to(features.dtype)).to(torch.float64)
-        limit = self.output_range(n_pixels)
-        y = y.reshape(len(y), len(self.thresholds), 4).clamp(-limit, limit)
-        return expand_functionals(y)  # inverse of the log1p compression
-
-    def extra_repr(self) -> str:
-        return (
-            f"n_thresholds={len(self.thresholds)}, connectivity={self.connectivity}, perimeter={self.perimeter!r}, "
-            f"lipschitz={self.lipschitz}, spectral_norm={self.spectral_norm}, constrained={self.constrained}, "
-            f"channels={self.channels}, hidden={self.hidden}, kernel_size={self.kernel_size}"
-        )
-
-
-#: Surrogate classes by the ``architecture`` of their configuration (checkpoints without one are additive).
-ARCHITECTURES = {"additive": MinkowskiSurrogate, "conventional": ConventionalSurrogate}

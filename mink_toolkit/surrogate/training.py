@@ -16,7 +16,8 @@ import torch
 
 from ..datasets import exact_targets, random_crops, random_d4
 from ..losses.surrogate import surrogate_loss
-from .models import ConventionalSurrogate, MinkowskiSurrogate
+from .conventional import ConventionalSurrogate
+from .models import MinkowskiSurrogate
 
 __all__ = ["TrainingResult", "predict_functionals", "train_surrogate"]
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from mink_toolkit.losses import SurrogateTerm, functional_distance, surrogate_loss
+from mink_toolkit.surrogate import DEFAULT_LIPSCHITZ_CAP
 
 
 @pytest.fixture
@@ -15,18 +16,18 @@ def rain():
     return rng.gamma(0.5, 2.0, size=(6, 32, 32))
 
 
-def _small_surrogate(lipschitz=True, constrained=True, **kw):
+def _small_surrogate(lipschitz_cap=DEFAULT_LIPSCHITZ_CAP, constrained=True, **kw):
     from mink_toolkit.surrogate import MinkowskiSurrogate
 
     torch.manual_seed(0)
-    return MinkowskiSurrogate([0.5, 1.0, 2.0, 4.0], lipschitz=lipschitz, constrained=constrained, width=4, depth=2,
+    return MinkowskiSurrogate([0.5, 1.0, 2.0, 4.0], lipschitz_cap=lipschitz_cap, constrained=constrained, width=4, depth=2,
                               levels=2, **kw)
 
 
 @pytest.mark.parametrize(
     "surrogate_kw",
-    [dict(lipschitz=True, constrained=True), dict(lipschitz=True, constrained=True, local_lipschitz=1.0),
-     dict(lipschitz=False, constrained=False)],
+    [dict(lipschitz_cap=DEFAULT_LIPSCHITZ_CAP, constrained=True), dict(lipschitz_cap=1.0, constrained=True),
+     dict(lipschitz_cap=None, constrained=False)],
 )
 def test_surrogate_term_gradient_is_dense_and_frozen(rain, surrogate_kw):
     """The term passes a finite, non-zero gradient to the prediction and none to the surrogate."""

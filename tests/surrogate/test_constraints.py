@@ -1,0 +1,239 @@
+"""Tests of mink_toolkit.surrogate.constraints: necessary conditions and the constrained head."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mink_toolkit import betti_numbers, minkowski_functionals
+from mink_toolkit.datasets import exact_targets
+from mink_toolkit.surrogate import (
+    CONVENTIONAL_LIPSCHITZ_CAP,
+    DEFAULT_LIPSCHITZ_CAP,
+    MinkowskiSurrogate,
+    geometric_violations,
+    project_feasible,
+)
+from mink_toolkit.surrogate.constraints import _ceil_two_sqrt
+from ._helpers import THRESHOLDS, small_conventional
+
+
+def test_ceil_two_sqrt_is_exact():
+    area = torch.tensor([0.0, 0.25, 1.0, 1.0 + 1e-12, 2.25, 2.2500001, 4.0, 9.0, 10.0, 16384.0], dtype=torch.float64)
+    expected = [int(np.ceil(2 * np.sqrt(a))) if a not in (1.0, 2.25, 4.0, 9.0, 16384.0) else int(2 * np.sqrt(a))
+                for a in area.tolist()]
+    assert _ceil_two_sqrt(area).tolist() == expected
+
+
+def random_binary_stack(rng, count, max_size=12):
+    images = []
+    for _ in range(count):
+        h, w = rng.integers(1, max_size + 1, size=2)
+        p = rng.random()
+        images.append((rng.random((h, w)) < p).astype(float))
+    return images
+
+
+def test_exact_functionals_never_violate_the_conditions():
+    """The conditions are necessary: 600 random binary images (and a few extreme ones) pass."""
+    rng = np.random.default_rng(0)
+    images = random_binary_stack(rng, 600)
+    checker = np.indices((9, 9)).sum(0) % 2
+    images += [np.ones((5, 5)), np.zeros((3, 4)), checker.astype(float), 1 - checker.astype(float), np.ones((1, 1))]
+    worst = 0.0
+    for img in images:
+        # Three thresholds on a 0/1/2 field: nested sets, including empty ones.
+        field = img * (1 + (rng.random(img.shape) < 0.5))
+        u = [0.5, 1.5, 2.5]
+        f = minkowski_functionals(field, u)
+        b0 = betti_numbers(field, u)[..., 0]
+        v = geometric_violations(f, img.shape, components=b0, discrete=True)
+        worst = max(worst, max(v.values()))
+    assert worst == 0.0
+
+
+def test_exact_functionals_pass_in_physical_units():
+    rng = np.random.default_rng(1)
+    x = rng.gamma(0.5, 1.0, (20, 16, 16))
+    f, b0 = exact_targets(x, THRESHOLDS)
+    f_km = f * np.array([4.0, 2.0, 1.0])  # 2 km pixels
+    assert max(geometric_violations(f_km, (16, 16), pixel_size=2.0, components=b0, discrete=True).values()) == 0.0
+
+
+@pytest.mark.parametrize(
+    "row,name",
+    [
+        ([-1.0, 0.0, 0.0], "area_range"),
+        ([65.0, 40.0, 1.0], "area_range"),
+        ([0.0, 4.0, 0.0], "perimeter_zero"),
+        ([2.0, 4.0, 1.0], "perimeter_min"),
+        ([4.0, 6.0, 1.0], "perimeter_min"),
+        ([1.0, 6.0, 1.0], "perimeter_max"),
+        ([0.0, 0.0, 1.0], "euler_zero"),
+        ([4.0, 8.0, 3.0], "euler_upper"),
+        ([5.0, 12.0, -2.0], "euler_lower"),
+    ],
+)
+def test_violations_are_detected(row, name):
+    v = geometric_violations(np.array([[row]]), (8, 8))
+    assert v[name] == 1.0
+    assert v["any"] == 1.0
+    assert sum(v.values()) == 2.0  # no other condition fires
+
+
+def test_monotonicity_and_components_violations_are_detected():
+    f = np.array([[[4.0, 8.0, 1.0], [5.0, 12.0, 1.0]]])
+    assert geometric_violations(f, (8, 8))["area_monotone"] == 1.0
+    f = np.array([[[4.0, 10.0, 0.0]]])
+    assert geometric_violations(f, (8, 8), components=np.array([[1.0]]))["any"] == 0.0
+    v = geometric_violations(f, (8, 8), components=np.array([[0.5]]))  # a wet set has a component
+    assert v["components_range"] == 1.0 and v["euler_components"] == 0.0
+    v = geometric_violations(f, (8, 8), components=np.array([[2.0]]))  # 2 components + 2 holes need P >= 16
+    assert v["components_range"] == 0.0 and v["euler_components"] == 1.0
+
+
+def test_geometric_violations_bad_input():
+    with pytest.raises(ValueError, match="functionals must be shaped"):
+        geometric_violations(np.zeros((3, 2)), (4, 4))
+    with pytest.raises(ValueError, match="perimeter"):
+        geometric_violations(np.zeros((1, 3)), (4, 4), perimeter="crofton")
+    with pytest.raises(ValueError, match="NaN"):
+        geometric_violations(np.full((1, 3), np.nan), (4, 4))
+    with pytest.raises(ValueError, match="image_shape"):
+        geometric_violations(np.zeros((1, 3)), (0, 4))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    height=st.integers(1, 9),
+    width=st.integers(1, 9),
+    weight_scale=st.floats(1e-3, 1e3),
+    rain_scale=st.floats(0.0, 1e3),
+    dry_fraction=st.floats(0.0, 1.0),
+    lipschitz_cap=st.sampled_from([DEFAULT_LIPSCHITZ_CAP, None]),
+)
+def test_constrained_model_never_violates(seed, height, width, weight_scale, rain_scale, dry_fraction, lipschitz_cap):
+    """Any input, any weights: the constrained head's outputs are feasible."""
+    torch.manual_seed(seed)
+    model = MinkowskiSurrogate(THRESHOLDS, width=4, depth=2, levels=4, lipschitz_cap=lipschitz_cap, constrained=True)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn_like(p) * weight_scale)
+    gen = torch.Generator().manual_seed(seed)
+    rain = torch.rand(3, 1, height, width, generator=gen) * rain_scale
+    rain[torch.rand(rain.shape, generator=gen) < dry_fraction] = 0.0
+    f, b0 = model(rain, return_components=True)
+    v = geometric_violations(f, (height, width), components=b0, rtol=1e-12)  # torch and numpy square roots may differ by an ulp
+    assert max(v.values()) == 0.0, v
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    raw=st.lists(
+        st.tuples(*[st.floats(-1e5, 1e5, allow_nan=False) for _ in range(4)]), min_size=1, max_size=6
+    ),
+    n_pixels=st.integers(1, 400),
+)
+def test_project_feasible_on_arbitrary_raw_values(raw, n_pixels):
+    out = project_feasible(torch.tensor([raw], dtype=torch.float64), n_pixels)
+    f = out[..., [0, 1, 3]]
+    v = geometric_violations(f, (n_pixels, 1), components=out[..., 2], rtol=1e-12)
+    assert max(v.values()) == 0.0, (v, out)
+
+
+def test_head_keeps_feasible_values_and_has_the_true_gradient():
+    x = np.zeros((2, 6, 6))
+    x[0, 1:4, 1:3] = 2.0
+    x[1, 0, 0] = 2.0
+    x[1, 3:5, 2:5] = 5.0
+    f, b0 = exact_targets(x, [1.0, 3.0])
+    exact = torch.tensor(np.concatenate([f[..., :2], b0[..., None], f[..., 2:]], axis=-1))
+    torch.testing.assert_close(project_feasible(exact, 36), exact)  # exact values are feasible: unchanged
+    # Strictly inside the feasible set the head is the identity, and so is its gradient.
+    inside = torch.tensor([[[20.0, 30.0, 2.5, 1.5], [12.0, 25.0, 2.0, 0.5]]], dtype=torch.float64, requires_grad=True)
+    out = project_feasible(inside, 36)
+    torch.testing.assert_close(out, inside.detach())
+    weights = torch.arange(8.0, dtype=torch.float64).reshape(1, 2, 4)
+    (grad,) = torch.autograd.grad((out * weights).sum(), inside)
+    torch.testing.assert_close(grad, weights)
+    # Outside, the clamped output follows its bound: a too-small perimeter gets the gradient of 4√A.
+    low = torch.tensor([[[16.0, 3.0, 1.0, 1.0]]], dtype=torch.float64, requires_grad=True)
+    out = project_feasible(low, 36)
+    assert out[0, 0, 1].item() == 16.0  # 4√16
+    (grad,) = torch.autograd.grad(out[0, 0, 1], low)
+    torch.testing.assert_close(grad[0, 0], torch.tensor([0.5, 0.0, 0.0, 0.0], dtype=torch.float64))  # d(4√A)/dA = 2/√A
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n_pixels=st.integers(1, 400),
+    scale=st.floats(1e-3, 1e3),
+    step=st.floats(1e-9, 1.0),
+)
+def test_head_is_continuous_and_4_lipschitz_in_the_max_norm(seed, n_pixels, scale, step):
+    """The head that replaced the projection: no jumps anywhere (the old one jumped by (1, 4, 1) at A = 1/2)."""
+    gen = torch.Generator().manual_seed(seed)
+    raw = torch.randn(3, 5, 4, generator=gen, dtype=torch.float64) * scale
+    raw[0, :, 0] = torch.linspace(0.0, 2.0, 5, dtype=torch.float64)  # areas around the old snapping points
+    delta = (torch.rand(raw.shape, generator=gen, dtype=torch.float64) * 2 - 1) * step
+    change = (project_feasible(raw + delta, n_pixels) - project_feasible(raw, n_pixels)).abs().max()
+    assert float(change) <= 4.0 * float(delta.abs().max()) * (1 + 1e-9) + 1e-12
+
+
+def test_head_lipschitz_constant_bounds_the_l2_change():
+    from mink_toolkit.surrogate.constraints import head_lipschitz_constant
+
+    gen = torch.Generator().manual_seed(0)
+    worst = 0.0
+    for _ in range(200):
+        raw = torch.randn(21, 4, generator=gen, dtype=torch.float64) * 30
+        delta = torch.randn(21, 4, generator=gen, dtype=torch.float64) * 1e-3
+        change = project_feasible(raw + delta, 1000) - project_feasible(raw, 1000)
+        worst = max(worst, float(change.norm() / delta.norm()))
+    assert worst <= head_lipschitz_constant(21)
+
+
+def test_unconstrained_models_can_violate():
+    """The check can fail: a random plain head predicts impossible values."""
+    torch.manual_seed(0)
+    model = MinkowskiSurrogate(THRESHOLDS, width=4, depth=2, levels=4, lipschitz_cap=None, constrained=False)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn_like(p))
+    f = model(torch.rand(4, 1, 8, 8) * 5)
+    assert geometric_violations(f, (8, 8))["any"] > 0
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    height=st.integers(1, 9),
+    width=st.integers(1, 9),
+    weight_scale=st.floats(1e-3, 1e3),
+    rain_scale=st.floats(0.0, 1e3),
+    lipschitz_cap=st.sampled_from([CONVENTIONAL_LIPSCHITZ_CAP, None]),
+)
+def test_constrained_conventional_model_never_violates(seed, height, width, weight_scale, rain_scale, lipschitz_cap):
+    torch.manual_seed(seed)
+    model = small_conventional(lipschitz_cap=lipschitz_cap, constrained=True, norm_grid=(8, 8))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn_like(p) * weight_scale)
+    rain = torch.rand(3, 1, height, width, generator=torch.Generator().manual_seed(seed)) * rain_scale
+    f, b0 = model(rain, return_components=True)
+    v = geometric_violations(f, (height, width), components=b0, rtol=1e-12)  # torch and numpy square roots may differ by an ulp
+    assert max(v.values()) == 0.0, v
+
+
+def test_unconstrained_conventional_model_can_violate():
+    torch.manual_seed(0)
+    model = small_conventional(lipschitz_cap=None, constrained=False)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn_like(p))
+    assert geometric_violations(model(torch.rand(4, 1, 8, 8) * 5), (8, 8))["any"] > 0

@@ -1,0 +1,75 @@
+"""Tests of mink_toolkit.surrogate.training: the one trainer."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mink_toolkit.surrogate import MinkowskiSurrogate, train_surrogate
+from ._helpers import THRESHOLDS, small_conventional, synthetic_patches
+
+
+def test_training_reduces_validation_loss_and_keeps_the_best_weights():
+    torch.manual_seed(0)
+    train, val = synthetic_patches(16, 24, 0), synthetic_patches(4, 24, 1)
+    model = MinkowskiSurrogate(THRESHOLDS, width=8, depth=2, levels=6)
+    result = train_surrogate(model, train, val, steps=40, batch_size=8, crop_size=16, eval_every=10,
+                             patience=10, val_patches=4, progress=False)
+    losses = [h["val_loss"] for h in result.history]
+    assert len(losses) == 4 and result.best_val_loss == min(losses)
+    assert losses[-1] < losses[0] or result.best_step < 40
+    from mink_toolkit.losses import surrogate_loss
+    from mink_toolkit.surrogate import predict_functionals
+
+    pred, comps = predict_functionals(model, val.rain)
+    again = float(surrogate_loss(pred, torch.as_tensor(val.functionals), comps, torch.as_tensor(val.components),
+                                 THRESHOLDS))
+    assert again == pytest.approx(result.best_val_loss, rel=1e-5)
+    with pytest.raises(ValueError, match="thresholds"):
+        train_surrogate(MinkowskiSurrogate([0.3, 1.0]), train, val, steps=1, progress=False)
+
+
+class _CountingBar:
+    """Stands in for a shared tqdm bar: counts updates, keeps the last postfix, must not be closed."""
+
+    def __init__(self):
+        self.n, self.postfix, self.closed = 0, None, False
+
+    def update(self, n=1):
+        self.n += n
+
+    def set_postfix(self, **kwargs):
+        self.postfix = kwargs
+
+    def close(self):
+        self.closed = True
+
+
+def test_training_advances_a_shared_progress_bar_once_per_step():
+    # One bar can follow several trainings (notebook 03 trains five models under one bar).
+    train, val = synthetic_patches(8, 16, 0), synthetic_patches(2, 16, 1)
+    bar = _CountingBar()
+    for seed in (0, 1):
+        train_surrogate(MinkowskiSurrogate(THRESHOLDS, width=4, depth=1, levels=2), train, val, steps=6,
+                        batch_size=2, crop_size=16, eval_every=3, patience=5, val_patches=2, seed=seed, progress=bar)
+    assert bar.n == 12 and not bar.closed
+    assert set(bar.postfix) == {"train", "val"}
+
+
+def test_whole_patch_training_uses_the_cached_targets(monkeypatch):
+    """crop_size = patch size: whole patches, cached (D4-invariant) targets, no recomputation."""
+    import mink_toolkit.surrogate.training as training
+
+    train, val = synthetic_patches(8, 16, 4), synthetic_patches(2, 16, 5)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("exact targets recomputed for whole patches")
+
+    monkeypatch.setattr(training, "exact_targets", refuse)
+    torch.manual_seed(0)
+    model = small_conventional(lipschitz_cap=None, constrained=False)
+    result = train_surrogate(model, train, val, steps=20, batch_size=4, crop_size=16, lr=1e-2, eval_every=10,
+                             patience=5, val_patches=2, progress=False)
+    assert len(result.history) == 2 and result.best_val_loss == min(h["val_loss"] for h in result.history)
+    with pytest.raises(AssertionError, match="recomputed"):  # crops still compute their targets
+        train_surrogate(model, train, val, steps=1, batch_size=2, crop_size=8, progress=False)
