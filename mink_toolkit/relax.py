@@ -50,6 +50,9 @@ so V − E + F does not cancel catastrophically in float32 on full
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -84,6 +87,13 @@ PAPER_MIN_TEMPERATURE = 1e-3
 # --------------------------------------------------------------------------
 
 
+def _check_logic(args: tuple, tnorm: str, where: str) -> None:
+    """The checks of :func:`t_and` and :func:`t_or`: a known t-norm and two or more memberships."""
+    check_choice(tnorm, TNORMS, "tnorm")
+    if len(args) < 2:
+        raise ValueError(f"{where} needs at least two memberships; got {len(args)}")
+
+
 def t_and(*args: torch.Tensor, tnorm: str = "product") -> torch.Tensor:
     """Continuous AND of two or more memberships in [0, 1].
 
@@ -106,19 +116,11 @@ def t_and(*args: torch.Tensor, tnorm: str = "product") -> torch.Tensor:
     >>> [round(float(t_and(a, b, tnorm=t)), 2) for t in TNORMS]
     [0.4, 0.5, 0.3]
     """
-    check_choice(tnorm, TNORMS, "tnorm")
-    if len(args) < 2:
-        raise ValueError(f"t_and needs at least two memberships; got {len(args)}")
+    _check_logic(args, tnorm, "t_and")
     if tnorm == "product":
-        out = args[0]
-        for a in args[1:]:
-            out = out * a
-        return out
+        return functools.reduce(operator.mul, args)
     if tnorm == "godel":
-        out = args[0]
-        for a in args[1:]:
-            out = torch.minimum(out, a)
-        return out
+        return functools.reduce(torch.minimum, args)
     return (sum(args) - (len(args) - 1)).clamp_min(0.0)
 
 
@@ -135,9 +137,7 @@ def t_or(*args: torch.Tensor, tnorm: str = "product") -> torch.Tensor:
     >>> [round(float(t_or(a, b, tnorm=t)), 2) for t in TNORMS]
     [0.9, 0.8, 1.0]
     """
-    check_choice(tnorm, TNORMS, "tnorm")
-    if len(args) < 2:
-        raise ValueError(f"t_or needs at least two memberships; got {len(args)}")
+    _check_logic(args, tnorm, "t_or")
     if tnorm == "product":
         if len(args) == 2:
             a, b = args
@@ -147,10 +147,7 @@ def t_or(*args: torch.Tensor, tnorm: str = "product") -> torch.Tensor:
             out = out * (1.0 - a)
         return 1.0 - out
     if tnorm == "godel":
-        out = args[0]
-        for a in args[1:]:
-            out = torch.maximum(out, a)
-        return out
+        return functools.reduce(torch.maximum, args)
     return sum(args).clamp_max(1.0)
 
 
@@ -337,13 +334,18 @@ def soft_threshold(
     """
     field = _check_field(field)
     scalar = np.ndim(thresholds) == 0 if not isinstance(thresholds, torch.Tensor) else thresholds.ndim == 0
+    p = _field_membership(field, thresholds, temperature, relative, min_temperature)
+    return p[..., 0, :, :] if scalar else p
+
+
+def _field_membership(field: torch.Tensor, thresholds, temperature, relative: bool, min_temperature) -> torch.Tensor:
+    """Memberships (..., n, H, W) of a checked ``field``: thresholds and temperature checked here."""
     u_np, u = _checked_thresholds(thresholds, field)
     t = _resolve_temperature(
         u_np, temperature, relative=relative, min_temperature=min_temperature,
         dtype=field.dtype, device=field.device,
     )
-    p = _membership(field, u, t)
-    return p[..., 0, :, :] if scalar else p
+    return _membership(field, u, t)
 
 
 def _membership(field: torch.Tensor, u: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -666,12 +668,7 @@ def soft_minkowski_functionals(
     check_choice(perimeter, PERIMETERS, "perimeter")
     pixel_size = check_positive(pixel_size, "pixel_size")
     field = _check_field(field)
-    u_np, u = _checked_thresholds(thresholds, field)
-    t = _resolve_temperature(
-        u_np, temperature, relative=relative, min_temperature=min_temperature,
-        dtype=field.dtype, device=field.device,
-    )
-    p = _membership(field, u, t)
+    p = _field_membership(field, thresholds, temperature, relative, min_temperature)
     return _functionals_from_membership(p, connectivity, perimeter, pixel_size, tnorm, implementation)
 
 
@@ -724,12 +721,7 @@ def paper_relaxation(
     """
     pixel_size = check_positive(pixel_size, "pixel_size")
     field = _check_field(field)
-    u_np, u = _checked_thresholds(thresholds, field)
-    t = _resolve_temperature(
-        u_np, temperature, relative=relative, min_temperature=min_temperature,
-        dtype=field.dtype, device=field.device,
-    )
-    p = _membership(field, u, t)
+    p = _field_membership(field, thresholds, temperature, relative, min_temperature)
     area = _sum_hw(p)
     if p.shape[-1] > 1 and p.shape[-2] > 1:
         gy, gx = torch.gradient(p, dim=(-2, -1))
