@@ -376,6 +376,15 @@ def _check_membership(membership) -> torch.Tensor:
     return membership
 
 
+def _check_options(connectivity, perimeter, pixel_size, tnorm: str, implementation: str) -> float:
+    """The option checks of the relaxed functionals; returns the checked ``pixel_size``."""
+    check_choice(tnorm, TNORMS, "tnorm")
+    check_choice(implementation, ("fused", "autograd"), "implementation")
+    check_choice(connectivity, CONNECTIVITIES, "connectivity")
+    check_choice(perimeter, PERIMETERS, "perimeter")
+    return check_positive(pixel_size, "pixel_size")
+
+
 def membership_functionals(
     membership: torch.Tensor,
     *,
@@ -418,11 +427,7 @@ def membership_functionals(
     >>> membership_functionals(torch.full((1, 1), 0.5))
     tensor([0.5000, 2.0000, 0.5000])
     """
-    check_choice(tnorm, TNORMS, "tnorm")
-    check_choice(implementation, ("fused", "autograd"), "implementation")
-    check_choice(connectivity, CONNECTIVITIES, "connectivity")
-    check_choice(perimeter, PERIMETERS, "perimeter")
-    pixel_size = check_positive(pixel_size, "pixel_size")
+    pixel_size = _check_options(connectivity, perimeter, pixel_size, tnorm, implementation)
     membership = _check_membership(membership)
     return _functionals_from_membership(membership, connectivity, perimeter, pixel_size, tnorm, implementation)
 
@@ -514,11 +519,7 @@ def soft_minkowski_functionals(
     >>> soft_minkowski_functionals(square, [0.5], 1e-3)
     tensor([[ 9., 12.,  1.]])
     """
-    check_choice(tnorm, TNORMS, "tnorm")
-    check_choice(implementation, ("fused", "autograd"), "implementation")
-    check_choice(connectivity, CONNECTIVITIES, "connectivity")
-    check_choice(perimeter, PERIMETERS, "perimeter")
-    pixel_size = check_positive(pixel_size, "pixel_size")
+    pixel_size = _check_options(connectivity, perimeter, pixel_size, tnorm, implementation)
     field = _check_field(field)
     p = _field_membership(field, thresholds, temperature, relative, min_temperature)
     return _functionals_from_membership(p, connectivity, perimeter, pixel_size, tnorm, implementation)
