@@ -62,6 +62,12 @@ class Schedule:
     def __call__(self, step: int) -> float:
         return self.at(check_integer(step, "step", minimum=0))
 
+    def _check_fields(self, *positive: str) -> None:
+        """Check ``total_steps`` (an int >= 1), then each field named in ``positive`` (> 0)."""
+        check_integer(self.total_steps, "total_steps", minimum=1)
+        for name in positive:
+            check_positive(getattr(self, name), name)
+
     def values(self, n_steps: int | None = None) -> np.ndarray:
         """Values at steps 0 … n_steps − 1 (default ``total_steps + 1``)."""
         n = self.total_steps + 1 if n_steps is None else check_integer(n_steps, "n_steps", minimum=1)
@@ -97,16 +103,26 @@ class ExponentialSchedule(Schedule):
     floor: float = 0.05
 
     def __post_init__(self):
-        check_integer(self.total_steps, "total_steps", minimum=1)
-        check_positive(self.rate, "rate")
-        check_positive(self.floor, "floor")
+        self._check_fields("rate", "floor")
 
     def factor(self, progress: float) -> float:  # noqa: D102
         return max(self.floor, math.exp(-self.rate * progress))
 
 
 @dataclass(frozen=True)
-class LinearSchedule(Schedule):
+class _StartEndSchedule(Schedule):
+    """Shared fields of the schedules that go from ``start`` to ``end`` over ``total_steps``."""
+
+    total_steps: int
+    start: float = 1.0
+    end: float = 0.05
+
+    def __post_init__(self):
+        self._check_fields("start", "end")
+
+
+@dataclass(frozen=True)
+class LinearSchedule(_StartEndSchedule):
     """Linear from ``start`` to ``end`` over ``total_steps``.
 
     Examples
@@ -115,21 +131,12 @@ class LinearSchedule(Schedule):
     array([1. , 0.8, 0.6, 0.4, 0.2])
     """
 
-    total_steps: int
-    start: float = 1.0
-    end: float = 0.05
-
-    def __post_init__(self):
-        check_integer(self.total_steps, "total_steps", minimum=1)
-        check_positive(self.start, "start")
-        check_positive(self.end, "end")
-
     def factor(self, progress: float) -> float:  # noqa: D102
         return self.start + (self.end - self.start) * progress
 
 
 @dataclass(frozen=True)
-class CosineSchedule(Schedule):
+class CosineSchedule(_StartEndSchedule):
     """Half-cosine from ``start`` to ``end`` over ``total_steps``.
 
     Examples
@@ -137,15 +144,6 @@ class CosineSchedule(Schedule):
     >>> CosineSchedule(2, start=1.0, end=0.2).values()
     array([1. , 0.6, 0.2])
     """
-
-    total_steps: int
-    start: float = 1.0
-    end: float = 0.05
-
-    def __post_init__(self):
-        check_integer(self.total_steps, "total_steps", minimum=1)
-        check_positive(self.start, "start")
-        check_positive(self.end, "end")
 
     def factor(self, progress: float) -> float:  # noqa: D102
         return self.end + (self.start - self.end) * 0.5 * (1.0 + math.cos(math.pi * progress))

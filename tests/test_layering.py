@@ -25,7 +25,11 @@ LAYERS = [
     ("functionals",),
     ("resample", "preprocess"),
     ("verification",),
-    ("relax", "schedules"),
+    # relax/: the continuous logic, the relaxed functionals on it, the published variant on those.
+    ("relax.tnorms", "schedules"),
+    ("relax.soft",),
+    ("relax.paper",),
+    ("relax",),
     ("losses",),
     ("datasets", "checkpoint"),
     # surrogate/, inside: the architectures over their norms and head, the tools over the architectures.

@@ -26,7 +26,15 @@ import numpy as np
 
 from .._validation import check_choice, check_integer, check_positive
 from ..thresholds import check_thresholds
-from ..functionals import CONNECTIVITIES, FUNCTIONAL_NAMES, NAN_POLICIES, PERIMETERS, minkowski_functionals
+from ..functionals import (
+    CONNECTIVITIES,
+    DEFAULT_CONNECTIVITY,
+    DEFAULT_PERIMETER,
+    FUNCTIONAL_NAMES,
+    NAN_POLICIES,
+    PERIMETERS,
+    minkowski_functionals,
+)
 from ..io.odim import OdimHeader, read_odim_values
 from ..preprocess import screen_clutter, zr_coefficients, zr_rain
 from ..resample import block_mean
@@ -90,8 +98,8 @@ class CurvesSettings:
     """
 
     thresholds: tuple
-    connectivity: int = 8
-    perimeter: str = "edges"
+    connectivity: int = DEFAULT_CONNECTIVITY
+    perimeter: str = DEFAULT_PERIMETER
     nan_policy: str = "window"
     rain_rate: bool = False
     zr_a: float | None = None

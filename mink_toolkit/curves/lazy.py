@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_positive
-from ..functionals import FUNCTIONAL_NAMES, minkowski_functionals
+from ..functionals import DEFAULT_CONNECTIVITY, DEFAULT_PERIMETER, FUNCTIONAL_NAMES, minkowski_functionals
 from ..preprocess import screen_clutter
 from .scheduling import _check_scheduler, compute_streaming
 
@@ -36,8 +36,8 @@ def minkowski_curves(
     series,
     thresholds,
     *,
-    connectivity: int = 8,
-    perimeter: str = "edges",
+    connectivity: int = DEFAULT_CONNECTIVITY,
+    perimeter: str = DEFAULT_PERIMETER,
     nan_policy: str = "window",
     pixel_size: float = 1.0,
     length_unit: str | None = None,

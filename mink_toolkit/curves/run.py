@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..thresholds import check_thresholds
-from ..functionals import FUNCTIONAL_NAMES
+from ..functionals import DEFAULT_CONNECTIVITY, DEFAULT_PERIMETER, FUNCTIONAL_NAMES
 from .engine import CurvesSettings, compute_files, curves_dataset
 from .scheduling import CONNECT_TIMEOUT_S, LOCAL_SCHEDULERS
 from .store import Committer, CurvesStore, merge_records, output_format, provenance_attrs, write_curves
@@ -141,8 +141,8 @@ def run_curves(
     thresholds,
     out,
     *,
-    connectivity: int = 8,
-    perimeter: str = "edges",
+    connectivity: int = DEFAULT_CONNECTIVITY,
+    perimeter: str = DEFAULT_PERIMETER,
     nan_policy: str = "window",
     scheduler: str = "threads",
     connect_timeout: float = CONNECT_TIMEOUT_S,

@@ -41,15 +41,9 @@ from ..functionals import (
     _minkowski_functionals,
     compress_functionals,
 )
-from ..relax import (
-    PAPER_MIN_TEMPERATURE,
-    PAPER_RELATIVE_TEMPERATURE,
-    TNORMS,
-    _check_field,
-    _functionals_from_membership,
-    _membership,
-    _resolve_temperature,
-)
+from ..relax.paper import PAPER_MIN_TEMPERATURE, PAPER_RELATIVE_TEMPERATURE
+from ..relax.soft import _check_field, _functionals_from_membership, _membership, _resolve_temperature
+from ..relax.tnorms import TNORMS
 from ..schedules import Schedule
 from ..thresholds import Quantiles, _as_numpy, resolve_thresholds
 from .distance import REDUCTIONS, _integrate, _weights_like

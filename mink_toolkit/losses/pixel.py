@@ -11,6 +11,13 @@ import torch
 __all__ = ["log_mse", "log_l1", "DATA_LOSSES"]
 
 
+def _log1p_difference(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``log1p(pred) - log1p(target)``, the residual both losses score, after checking the shapes agree."""
+    if pred.shape != target.shape:
+        raise ValueError(f"pred and target differ in shape: {tuple(pred.shape)} vs {tuple(target.shape)}")
+    return torch.log1p(pred) - torch.log1p(target)
+
+
 def log_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     r"""Mean squared error in ``log1p`` space, :math:`\langle(\log(1+\hat x) - \log(1+x))^2\rangle`.
 
@@ -23,9 +30,7 @@ def log_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     >>> float(log_mse(torch.zeros(2, 2), torch.full((2, 2), math.e - 1)))
     1.0
     """
-    if pred.shape != target.shape:
-        raise ValueError(f"pred and target differ in shape: {tuple(pred.shape)} vs {tuple(target.shape)}")
-    return (torch.log1p(pred) - torch.log1p(target)).pow(2).mean()
+    return _log1p_difference(pred, target).pow(2).mean()
 
 
 def log_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -41,9 +46,7 @@ def log_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     >>> float(log_l1(torch.zeros(2, 2), torch.full((2, 2), math.e - 1)))
     1.0
     """
-    if pred.shape != target.shape:
-        raise ValueError(f"pred and target differ in shape: {tuple(pred.shape)} vs {tuple(target.shape)}")
-    return (torch.log1p(pred) - torch.log1p(target)).abs().mean()
+    return _log1p_difference(pred, target).abs().mean()
 
 
 #: Data losses of deterministic models, by name (generators use

@@ -12,6 +12,7 @@ import html
 import numpy as np
 
 from .._validation import check_integer
+from ..functionals import DEFAULT_CONNECTIVITY
 
 __all__ = ["excursion_set_explorer"]
 
@@ -30,7 +31,7 @@ def _slider_options() -> dict:
 # ---------------------------------------------------------------- notebook 01: excursion sets
 
 
-def excursion_set_explorer(field, thresholds=None, *, connectivity: int = 8, draw: bool = True):
+def excursion_set_explorer(field, thresholds=None, *, connectivity: int = DEFAULT_CONNECTIVITY, draw: bool = True):
     """Threshold slider showing the excursion set {field >= u} and its functionals.
 
     Parameters

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from .._validation import check_choice, check_positive
+from ..functionals import DEFAULT_PERIMETER
 
 __all__ = ["project_feasible", "head_lipschitz_constant", "geometric_violations", "CONDITIONS", "DISCRETE_CONDITIONS"]
 
@@ -239,7 +240,7 @@ def geometric_violations(
     image_shape: tuple[int, int],
     *,
     pixel_size: float = 1.0,
-    perimeter: str = "edges",
+    perimeter: str = DEFAULT_PERIMETER,
     components=None,
     truth=None,
     discrete: bool = False,

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._validation import check_choice, check_integer
-from ..functionals import expand_functionals
+from ..functionals import DEFAULT_CONNECTIVITY, DEFAULT_PERIMETER, expand_functionals
 from .models import SurrogateBase, _check_flag, _check_grid
 from .norms import cap_norm, conv_norm_power_iteration, conv_operator_norm, matrix_norm
 
@@ -150,8 +150,8 @@ class ConventionalSurrogate(SurrogateBase):
         self,
         thresholds,
         *,
-        connectivity: int = 8,
-        perimeter: str = "edges",
+        connectivity: int = DEFAULT_CONNECTIVITY,
+        perimeter: str = DEFAULT_PERIMETER,
         lipschitz_cap: float | None = CONVENTIONAL_LIPSCHITZ_CAP,
         constrained: bool = True,
         channels=(16, 32, 64, 64),

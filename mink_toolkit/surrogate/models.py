@@ -20,7 +20,7 @@ import numpy as np
 
 from .._validation import check_choice, check_integer, check_positive
 from ..thresholds import check_thresholds
-from ..functionals import CONNECTIVITIES, PERIMETERS, combine_terms
+from ..functionals import CONNECTIVITIES, DEFAULT_CONNECTIVITY, DEFAULT_PERIMETER, PERIMETERS, combine_terms
 from .constraints import project_feasible
 from .norms import MaxMin, cap_norm, conv_operator_norm, matrix_norm
 
@@ -122,13 +122,13 @@ ORDER_STATISTICS = ("pixel", "row_max", "row_min", "column_max", "column_min", "
 DIAGONAL_STATISTICS = ("diagonal_max", "diagonal_min", "antidiagonal_max", "antidiagonal_min")
 
 
-def order_statistics(perimeter: str = "edges") -> tuple[str, ...]:
+def order_statistics(perimeter: str = DEFAULT_PERIMETER) -> tuple[str, ...]:
     """Names of the order statistics a surrogate with this perimeter estimator uses."""
     check_choice(perimeter, PERIMETERS, "perimeter")
     return ORDER_STATISTICS + (DIAGONAL_STATISTICS if perimeter == "crofton" else ())
 
 
-def exact_head(connectivity: int = 8, perimeter: str = "edges") -> torch.Tensor:
+def exact_head(connectivity: int = DEFAULT_CONNECTIVITY, perimeter: str = DEFAULT_PERIMETER) -> torch.Tensor:
     """Weights of the exact estimator on the order statistics, derived from :func:`combine_terms`.
 
     ``combine_terms`` is linear in the configuration counts, so evaluating it
@@ -418,8 +418,8 @@ class MinkowskiSurrogate(SurrogateBase):
         self,
         thresholds,
         *,
-        connectivity: int = 8,
-        perimeter: str = "edges",
+        connectivity: int = DEFAULT_CONNECTIVITY,
+        perimeter: str = DEFAULT_PERIMETER,
         lipschitz_cap: float | None = DEFAULT_LIPSCHITZ_CAP,
         constrained: bool = True,
         width: int = 16,

@@ -176,14 +176,15 @@ def test_settings_refuse_bad_values_when_built():
 def test_module_checks_its_thresholds_once_and_keeps_them_ready(monkeypatch):
     """The path MinkowskiLoss -> relaxed functionals checks the thresholds when the module is built, not per step."""
     import mink_toolkit.functionals
-    import mink_toolkit.relax
+    import mink_toolkit.relax.paper
+    import mink_toolkit.relax.soft
     import mink_toolkit.thresholds
 
     module = MinkowskiLoss(U)
     pred, target = _pair(10)
     calls = []
     original = mink_toolkit.thresholds.check_thresholds
-    for where in (mink_toolkit.thresholds, mink_toolkit.functionals, mink_toolkit.relax):
+    for where in (mink_toolkit.thresholds, mink_toolkit.functionals, mink_toolkit.relax.soft, mink_toolkit.relax.paper):
         monkeypatch.setattr(where, "check_thresholds", lambda *a, **k: calls.append(a) or original(*a, **k))
     for step in range(3):
         module(pred, target, step=step)

@@ -1,46 +1,11 @@
-r"""Differentiable Minkowski functionals by temperature-annealed sigmoid relaxation.
+r"""Memberships, temperatures and the relaxed Minkowski functionals (see :mod:`mink_toolkit.relax`).
 
-The exact functionals (:func:`~mink_toolkit.minkowski_functionals`) are sums
-of local configuration counts of the excursion set :math:`\{x \ge u\}`
-(see :mod:`mink_toolkit.functionals`). Here each pixel's indicator is
-replaced by a *membership*
-
-.. math:: p = \sigma\!\left(\frac{x - u}{T}\right),
-
-and each configuration count by its continuous-logic version under a
-t-norm (AND) and its t-conorm (OR):
-
-=============  ===================  ===========================  =========
-t-norm         AND(a, b)            OR(a, b)                     NOT(a)
-=============  ===================  ===========================  =========
-product        :math:`ab`           :math:`a + b - ab`           1 − a
-Gödel          :math:`\min(a, b)`   :math:`\max(a, b)`           1 − a
-Łukasiewicz    max(0, a + b − 1)    min(1, a + b)                1 − a
-=============  ===================  ===========================  =========
-
-(blocks of four use the associative extension: product OR
-:math:`1 - \prod_i (1 - p_i)`, Łukasiewicz AND :math:`\max(0, \sum_i p_i - 3)`).
-The relaxed counts go through :func:`~mink_toolkit.functionals.combine_terms`,
-the toolkit's single definition of the functionals, so the relaxed area,
-perimeter and Euler characteristic have the same estimators, connectivity,
-border convention (pixels outside the array are background, p = 0) and
-units as the exact ones, and equal them on binary input as
-:math:`T \to 0` — unlike the published code, whose relaxed χ was
-4-connected while its targets were 8-connected (kept for comparison as
-:func:`paper_relaxation`).
-
-With the product t-norm every relaxed functional is the *multilinear
-extension* of its exact estimator: the expected value of the exact
-functional of a random binary image whose pixels are independently in the
-set with probability p (each configuration count is a sum of products of
-independent indicators). This is what makes the relaxation exact on binary
-input and smooth in between.
-
-Ties: a pixel exactly at the threshold gets p = 0.5 at every temperature,
-while the exact set :math:`\{x \ge u\}` counts it fully. OPERA rain rates
-are quantised at 0.01 mm/h, so thresholds on that grid keep a bias that no
-temperature removes; :func:`~mink_toolkit.thresholds.offset_from_grid` moves thresholds half a
-quantum off the grid.
+:func:`soft_threshold` turns a field into memberships
+:math:`\sigma((x - u)/T)`; :func:`membership_functionals` evaluates the
+configuration counts of :mod:`mink_toolkit.functionals` on memberships with
+a t-norm (:mod:`~mink_toolkit.relax.tnorms`) and combines them with
+:func:`~mink_toolkit.functionals.combine_terms`;
+:func:`soft_minkowski_functionals` does both.
 
 Sums over the image are taken in two stages (row sums in the working
 precision, then float64 over rows) and the terms are combined in float64,
@@ -54,109 +19,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._validation import check_choice, check_positive
-from .functionals import CONNECTIVITIES, DEFAULT_CONNECTIVITY, DEFAULT_PERIMETER, PERIMETERS, combine_terms, required_terms
-from .thresholds import check_thresholds
+from .._validation import check_choice, check_positive
+from ..functionals import CONNECTIVITIES, DEFAULT_CONNECTIVITY, DEFAULT_PERIMETER, PERIMETERS, combine_terms, required_terms
+from ..thresholds import check_thresholds
+from .tnorms import TNORMS, t_and, t_or
 
 __all__ = [
-    "TNORMS",
-    "t_and",
-    "t_or",
-    "t_not",
     "resolve_temperature",
-    "paper_temperature",
     "soft_threshold",
     "membership_functionals",
     "soft_minkowski_functionals",
-    "paper_relaxation",
 ]
-
-#: Names of the t-norms accepted by ``tnorm=``.
-TNORMS = ("product", "godel", "lukasiewicz")
-
-#: Final annealing factor and relative temperature of the published schedule.
-PAPER_RELATIVE_TEMPERATURE = 0.1
-PAPER_MIN_TEMPERATURE = 1e-3
-
-
-# --------------------------------------------------------------------------
-# Continuous logic
-# --------------------------------------------------------------------------
-
-
-def t_and(*args: torch.Tensor, tnorm: str = "product") -> torch.Tensor:
-    """Continuous AND of two or more memberships in [0, 1].
-
-    Parameters
-    ----------
-    *args : torch.Tensor
-        Memberships, broadcastable to one shape.
-    tnorm : {"product", "godel", "lukasiewicz"}
-        Product :math:`\\prod a_i`, Gödel :math:`\\min a_i` or Łukasiewicz
-        :math:`\\max(0, \\sum a_i - (k - 1))` (associative extensions).
-
-    Returns
-    -------
-    torch.Tensor
-
-    Examples
-    --------
-    >>> import torch
-    >>> a, b = torch.tensor(0.8), torch.tensor(0.5)
-    >>> [round(float(t_and(a, b, tnorm=t)), 2) for t in TNORMS]
-    [0.4, 0.5, 0.3]
-    """
-    check_choice(tnorm, TNORMS, "tnorm")
-    if len(args) < 2:
-        raise ValueError(f"t_and needs at least two memberships; got {len(args)}")
-    if tnorm == "product":
-        out = args[0]
-        for a in args[1:]:
-            out = out * a
-        return out
-    if tnorm == "godel":
-        out = args[0]
-        for a in args[1:]:
-            out = torch.minimum(out, a)
-        return out
-    return (sum(args) - (len(args) - 1)).clamp_min(0.0)
-
-
-def t_or(*args: torch.Tensor, tnorm: str = "product") -> torch.Tensor:
-    """Continuous OR (the t-conorm dual to :func:`t_and` under NOT = 1 − a).
-
-    Product :math:`1 - \\prod (1 - a_i)` (for two: a + b − ab), Gödel
-    :math:`\\max a_i`, Łukasiewicz :math:`\\min(1, \\sum a_i)`.
-
-    Examples
-    --------
-    >>> import torch
-    >>> a, b = torch.tensor(0.8), torch.tensor(0.5)
-    >>> [round(float(t_or(a, b, tnorm=t)), 2) for t in TNORMS]
-    [0.9, 0.8, 1.0]
-    """
-    check_choice(tnorm, TNORMS, "tnorm")
-    if len(args) < 2:
-        raise ValueError(f"t_or needs at least two memberships; got {len(args)}")
-    if tnorm == "product":
-        if len(args) == 2:
-            a, b = args
-            return a + b - a * b
-        out = 1.0 - args[0]
-        for a in args[1:]:
-            out = out * (1.0 - a)
-        return 1.0 - out
-    if tnorm == "godel":
-        out = args[0]
-        for a in args[1:]:
-            out = torch.maximum(out, a)
-        return out
-    return sum(args).clamp_max(1.0)
-
-
-def t_not(a: torch.Tensor) -> torch.Tensor:
-    """Continuous NOT, 1 − a (the same for all three t-norms)."""
-    return 1.0 - a
 
 
 # --------------------------------------------------------------------------
@@ -273,30 +146,6 @@ def _resolve_temperature(u_np: np.ndarray, temperature, *, relative: bool, min_t
     return t
 
 
-def paper_temperature(thresholds, factor: float = 1.0) -> np.ndarray:
-    r"""The published temperature :math:`T = \max(0.1\,u, 10^{-3}) \cdot f`.
-
-    Parameters
-    ----------
-    thresholds : 1-D array_like (mm/h)
-    factor : float
-        Annealing factor f, from 1 down to the schedule's floor 0.05 (so the
-        final temperature is :math:`0.005\,u` for u >= 0.2 mm/h).
-
-    Returns
-    -------
-    ndarray, shape (n,)
-
-    Examples
-    --------
-    >>> paper_temperature([0.005, 1.0], factor=0.05)
-    array([5.e-05, 5.e-03])
-    """
-    u = check_thresholds(thresholds)
-    factor = check_positive(factor, "factor")
-    return np.maximum(PAPER_RELATIVE_TEMPERATURE * u, PAPER_MIN_TEMPERATURE) * factor
-
-
 # --------------------------------------------------------------------------
 # Soft threshold
 # --------------------------------------------------------------------------
@@ -337,13 +186,18 @@ def soft_threshold(
     """
     field = _check_field(field)
     scalar = np.ndim(thresholds) == 0 if not isinstance(thresholds, torch.Tensor) else thresholds.ndim == 0
+    p = _field_membership(field, thresholds, temperature, relative, min_temperature)
+    return p[..., 0, :, :] if scalar else p
+
+
+def _field_membership(field: torch.Tensor, thresholds, temperature, relative: bool, min_temperature) -> torch.Tensor:
+    """Memberships (..., n, H, W) of a checked ``field``: thresholds and temperature checked here."""
     u_np, u = _checked_thresholds(thresholds, field)
     t = _resolve_temperature(
         u_np, temperature, relative=relative, min_temperature=min_temperature,
         dtype=field.dtype, device=field.device,
     )
-    p = _membership(field, u, t)
-    return p[..., 0, :, :] if scalar else p
+    return _membership(field, u, t)
 
 
 def _membership(field: torch.Tensor, u: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -522,6 +376,15 @@ def _check_membership(membership) -> torch.Tensor:
     return membership
 
 
+def _check_options(connectivity, perimeter, pixel_size, tnorm: str, implementation: str) -> float:
+    """The option checks of the relaxed functionals; returns the checked ``pixel_size``."""
+    check_choice(tnorm, TNORMS, "tnorm")
+    check_choice(implementation, ("fused", "autograd"), "implementation")
+    check_choice(connectivity, CONNECTIVITIES, "connectivity")
+    check_choice(perimeter, PERIMETERS, "perimeter")
+    return check_positive(pixel_size, "pixel_size")
+
+
 def membership_functionals(
     membership: torch.Tensor,
     *,
@@ -564,11 +427,7 @@ def membership_functionals(
     >>> membership_functionals(torch.full((1, 1), 0.5))
     tensor([0.5000, 2.0000, 0.5000])
     """
-    check_choice(tnorm, TNORMS, "tnorm")
-    check_choice(implementation, ("fused", "autograd"), "implementation")
-    check_choice(connectivity, CONNECTIVITIES, "connectivity")
-    check_choice(perimeter, PERIMETERS, "perimeter")
-    pixel_size = check_positive(pixel_size, "pixel_size")
+    pixel_size = _check_options(connectivity, perimeter, pixel_size, tnorm, implementation)
     membership = _check_membership(membership)
     return _functionals_from_membership(membership, connectivity, perimeter, pixel_size, tnorm, implementation)
 
@@ -660,91 +519,7 @@ def soft_minkowski_functionals(
     >>> soft_minkowski_functionals(square, [0.5], 1e-3)
     tensor([[ 9., 12.,  1.]])
     """
-    check_choice(tnorm, TNORMS, "tnorm")
-    check_choice(implementation, ("fused", "autograd"), "implementation")
-    check_choice(connectivity, CONNECTIVITIES, "connectivity")
-    check_choice(perimeter, PERIMETERS, "perimeter")
-    pixel_size = check_positive(pixel_size, "pixel_size")
+    pixel_size = _check_options(connectivity, perimeter, pixel_size, tnorm, implementation)
     field = _check_field(field)
-    u_np, u = _checked_thresholds(thresholds, field)
-    t = _resolve_temperature(
-        u_np, temperature, relative=relative, min_temperature=min_temperature,
-        dtype=field.dtype, device=field.device,
-    )
-    p = _membership(field, u, t)
+    p = _field_membership(field, thresholds, temperature, relative, min_temperature)
     return _functionals_from_membership(p, connectivity, perimeter, pixel_size, tnorm, implementation)
-
-
-def paper_relaxation(
-    field: torch.Tensor,
-    thresholds,
-    temperature=PAPER_RELATIVE_TEMPERATURE,
-    *,
-    relative: bool = True,
-    min_temperature: float | None = PAPER_MIN_TEMPERATURE,
-    pixel_size: float = 1.0,
-    eps: float = 1e-12,
-) -> torch.Tensor:
-    r"""The published relaxation (arXiv 2604.11422), for comparison and teaching.
-
-    **Not consistent with the exact functionals**; kept to show why the
-    published relaxation reached R² of only 0.922 (perimeter) and 0.135
-    (topology) against its targets. With :math:`p = \sigma((x-u)/T)` and
-    by default the paper's :math:`T = \max(0.1\,u, 10^{-3})`:
-
-    * area :math:`= \sum p` (as ours);
-    * perimeter: total variation of p with central differences
-      (``torch.gradient``, one-sided at the border),
-      :math:`\sum \sqrt{(\partial_x p)^2 + (\partial_y p)^2 + \varepsilon}`;
-      the ε (ours) keeps it differentiable on flat regions;
-    * χ: 4-connected vertex–edge–face count with the Gödel t-norm,
-      pixels as vertices: :math:`V - E + F` with V = Σp, E = Σ min over
-      horizontal and vertical pairs, F = Σ min over 2×2 blocks.
-
-    Parameters
-    ----------
-    field : torch.Tensor, shape (..., H, W)
-    thresholds : 1-D array_like (n,)
-    temperature, relative, min_temperature
-        As in :func:`soft_minkowski_functionals`; defaults are the paper's.
-    pixel_size : float
-    eps : float
-        Added under the square root of the total variation.
-
-    Returns
-    -------
-    torch.Tensor, shape (..., n, 3)
-
-    Examples
-    --------
-    >>> import torch
-    >>> square = torch.zeros(5, 5); square[1:4, 1:4] = 1.0
-    >>> paper_relaxation(square, [0.5], 1e-3, relative=False).round(decimals=2)
-    tensor([[ 9.0000, 16.8300,  1.0000]])
-    """
-    pixel_size = check_positive(pixel_size, "pixel_size")
-    field = _check_field(field)
-    u_np, u = _checked_thresholds(thresholds, field)
-    t = _resolve_temperature(
-        u_np, temperature, relative=relative, min_temperature=min_temperature,
-        dtype=field.dtype, device=field.device,
-    )
-    p = _membership(field, u, t)
-    area = _sum_hw(p)
-    if p.shape[-1] > 1 and p.shape[-2] > 1:
-        gy, gx = torch.gradient(p, dim=(-2, -1))
-    else:  # torch.gradient needs two samples along each dim
-        gy = gx = torch.zeros_like(p)
-    length = _sum_hw(torch.sqrt(gx * gx + gy * gy + eps))
-    edges = _sum_hw(torch.minimum(p[..., :, :-1], p[..., :, 1:])) + _sum_hw(
-        torch.minimum(p[..., :-1, :], p[..., 1:, :])
-    )
-    faces = _sum_hw(
-        torch.minimum(
-            torch.minimum(p[..., :-1, :-1], p[..., :-1, 1:]),
-            torch.minimum(p[..., 1:, :-1], p[..., 1:, 1:]),
-        )
-    )
-    euler = area - edges + faces
-    out = torch.stack([area * pixel_size**2, length * pixel_size, euler], dim=-1)
-    return out.to(field.dtype)
