@@ -310,13 +310,9 @@ def read_odim_header(path) -> OdimHeader:
 
     Raises
     ------
-    FileNotFoundError
-        ``path`` does not exist.
-    IsADirectoryError
-        ``path`` is a directory.
-    mink_toolkit.OperaFileError
-        (an ``OSError``) The file is not HDF5 or lacks the ODIM attributes
-        used here; the message names the file.
+    FileNotFoundError, IsADirectoryError, mink_toolkit.OperaFileError
+        As :func:`read_odim` (a missing path, a directory, a file that is not
+        HDF5 or lacks the ODIM attributes used here).
 
     Examples
     --------

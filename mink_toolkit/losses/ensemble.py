@@ -46,7 +46,8 @@ def fair_crps_loss(members: torch.Tensor, target: torch.Tensor, *, space: str = 
 
     Returns
     -------
-    torch.Tensor, scalar
+    torch.Tensor, 0-d
+        The mean over batch, pixels and scales, with a gradient to ``members``.
 
     Examples
     --------

@@ -212,6 +212,7 @@ def instructor_copy(nb):
     Parameters
     ----------
     nb : nbformat.NotebookNode
+        The stored tutorial; it is not modified.
 
     Returns
     -------

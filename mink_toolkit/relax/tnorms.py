@@ -66,9 +66,9 @@ def t_or(*args: torch.Tensor, tnorm: str = "product") -> torch.Tensor:
     Examples
     --------
     >>> import torch
-    >>> a, b = torch.tensor(0.8), torch.tensor(0.5)
-    >>> [round(float(t_or(a, b, tnorm=t)), 2) for t in TNORMS]
-    [0.9, 0.8, 1.0]
+    >>> pair = torch.tensor(0.8), torch.tensor(0.5)
+    >>> {t: round(float(t_or(*pair, tnorm=t)), 2) for t in TNORMS}
+    {'product': 0.9, 'godel': 0.8, 'lukasiewicz': 1.0}
     """
     _check_logic(args, tnorm, "t_or")
     if tnorm == "product":

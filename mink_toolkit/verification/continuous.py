@@ -12,13 +12,7 @@ from scipy.stats import wasserstein_distance
 from .._validation import check_positive
 from ._common import _pair, _stack
 
-__all__ = [
-    "mae",
-    "rmse",
-    "r2_score",
-    "wet_wasserstein",
-    "maximum_ratio",
-]
+__all__ = ["mae", "rmse", "r2_score", "wet_wasserstein", "maximum_ratio"]
 
 
 def mae(pred, target) -> float:
