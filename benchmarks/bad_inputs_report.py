@@ -18,14 +18,16 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
-TESTS = Path(__file__).resolve().parent.parent / "tests"
+ROOT = Path(__file__).resolve().parent.parent
+TESTS = ROOT / "tests"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--verbose", action="store_true", help="print every case that is not clear")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(TESTS))  # the table and its helpers (_odim_files) live in tests/
+    # This checkout's package (not an installed one), and the table with its helpers (_odim_files) in tests/.
+    sys.path[:0] = [str(ROOT), str(TESTS)]
     import test_bad_inputs as table
 
     rows = []

@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validation import check_choice, check_thresholds
-from .functionals import compress_functionals, minkowski_functionals
+from ._validation import check_array_field, check_choice, check_positive, check_thresholds, check_weights
+from .functionals import CONNECTIVITIES, PERIMETERS, compress_functionals, minkowski_functionals
 from .relax import TNORMS, _check_field, _functionals_from_membership, _membership, resolve_temperature
 from .schedules import Schedule
 
@@ -363,6 +363,7 @@ def _loss_setup(pred, target, thresholds, temperature, relative, min_temperature
     check_choice(space, SPACES, "space")
     check_choice(tnorm, TNORMS, "tnorm")
     pred = _check_pair(pred, target)
+    check_array_field(_as_numpy(target), "target", nonnegative=_units_of(target, units) in RAIN_UNITS)
     u = resolve_thresholds(thresholds, target, units=units)
     t = resolve_temperature(u, temperature, relative=relative, min_temperature=min_temperature,
                             dtype=pred.dtype, device=pred.device)
@@ -437,6 +438,7 @@ def minkowski_loss(
     >>> loss.backward(); bool(pred.grad.abs().sum() > 0)
     True
     """
+    check_weights(weights)
     pred, u, u_t, t, exact = _loss_setup(pred, target, thresholds, temperature, relative, min_temperature,
                                          units, connectivity, perimeter, pixel_size, reduction, space, tnorm)
     soft = _functionals_from_membership(_membership(pred, u_t, t), connectivity, perimeter,
@@ -476,6 +478,7 @@ def threshold_gradients(
     torch.Tensor, shape (..., n, H, W)
         ``result.sum(-3)`` is the gradient of the loss.
     """
+    check_weights(weights)
     pred, u, u_t, t, exact = _loss_setup(pred, target, thresholds, temperature, relative, min_temperature,
                                          units, connectivity, perimeter, pixel_size, "mean", space, tnorm)
     copies = pred.detach().unsqueeze(-3).expand(*pred.shape[:-2], u.size, *pred.shape[-2:]).clone()
@@ -576,6 +579,9 @@ class MinkowskiLoss(nn.Module):
         check_choice(space, SPACES, "space")
         check_choice(reduction, REDUCTIONS, "reduction")
         check_choice(tnorm, TNORMS, "tnorm")
+        check_choice(connectivity, CONNECTIVITIES, "connectivity")
+        check_choice(perimeter, PERIMETERS, "perimeter")
+        check_positive(pixel_size, "pixel_size")
         if schedule is not None and not isinstance(schedule, Schedule):
             raise TypeError(f"schedule must be a Schedule (e.g. ExponentialSchedule); got {type(schedule).__name__}")
         if isinstance(thresholds, Quantiles) and reference is None:
@@ -590,9 +596,7 @@ class MinkowskiLoss(nn.Module):
         self.relative = relative
         self.min_temperature = min_temperature
         self.schedule = schedule
-        self.weights = tuple(float(w) for w in weights)
-        if len(self.weights) != 3:
-            raise ValueError(f"weights must have 3 entries; got {len(self.weights)}")
+        self.weights = check_weights(weights)
         self.space, self.reduction, self.tnorm, self.units = space, reduction, tnorm, units
         self.connectivity, self.perimeter, self.pixel_size = connectivity, perimeter, pixel_size
         self.step = 0

@@ -46,7 +46,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.stats import wasserstein_distance
 
-from ._validation import check_array_field, check_integer, check_positive, check_thresholds
+from ._validation import check_array_field, check_finite, check_integer, check_positive, check_thresholds
 from .functionals import DEFAULT_THRESHOLDS, FUNCTIONAL_NAMES, compress_functionals, minkowski_functionals
 from .losses import threshold_weights
 
@@ -181,7 +181,7 @@ def fractions_skill_score(pred, target, threshold: float, window: int) -> float:
     """
     p, t = _pair(pred, target)
     n = _window(window)
-    threshold = float(threshold)
+    threshold = check_finite(threshold, "threshold")
     fp = ndimage.uniform_filter((_stack(p) >= threshold).astype(np.float64), size=(1, n, n), mode="constant")
     ft = ndimage.uniform_filter((_stack(t) >= threshold).astype(np.float64), size=(1, n, n), mode="constant")
     reference = np.sum(fp**2) + np.sum(ft**2)
@@ -207,6 +207,7 @@ def critical_success_index(pred, target, threshold: float) -> float:
     0.3333333333333333
     """
     p, t = _pair(pred, target)
+    check_finite(threshold, "threshold")
     ep, et = p >= threshold, t >= threshold
     hits = np.sum(ep & et)
     denominator = np.sum(ep | et)

@@ -54,7 +54,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._validation import check_choice, check_positive, check_thresholds
+from ._validation import check_choice, check_positive, check_temperature, check_tensor, check_thresholds
 from .functionals import CONNECTIVITIES, PERIMETERS, combine_terms, required_terms
 
 __all__ = [
@@ -172,6 +172,7 @@ def _check_field(field, name: str = "field") -> torch.Tensor:
             f"{name} must be a floating-point tensor (float32 or float64) to be differentiable; "
             f"got dtype {field.dtype} (convert with .float())"
         )
+    check_tensor(field, name, dtypes=(torch.float32, torch.float64))  # float16 cannot resolve a threshold
     if field.ndim < 2:
         raise ValueError(f"{name} must have at least 2 dims (..., H, W); got shape {tuple(field.shape)}")
     if field.shape[-1] == 0 or field.shape[-2] == 0:
@@ -235,6 +236,7 @@ def resolve_temperature(
     >>> resolve_temperature([0.5, 2.0], 0.1, relative=True)
     tensor([0.0500, 0.2000], dtype=torch.float64)
     """
+    check_temperature(temperature)
     if isinstance(thresholds, torch.Tensor):
         u_np = check_thresholds(thresholds.detach().cpu().numpy())
     else:

@@ -214,8 +214,6 @@ CASES = [
     case("surrogate-ndarray", lambda tmp: surrogate_on(square()[None, None]), TypeError, "rain", "ndarray"),
     case("surrogate-3d", lambda tmp: surrogate_on(tsquare(1)), ValueError, "rain", "(1, 16, 16)"),
     case("surrogate-int", lambda tmp: surrogate_on(tsquare(1, 1, dtype=torch.int64)), TypeError, "rain", "int64"),
-    case("surrogate-float64", lambda tmp: surrogate_on(tsquare(1, 1, dtype=torch.float64)), TypeError,
-         "rain", "float64"),
     case("surrogate-norm-grid-0", lambda tmp: mk.MinkowskiSurrogate(U, norm_grid=(0, 0)), ValueError,
          "norm_grid", "(0, 0)"),
     case("surrogate-connectivity-6", lambda tmp: mk.MinkowskiSurrogate(U, connectivity=6), ValueError,

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._validation import check_path
 from .projection import project_lonlat
 from .registry import OperaFileError
 
@@ -259,9 +260,7 @@ def _open(path, data: bytes | None = None) -> tuple[str, object]:
 
     import h5py
 
-    path = os.fspath(path)
-    if data is None and not os.path.isfile(path):
-        raise FileNotFoundError(f"ODIM file {path} does not exist")
+    path = os.fspath(path) if data is not None else check_path(path, "path", what="ODIM file")
     try:
         return path, h5py.File(path if data is None else io.BytesIO(data), "r")
     except OSError as exc:
@@ -298,8 +297,10 @@ def read_odim_header(path) -> OdimHeader:
 
     Raises
     ------
+    TypeError
+        ``path`` not a str or os.PathLike.
     FileNotFoundError
-        ``path`` does not exist.
+        ``path`` does not exist, or is a directory.
     mink_toolkit.OperaFileError
         (an ``OSError``) The file is not HDF5 or lacks the ODIM attributes
         used here; the message names the file.
@@ -427,9 +428,7 @@ def read_odim_values(
     (True, True)
     """
     if data is None:
-        path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"ODIM file {path} does not exist")
+        path = check_path(path, "path", what="ODIM file")
         with open(path, "rb") as stream:  # a few MB: read once, parsed and inflated from memory
             data = stream.read()
     path, handle = _open(path, data)
@@ -484,8 +483,10 @@ def read_odim(path, *, dbzh_undetect: float = DBZH_UNDETECT_FLOOR):
 
     Raises
     ------
+    TypeError
+        ``path`` not a str or os.PathLike.
     FileNotFoundError
-        ``path`` does not exist.
+        ``path`` does not exist, or is a directory.
     mink_toolkit.OperaFileError
         The file is not readable HDF5 (truncated, corrupt) or not an ODIM
         composite; the message names the file.

@@ -20,7 +20,7 @@ import math
 import numpy as np
 import xarray as xr
 
-from .._validation import check_fraction, check_integer, check_positive
+from .._validation import check_finite, check_fraction, check_integer, check_out, check_positive
 from .odim import read_odim
 from .registry import fetch_opera
 
@@ -62,7 +62,8 @@ def screen_clutter(values, max_rain: float | None = DEFAULT_MAX_RAIN, *, out=Non
         In the units of ``values``.
     out : ndarray, optional
         Where to write the screened values (may be ``values`` itself, to
-        screen in place); default a copy.
+        screen in place): a floating-point array of the shape of ``values``;
+        default a copy.
 
     Returns
     -------
@@ -74,10 +75,10 @@ def screen_clutter(values, max_rain: float | None = DEFAULT_MAX_RAIN, *, out=Non
     Raises
     ------
     TypeError
-        ``values`` not floating point (NaN cannot be stored), ``max_rain``
-        not a number.
+        ``values`` or ``out`` not floating point (NaN cannot be stored),
+        ``max_rain`` not a number.
     ValueError
-        ``max_rain`` not finite and > 0.
+        ``max_rain`` not finite and > 0; ``out`` not of the shape of ``values``.
 
     Examples
     --------
@@ -94,7 +95,7 @@ def screen_clutter(values, max_rain: float | None = DEFAULT_MAX_RAIN, *, out=Non
     if out is None:
         out = values.copy()
     elif out is not values:
-        np.copyto(out, values)
+        np.copyto(check_out(out, values), values)
     if max_rain is None:
         return out, np.zeros(values.shape, dtype=bool)
     clutter = out > max_rain  # NaN compares False
@@ -271,7 +272,8 @@ def extract_patches(
     ----------
     field : xarray.DataArray or ndarray, shape (H, W)
         A 2-D field, e.g. from :func:`read_odim`; NaN = outside coverage.
-        An ndarray is wrapped with dims ``("y", "x")`` and no coordinates.
+        An ndarray is wrapped with dims ``("y", "x")`` and no coordinates;
+        without a ``units`` attribute the field is taken as rain (mm/h).
     size : int, default 128
         Patch side in pixels; 1 <= size <= min(H, W).
     stride : int, optional
@@ -310,7 +312,7 @@ def extract_patches(
     ValueError
         ``field`` not 2-D or empty; ``size`` larger than the field;
         ``size``/``stride`` < 1; fractions outside [0, 1]; non-finite
-        thresholds; negative rain (units ``mm/h`` or ``mm``).
+        thresholds; negative rain (units ``mm/h``, ``mm`` or none).
 
     Examples
     --------
@@ -336,15 +338,15 @@ def extract_patches(
         raise ValueError(f"size {size} is larger than the field {field.shape}")
     min_coverage = check_fraction(min_coverage, "min_coverage")
     min_wet_fraction = check_fraction(min_wet_fraction, "min_wet_fraction")
-    if not np.isfinite(wet_threshold):
-        raise ValueError(f"wet_threshold must be finite; got {wet_threshold}")
+    check_finite(wet_threshold, "wet_threshold")
     if clutter_threshold is not None and not np.isfinite(clutter_threshold):
         raise ValueError(f"clutter_threshold must be finite or None; got {clutter_threshold}")
 
     values = np.asarray(field.values, dtype=np.float64 if field.dtype.kind in "iu" else field.dtype)
-    if field.attrs.get("units") in ("mm/h", "mm") and np.nanmin(values, initial=0.0) < 0:
+    # A field without units (a plain ndarray) is taken as rain, the toolkit's quantity.
+    if field.attrs.get("units", "mm/h") in ("mm/h", "mm") and np.nanmin(values, initial=0.0) < 0:
         raise ValueError(
-            f"field holds negative rain ({np.nanmin(values)} {field.attrs['units']}); "
+            f"field holds negative rain ({np.nanmin(values)} {field.attrs.get('units', 'mm/h')}); "
             "precipitation must be >= 0"
         )
     values, clutter = screen_clutter(values, clutter_threshold)

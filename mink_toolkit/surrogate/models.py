@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import check_choice, check_integer, check_positive, check_thresholds
+from .._validation import check_choice, check_grid, check_integer, check_positive, check_tensor, check_thresholds
 from ..functionals import CONNECTIVITIES, PERIMETERS, combine_terms, expand_functionals
 from .constraints import project_feasible
 from .norms import MaxMin, cap_norm, conv_norm_power_iteration, conv_operator_norm, matrix_norm
@@ -147,6 +147,7 @@ def _check_rain_tensor(rain) -> torch.Tensor:
         raise ValueError(f"rain is empty: shape {tuple(rain.shape)}")
     if torch.isnan(rain).any():
         raise ValueError("rain contains NaN (outside radar coverage?); cut patches inside coverage")
+    check_tensor(rain, "rain", finite=True)  # +inf would become a NaN output downstream
     if (rain < 0).any():
         raise ValueError(f"rain contains negative values (min {float(rain.min()):.3g} mm/h); rain rate must be >= 0")
     return rain
@@ -392,7 +393,7 @@ class MinkowskiSurrogate(SurrogateBase):
         self.local_lipschitz = check_positive(local_lipschitz, "local_lipschitz")
         self.head_lipschitz = check_positive(head_lipschitz, "head_lipschitz")
         self.activation = activation
-        self.norm_grid = (int(norm_grid[0]), int(norm_grid[1]))
+        self.norm_grid = check_grid(norm_grid, "norm_grid", minimum=2)  # the 2×2 entry kernel
         self.register_buffer(
             "threshold_levels", normalise_rain(torch.as_tensor(self.thresholds, dtype=torch.float32)), persistent=False
         )
@@ -713,7 +714,7 @@ class ConventionalSurrogate(SurrogateBase):
         self.kernel_size = int(kernel_size)
         self.head_lipschitz = check_positive(head_lipschitz, "head_lipschitz")
         self.spectral_norm = bool(spectral_norm)
-        self.norm_grid = (int(norm_grid[0]), int(norm_grid[1]))
+        self.norm_grid = check_grid(norm_grid, "norm_grid")
         self.training_norms = check_choice(training_norms, self.TRAINING_NORMS, "training_norms")
         k = self.kernel_size
         c_in = (1, *self.channels[:-1])
