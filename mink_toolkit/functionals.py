@@ -385,11 +385,11 @@ def minkowski_functionals(
     Parameters
     ----------
     field : array_like or xarray.DataArray, shape (..., H, W)
-        Real-valued field (rain rate in mm/h, say), bool/int masks allowed.
-        NaN means "no information" (outside radar coverage); see
-        ``nan_policy``.
+        Real-valued field (rain rate in mm/h, say), bool/int masks allowed;
+        ±inf and float16 raise. NaN means "no information" (outside radar
+        coverage); see ``nan_policy``.
     thresholds : float or 1-D array_like, strictly increasing
-        Thresholds in the units of ``field``.
+        Finite thresholds in the units of ``field``.
     connectivity : {8, 4}
         Foreground connectivity for χ (the background takes the other).
     perimeter : {"edges", "crofton"}

@@ -408,14 +408,16 @@ def minkowski_loss(
     pred : torch.Tensor, shape (..., H, W), float, finite
         Predicted rain rate (mm/h); gradients flow into it.
     target : torch.Tensor or ndarray, same shape
-        Target rain rate (mm/h); no gradient, NaN raises.
+        Target rain rate (mm/h); no gradient; NaN, inf and (in rain units)
+        negative values raise.
     thresholds : 1-D array_like (n,) or Quantiles
         Physical thresholds (mm/h); see :func:`resolve_thresholds` for the
         guard against quantile levels. Quantiles resolve against ``target``.
     temperature : float or tensor () or (n,)
         See :func:`~mink_toolkit.relax.resolve_temperature`.
     weights : 3 floats
-        Weights of area, perimeter, Euler characteristic.
+        Weights of area, perimeter, Euler characteristic: finite, >= 0,
+        not all 0.
     space : {"log1p", "linear"}
     reduction : {"mean", "sum", "none"}
         Over the leading (batch) dims.

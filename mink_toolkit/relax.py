@@ -620,7 +620,7 @@ def soft_minkowski_functionals(
     Parameters
     ----------
     field : torch.Tensor, shape (..., H, W), float32 or float64
-        Rain rate (mm/h). Must be finite (NaN raises ``ValueError``).
+        Rain rate (mm/h). Must be finite (NaN or inf raises ``ValueError``).
     thresholds : float or 1-D array_like/tensor (n,), strictly increasing
         Physical thresholds u (mm/h), not quantile levels.
     temperature : float or tensor, shape () or (n,), > 0

@@ -396,6 +396,9 @@ class ResidualUNet(nn.Module):
     def forward(self, coarse: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Coarse rain rate (B, 1, h, w) in mm/h -> fine rain rate (B, 1, h·f, w·f) in mm/h.
 
+        ``coarse`` must be finite, >= 0 and of the model's dtype (float32
+        unless the model was converted); anything else raises.
+
         ``generator`` (a :class:`torch.Generator`) seeds the noise of a
         stochastic model; by default torch's global generator is used.
         """
