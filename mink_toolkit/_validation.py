@@ -9,6 +9,7 @@ names the argument, the value and, where there is one, the remedy, in the spirit
 
 from __future__ import annotations
 
+import os
 from typing import Iterable
 
 import numpy as np
@@ -16,19 +17,71 @@ import numpy as np
 __all__ = [
     "check_array_field",
     "check_choice",
+    "check_finite",
     "check_fraction",
+    "check_grid",
     "check_integer",
+    "check_out",
+    "check_path",
     "check_positive",
+    "check_temperature",
     "check_tensor",
+    "check_weights",
 ]
 
 
-def check_array_field(field, name: str = "field", *, allow_nan: bool = False) -> np.ndarray:
+def check_array_field(
+    field,
+    name: str = "field",
+    *,
+    allow_nan: bool = False,
+    nan_advice: str | None = None,
+    nonnegative: bool = False,
+) -> np.ndarray:
     """Return ``field`` as a real numeric ndarray with at least 2 dims.
 
     Boolean and integer arrays are accepted (binary masks are fields too);
-    complex, object and string arrays are refused with ``TypeError``.
+    complex, object and string arrays are refused with ``TypeError``, and so
+    are float16 (three significant digits cannot place a value against a
+    threshold) and torch tensors that require grad (the caller would lose
+    the gradient without a word). ``+inf`` and ``-inf`` are refused: no
+    physical field holds them, and one ``inf`` pixel would join the
+    excursion set at every threshold.
+
+    Parameters
+    ----------
+    field : array_like, shape (..., H, W)
+    name : str
+        The argument as the caller wrote it, for the messages.
+    allow_nan : bool
+        Let NaN through (the caller has a NaN policy).
+    nan_advice : str, optional
+        What the caller can do about NaN, appended to the message; only
+        advice the calling function can follow (such as its own
+        ``nan_policy=``).
+    nonnegative : bool
+        Refuse negative values (rain rates and accumulations).
+
+    Returns
+    -------
+    ndarray
+        ``field`` itself where it already is one (bool as uint8).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_array_field(np.zeros((2, 3))).shape
+    (2, 3)
+    >>> check_array_field(np.array([[1.0, np.inf]]), "target")
+    Traceback (most recent call last):
+    ...
+    ValueError: target contains inf (1 pixel); a field must be finite
     """
+    if getattr(field, "requires_grad", False):
+        raise TypeError(
+            f"{name} is a tensor that requires grad, and this function does not differentiate; "
+            f"pass {name}.detach()"
+        )
     arr = np.asarray(field)
     if arr.dtype == bool:
         arr = arr.astype(np.uint8)
@@ -36,15 +89,26 @@ def check_array_field(field, name: str = "field", *, allow_nan: bool = False) ->
         raise TypeError(
             f"{name} must be a real numeric array (bool, int or float); got dtype {arr.dtype}"
         )
+    if arr.dtype == np.float16:
+        raise TypeError(
+            f"{name} must be float32 or float64; got dtype float16, too coarse to compare with "
+            f"thresholds (convert with {name}.astype(np.float32))"
+        )
     if arr.ndim < 2:
         raise ValueError(f"{name} must have at least 2 dims (..., H, W); got shape {arr.shape}")
     if arr.shape[-1] == 0 or arr.shape[-2] == 0:
         raise ValueError(f"{name} is empty: its last two dims (H, W) are {arr.shape[-2:]}")
-    if not allow_nan and np.issubdtype(arr.dtype, np.floating) and np.isnan(arr).any():
-        raise ValueError(
-            f"{name} contains NaN (outside radar coverage?); pass nan_policy='background' "
-            "or nan_policy='window' to say how NaN pixels are to be treated"
-        )
+    if np.issubdtype(arr.dtype, np.floating):
+        if not allow_nan and np.isnan(arr).any():
+            advice = f"; {nan_advice}" if nan_advice else ""
+            raise ValueError(f"{name} contains NaN (outside radar coverage?){advice}")
+        n_inf = int(np.isinf(arr).sum())
+        if n_inf:
+            raise ValueError(
+                f"{name} contains inf ({n_inf} pixel{'s' if n_inf > 1 else ''}); a field must be finite"
+            )
+    if nonnegative and arr.size and np.nanmin(arr, initial=0) < 0:
+        raise ValueError(f"{name} contains negative values (min {np.nanmin(arr):.3g}); rain must be >= 0")
     return arr
 
 
@@ -135,6 +199,8 @@ def check_tensor(
     floating: bool = True,
     finite: bool = False,
     nonnegative: bool = False,
+    dtypes: tuple | None = None,
+    advice: str | None = None,
 ):
     """Return ``value`` if it is a torch tensor meeting the conditions.
 
@@ -150,6 +216,10 @@ def check_tensor(
         Refuse NaN and inf (``ValueError``).
     nonnegative : bool
         Refuse negative values (``ValueError``).
+    dtypes : tuple of torch.dtype, optional
+        The dtypes accepted (``TypeError`` otherwise), e.g. a model's own.
+    advice : str, optional
+        What to do about NaN or inf, appended to that message.
 
     Examples
     --------
@@ -163,6 +233,10 @@ def check_tensor(
         raise TypeError(f"{name} must be a torch.Tensor; got {type(value).__name__}")
     if floating and not torch.is_floating_point(value):
         raise TypeError(f"{name} must be a floating-point tensor; got dtype {value.dtype} (convert with .float())")
+    if dtypes is not None and value.dtype not in dtypes:
+        wanted = " or ".join(str(d).removeprefix("torch.") for d in dtypes)
+        raise TypeError(f"{name} must be a {wanted} tensor; got dtype {str(value.dtype).removeprefix('torch.')} "
+                        f"(convert with .to({dtypes[0]}))")
     if ndim is not None and value.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dims; got shape {tuple(value.shape)}")
     if min_ndim is not None and value.ndim < min_ndim:
@@ -172,8 +246,168 @@ def check_tensor(
     detached = value.detach()
     if finite and not bool(torch.isfinite(detached).all()):
         what = "NaN" if bool(torch.isnan(detached).any()) else "inf"
-        raise ValueError(f"{name} contains {what}")
+        raise ValueError(f"{name} contains {what}" + (f"; {advice}" if advice else ""))
     if nonnegative and bool((detached < 0).any()):
         raise ValueError(f"{name} contains negative values (min {float(detached.min()):.3g})")
     return value
 
+
+def check_finite(value, name: str) -> float:
+    """Return ``value`` as a float, raising unless it is a finite real number.
+
+    Examples
+    --------
+    >>> check_finite(0.5, "threshold")
+    0.5
+    >>> check_finite(float("nan"), "threshold")
+    Traceback (most recent call last):
+    ...
+    ValueError: threshold must be finite; got nan
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite; got {value}")
+    return value
+
+
+def check_weights(weights, name: str = "weights", *, n: int = 3) -> tuple[float, ...]:
+    """Return ``n`` loss weights as floats: finite, >= 0 and not all zero.
+
+    A NaN weight makes the loss NaN, a negative one rewards a training loop
+    for pushing the functionals apart, and all zeros make a loss that
+    teaches nothing.
+
+    Examples
+    --------
+    >>> check_weights((1, 0.5, 0))
+    (1.0, 0.5, 0.0)
+    >>> check_weights((-1, -1, -1))
+    Traceback (most recent call last):
+    ...
+    ValueError: weights must be >= 0; got (-1.0, -1.0, -1.0)
+    """
+    arr = np.asarray(weights.detach().cpu() if hasattr(weights, "detach") else weights)
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise TypeError(f"{name} must be {n} real numbers; got {type(weights).__name__} {weights!r}")
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must have {n} entries (area, perimeter, euler_characteristic); "
+                         f"got shape {arr.shape}: {arr.tolist()}")
+    values = tuple(float(w) for w in arr)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite; got {values}")
+    if np.any(arr < 0):
+        raise ValueError(f"{name} must be >= 0; got {values}")
+    if not np.any(arr > 0):
+        raise ValueError(f"{name} must not all be 0; got {values}")
+    return values
+
+
+def check_temperature(value, name: str = "temperature") -> None:
+    """Refuse a temperature that is not a number, a sequence of numbers or a tensor.
+
+    Nothing is converted: ``"0.1"`` is refused rather than parsed. The
+    values (> 0, finite, one per threshold) are checked where the
+    thresholds are known (:func:`mink_toolkit.relax.resolve_temperature`).
+
+    Examples
+    --------
+    >>> check_temperature(0.1)
+    >>> check_temperature("0.1")
+    Traceback (most recent call last):
+    ...
+    TypeError: temperature must be a number, a sequence of numbers or a tensor; got str '0.1'
+    """
+    if hasattr(value, "detach"):  # a tensor: its dtype is checked with its values
+        return
+    arr = None if isinstance(value, (bool, np.bool_, str, bytes)) else np.asarray(value)
+    if arr is None or arr.dtype == bool or not (
+        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    ):
+        raise TypeError(
+            f"{name} must be a number, a sequence of numbers or a tensor; got {type(value).__name__} {value!r}"
+        )
+
+
+def check_grid(value, name: str, *, minimum: int = 1) -> tuple[int, int]:
+    """Return a grid size ``(H, W)`` of two integers >= ``minimum``.
+
+    Examples
+    --------
+    >>> check_grid([129, 129], "norm_grid", minimum=2)
+    (129, 129)
+    >>> check_grid((0, 0), "norm_grid", minimum=2)
+    Traceback (most recent call last):
+    ...
+    ValueError: norm_grid must be two integers (H, W) >= 2; got (0, 0)
+    """
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+        raise TypeError(f"{name} must be two integers (H, W); got {value!r}")
+    if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in value):
+        raise TypeError(f"{name} must be two integers (H, W); got {tuple(value)!r}")
+    grid = (int(value[0]), int(value[1]))
+    if min(grid) < minimum:
+        raise ValueError(f"{name} must be two integers (H, W) >= {minimum}; got {grid}")
+    return grid
+
+
+def check_out(out, like: np.ndarray, name: str = "out") -> np.ndarray:
+    """Return ``out`` if it is a floating ndarray shaped like ``like`` that can hold its values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_out(np.empty((2, 3)), np.zeros((2, 3))).shape
+    (2, 3)
+    >>> check_out(np.empty(3), np.zeros((2, 3)))
+    Traceback (most recent call last):
+    ...
+    ValueError: out must have the shape of the input (2, 3); got (3,)
+    """
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array; got {type(out).__name__}")
+    if out.shape != like.shape:
+        raise ValueError(f"{name} must have the shape of the input {like.shape}; got {out.shape}")
+    if not np.issubdtype(out.dtype, np.floating) or not np.can_cast(like.dtype, out.dtype, "safe"):
+        raise TypeError(f"{name} must be a floating-point array that can hold {like.dtype} (NaN marks clutter); "
+                        f"got dtype {out.dtype}")
+    return out
+
+
+def check_path(path, name: str = "path", *, what: str = "file") -> str:
+    """Return ``os.fspath(path)``, raising unless it is an existing file.
+
+    Parameters
+    ----------
+    path : str, bytes or os.PathLike
+    name : str
+        The argument, for a ``TypeError``.
+    what : str
+        What the file should be, for the messages (e.g. ``"ODIM file"``).
+
+    Raises
+    ------
+    TypeError
+        ``path`` not a str or os.PathLike.
+    IsADirectoryError
+        ``path`` is a directory (told apart from a missing file).
+    FileNotFoundError
+        Nothing is at ``path``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> check_path(tempfile.gettempdir(), what="ODIM file")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    IsADirectoryError: ODIM file ... is a directory, not a file; pass one of the files in it
+    """
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"{name} must be a str or os.PathLike; got {type(path).__name__} {path!r}")
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{what} {path} is a directory, not a file; pass one of the files in it")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    return path

@@ -65,6 +65,7 @@ PERIMETERS = ("edges", "crofton")
 DEFAULT_CONNECTIVITY = 8
 DEFAULT_PERIMETER = "edges"
 NAN_POLICIES = ("raise", "background", "window")
+_NAN_ADVICE = "pass nan_policy='background' or nan_policy='window' to say how NaN pixels are to be treated"
 
 # Crofton weights for the four lattice directions 0°, 45°, 90°, 135°: each
 # direction stands for an arc of π/4 of the direction circle, and the Cauchy–
@@ -380,11 +381,11 @@ def minkowski_functionals(
     Parameters
     ----------
     field : array_like or xarray.DataArray, shape (..., H, W)
-        Real-valued field (rain rate in mm/h, say), bool/int masks allowed.
-        NaN means "no information" (outside radar coverage); see
-        ``nan_policy``.
+        Real-valued field (rain rate in mm/h, say), bool/int masks allowed;
+        ±inf and float16 raise. NaN means "no information" (outside radar
+        coverage); see ``nan_policy``.
     thresholds : float or 1-D array_like, strictly increasing
-        Thresholds in the units of ``field``.
+        Finite thresholds in the units of ``field``.
     connectivity : {8, 4}
         Foreground connectivity for χ (the background takes the other).
     perimeter : {"edges", "crofton"}
@@ -458,7 +459,7 @@ def _minkowski_functionals(field, thresholds: np.ndarray, *, connectivity, perim
         return _functionals_xarray(
             field, thresholds, connectivity, perimeter, pixel_size, nan_policy
         )
-    arr = check_array_field(field, allow_nan=nan_policy != "raise")
+    arr = check_array_field(field, allow_nan=nan_policy != "raise", nan_advice=_NAN_ADVICE)
     return _functionals_numpy(arr, thresholds, connectivity, perimeter, pixel_size, nan_policy)
 
 
@@ -476,10 +477,10 @@ def _functionals_xarray(field, thresholds, connectivity, perimeter, pixel_size, 
         raise ValueError(f"field is empty: its sizes are {dict(field.sizes)}")
     if field.chunks is None:
         # Eager input: check NaN here so the error names the argument.
-        check_array_field(field.values, allow_nan=nan_policy != "raise")
+        check_array_field(field.values, allow_nan=nan_policy != "raise", nan_advice=_NAN_ADVICE)
 
     def core(block):
-        block = check_array_field(block, allow_nan=nan_policy != "raise")
+        block = check_array_field(block, allow_nan=nan_policy != "raise", nan_advice=_NAN_ADVICE)
         return _functionals_numpy(
             block, thresholds, connectivity, perimeter, pixel_size, nan_policy
         )
@@ -558,7 +559,7 @@ def betti_numbers(field, thresholds, *, connectivity: int = DEFAULT_CONNECTIVITY
     check_choice(connectivity, CONNECTIVITIES, "connectivity")
     check_choice(nan_policy, ("raise", "background"), "nan_policy")
     thresholds = check_thresholds(thresholds)
-    arr = check_array_field(field, allow_nan=nan_policy != "raise")
+    arr = check_array_field(field, allow_nan=nan_policy != "raise", nan_advice="pass nan_policy='background'")
     lead = arr.shape[:-2]
     flat = arr.reshape(-1, *arr.shape[-2:])
     fg_conn = 2 if connectivity == 8 else 1

@@ -20,7 +20,8 @@ import math
 import numpy as np
 import xarray as xr
 
-from ._validation import check_fraction, check_integer, check_positive
+from .thresholds import is_rain_unit
+from ._validation import check_finite, check_fraction, check_integer, check_out, check_positive
 
 __all__ = [
     "DEFAULT_MAX_RAIN",
@@ -92,14 +93,8 @@ def screen_clutter(values, max_rain: float | None = DEFAULT_MAX_RAIN, *, out=Non
         max_rain = check_positive(max_rain, "max_rain")
     if out is None:
         out = values.copy()
-    else:
-        if not isinstance(out, np.ndarray) or out.shape != values.shape or out.dtype != values.dtype:
-            got = (f"shape {out.shape}, dtype {out.dtype}" if isinstance(out, np.ndarray)
-                   else type(out).__name__)
-            raise ValueError(f"out must be an ndarray of the shape and dtype of values "
-                             f"({values.shape}, {values.dtype}); got {got}")
-        if out is not values:
-            np.copyto(out, values)
+    elif out is not values:
+        np.copyto(check_out(out, values), values)
     if max_rain is None:
         return out, np.zeros(values.shape, dtype=bool)
     clutter = out > max_rain  # NaN compares False
@@ -351,15 +346,15 @@ def extract_patches(
         raise ValueError(f"size {size} is larger than the field {field.shape}")
     min_coverage = check_fraction(min_coverage, "min_coverage")
     min_wet_fraction = check_fraction(min_wet_fraction, "min_wet_fraction")
-    if not np.isfinite(wet_threshold):
-        raise ValueError(f"wet_threshold must be finite; got {wet_threshold}")
+    check_finite(wet_threshold, "wet_threshold")
     if clutter_threshold is not None and not np.isfinite(clutter_threshold):
         raise ValueError(f"clutter_threshold must be finite or None; got {clutter_threshold}")
 
     values = np.asarray(field.values, dtype=np.float64 if field.dtype.kind in "iu" else field.dtype)
-    if field.attrs.get("units") in ("mm/h", "mm") and np.nanmin(values, initial=0.0) < 0:
+    # A field without units (a plain ndarray) is taken as rain, the toolkit's quantity.
+    if is_rain_unit(field.attrs.get("units", "mm/h")) and np.nanmin(values, initial=0.0) < 0:
         raise ValueError(
-            f"field holds negative rain ({np.nanmin(values)} {field.attrs['units']}); "
+            f"field holds negative rain ({np.nanmin(values)} {field.attrs.get('units', 'mm/h')}); "
             "precipitation must be >= 0"
         )
     values, clutter = screen_clutter(values, clutter_threshold)

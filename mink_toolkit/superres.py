@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import check_array_field, check_choice, check_integer, check_positive
+from ._validation import check_array_field, check_choice, check_integer, check_positive, check_tensor
 from .checkpoint import load_checkpoint, save_checkpoint
 from .datasets import random_d4, random_windows, take_windows
 from .losses import DATA_LOSSES, fair_crps_loss
@@ -116,15 +116,10 @@ def upsample(coarse, factor: int = 8, method: str = "bicubic"):
     factor = _check_factor(factor)
     check_choice(method, UPSAMPLING_METHODS, "method")
     is_tensor = isinstance(coarse, torch.Tensor)
-    t = coarse if is_tensor else torch.as_tensor(check_array_field(coarse, "coarse").astype(np.float64))
-    if t.ndim < 2:
-        raise ValueError(f"coarse must have at least 2 dims (..., h, w); got shape {tuple(t.shape)}")
-    if not torch.is_floating_point(t):
-        raise TypeError(f"coarse must be a floating-point tensor; got {t.dtype}")
-    if not torch.isfinite(t).all():
-        raise ValueError("coarse contains NaN or inf; upsampling needs full coverage")
-    if (t < 0).any():
-        raise ValueError("coarse contains negative rain rates")
+    # NaN is let through here so that it meets the one check below, with the advice that applies.
+    t = coarse if is_tensor else torch.as_tensor(check_array_field(coarse, "coarse", allow_nan=True).astype(np.float64))
+    check_tensor(t, "coarse", min_ndim=2, finite=True, nonnegative=True, dtypes=(torch.float32, torch.float64),
+                 advice="upsampling needs full coverage")
     lead = t.shape[:-2]
     flat = t.reshape(-1, 1, *t.shape[-2:])
     out = _upsample_tensor(flat, factor, method).reshape(*lead, t.shape[-2] * factor, t.shape[-1] * factor)
@@ -304,6 +299,9 @@ class ResidualUNet(nn.Module):
     def forward(self, coarse: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Coarse rain rate (B, 1, h, w) in mm/h -> fine rain rate (B, 1, h·f, w·f) in mm/h.
 
+        ``coarse`` must be finite, >= 0 and of the model's dtype (float32
+        unless the model was converted); anything else raises.
+
         ``generator`` (a :class:`torch.Generator`) seeds the noise of a
         stochastic model; by default torch's global generator is used.
         """
@@ -317,8 +315,8 @@ class ResidualUNet(nn.Module):
                 f"fine size {coarse.shape[-2] * self.factor}×{coarse.shape[-1] * self.factor} must be a "
                 f"multiple of 2**depth = {multiple}"
             )
-        if torch.isnan(coarse).any():
-            raise ValueError("coarse contains NaN; the network needs full coverage")
+        check_tensor(coarse, "coarse", finite=True, nonnegative=True, dtypes=(self.head.weight.dtype,),
+                     advice="the network needs full coverage")
         coarse = coarse.clamp_min(0.0)
         up = _upsample_tensor(coarse, self.factor, self.upsampling)
         z = torch.log1p(up)

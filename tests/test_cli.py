@@ -36,7 +36,7 @@ def run_cli(*args):
         ("unreadable", "T_BAD_20180824200000.hdf"),
         ("mixed", "mixed products"),
         ("bad_in_task", "T_SHAPE_20180824200000.hdf"),
-        ("no_dir", "output directory"),
+        ("no_dir", "the directory"),
         # Arguments that do not fit the files: a bad command line (2).
         ("suffix", "must end in .nc"),
         ("zr_without_rain", "--zr-a/--zr-b only apply with --rain-rate"),

@@ -127,7 +127,7 @@ def _check_output(out: Path, fmt: str, resume: bool, overwrite: bool) -> None:
         hint = " or --resume to continue it" if fmt == "zarr" else ""
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it{hint}")
     if not out.parent.is_dir():
-        raise FileNotFoundError(f"the output directory {str(out.parent)!r} does not exist")
+        raise FileNotFoundError(f"--out {str(out)!r}: the directory {str(out.parent)!r} does not exist")
     try:
         # A real write, not os.access: that says yes to root on a read-only file system.
         with tempfile.TemporaryFile(dir=out.parent):

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._validation import check_path
 from .projection import project_lonlat
 from .registry import OperaFileError, is_registry_file
 
@@ -259,9 +260,7 @@ def _open(path, data: bytes | None = None) -> tuple[str, object]:
 
     import h5py
 
-    path = os.fspath(path)
-    if data is None:
-        _check_is_file(path)
+    path = os.fspath(path) if data is not None else check_path(path, "path", what="ODIM file")
     try:
         return path, h5py.File(path if data is None else io.BytesIO(data), "r")
     except OSError as exc:
@@ -288,13 +287,6 @@ def _file_error(path: str, exc: Exception) -> OperaFileError:
         )
     return OperaFileError(f"{path} is not a readable ODIM-HDF5 file: it may be truncated, corrupt or of "
                           f"another format ({reason})")
-
-
-def _check_is_file(path: str) -> None:
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"ODIM file {path} is a directory, not a file")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"ODIM file {path} does not exist")
 
 
 def read_odim_header(path) -> OdimHeader:
@@ -437,8 +429,7 @@ def read_odim_values(
     (True, True)
     """
     if data is None:
-        path = os.fspath(path)
-        _check_is_file(path)
+        path = check_path(path, "path", what="ODIM file")
         with open(path, "rb") as stream:  # a few MB: read once, parsed and inflated from memory
             data = stream.read()
     path, handle = _open(path, data)
@@ -493,6 +484,8 @@ def read_odim(path, *, dbzh_undetect: float = DBZH_UNDETECT_FLOOR):
 
     Raises
     ------
+    TypeError
+        ``path`` not a str or os.PathLike.
     FileNotFoundError
         ``path`` does not exist.
     IsADirectoryError

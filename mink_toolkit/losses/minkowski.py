@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._validation import check_choice, check_positive
+from .._validation import check_array_field, check_choice, check_positive, check_weights
 from ..functionals import (
     CONNECTIVITIES,
     DEFAULT_CONNECTIVITY,
@@ -45,7 +45,7 @@ from ..relax.paper import PAPER_MIN_TEMPERATURE, PAPER_RELATIVE_TEMPERATURE
 from ..relax.soft import _check_field, _functionals_from_membership, _membership, _resolve_temperature
 from ..relax.tnorms import TNORMS
 from ..schedules import Schedule
-from ..thresholds import Quantiles, _as_numpy, resolve_thresholds
+from ..thresholds import Quantiles, _as_numpy, _units_of, is_rain_unit, resolve_thresholds
 from .distance import REDUCTIONS, _integrate, _weights_like
 
 __all__ = [
@@ -116,12 +116,7 @@ class LossSettings:
         object.__setattr__(self, "pixel_size", check_positive(self.pixel_size, "pixel_size"))
         if self.min_temperature is not None:
             object.__setattr__(self, "min_temperature", check_positive(self.min_temperature, "min_temperature"))
-        weights = np.asarray(self.weights)
-        if weights.dtype == bool or not np.issubdtype(weights.dtype, np.number) or weights.shape != (3,):
-            raise ValueError(f"weights must be 3 numbers (area, perimeter, euler_characteristic); got {self.weights!r}")
-        if not np.all(np.isfinite(weights)) or np.any(weights < 0):
-            raise ValueError(f"weights must be finite and >= 0; got {weights.tolist()}")
-        object.__setattr__(self, "weights", tuple(float(w) for w in weights))
+        object.__setattr__(self, "weights", check_weights(self.weights))
 
     def replace(self, **changes) -> "LossSettings":
         """A copy with ``changes`` (checked as in the constructor)."""
@@ -146,8 +141,11 @@ def _settings(settings: LossSettings | None, overrides: dict, where: str) -> Los
 # --------------------------------------------------------------------------
 
 
-def _check_pair(pred, target):
+def _check_pair(pred, target, s: LossSettings):
+    """The one check of a call's fields. The target's functionals are computed unchecked later, so it is
+    checked here: NaN, inf, and negative values where it is rain."""
     pred = _check_field(pred, "pred")
+    check_array_field(_as_numpy(target), "target", nonnegative=is_rain_unit(_units_of(target, s.units)))
     if isinstance(target, torch.Tensor):
         if target.shape != pred.shape:
             raise ValueError(f"pred and target differ in shape: {tuple(pred.shape)} vs {tuple(target.shape)}")
@@ -206,7 +204,7 @@ def _share(grad: torch.Tensor) -> torch.Tensor:
 
 def _setup(pred, target, thresholds, temperature, s: LossSettings):
     """Check a public call's inputs once; the checked thresholds, weights and temperatures."""
-    pred = _check_pair(pred, target)
+    pred = _check_pair(pred, target, s)
     u = resolve_thresholds(thresholds, target, units=s.units)
     t = _resolve_temperature(u, temperature, relative=s.relative, min_temperature=s.min_temperature,
                              dtype=pred.dtype, device=pred.device)
@@ -461,7 +459,7 @@ class MinkowskiLoss(nn.Module):
         return self._temperature(self._thresholds_for(target), step)
 
     def _inputs(self, pred, target, step):
-        pred = _check_pair(pred, target)
+        pred = _check_pair(pred, target, self.settings)
         u = self._thresholds_for(target)
         u_t, wu = self._prepared(u, pred)
         t = self._temperature(u, step).to(dtype=pred.dtype, device=pred.device)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .._validation import check_choice, check_positive
+from .._validation import check_choice, check_positive, check_temperature, check_tensor
 from ..functionals import CONNECTIVITIES, DEFAULT_CONNECTIVITY, DEFAULT_PERIMETER, PERIMETERS, combine_terms, required_terms
 from ..thresholds import check_thresholds
 from .tnorms import TNORMS, t_and, t_or
@@ -46,6 +46,7 @@ def _check_field(field, name: str = "field") -> torch.Tensor:
             f"{name} must be a floating-point tensor (float32 or float64) to be differentiable; "
             f"got dtype {field.dtype} (convert with .float())"
         )
+    check_tensor(field, name, dtypes=(torch.float32, torch.float64))  # float16 cannot resolve a threshold
     if field.ndim < 2:
         raise ValueError(f"{name} must have at least 2 dims (..., H, W); got shape {tuple(field.shape)}")
     if field.shape[-1] == 0 or field.shape[-2] == 0:
@@ -113,6 +114,7 @@ def resolve_temperature(
 
 def _resolve_temperature(u_np: np.ndarray, temperature, *, relative: bool, min_temperature, dtype, device=None):
     """:func:`resolve_temperature` of thresholds already checked (float64 ndarray)."""
+    check_temperature(temperature)  # every public path comes through here: "0.1" is refused, not parsed
     u = torch.as_tensor(u_np, dtype=dtype, device=device)
     if isinstance(temperature, torch.Tensor):
         if not torch.is_floating_point(temperature):
@@ -478,7 +480,7 @@ def soft_minkowski_functionals(
     Parameters
     ----------
     field : torch.Tensor, shape (..., H, W), float32 or float64
-        Rain rate (mm/h). Must be finite (NaN raises ``ValueError``).
+        Rain rate (mm/h). Must be finite (NaN or inf raises ``ValueError``).
     thresholds : float or 1-D array_like/tensor (n,), strictly increasing
         Physical thresholds u (mm/h), not quantile levels.
     temperature : float or tensor, shape () or (n,), > 0

@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import check_choice, check_integer
+from .._validation import check_choice, check_grid, check_integer
 from ..functionals import DEFAULT_CONNECTIVITY, DEFAULT_PERIMETER, expand_functionals
-from .models import SurrogateBase, _check_flag, _check_grid
+from .models import SurrogateBase, _check_flag
 from .norms import cap_norm, conv_norm_power_iteration, conv_operator_norm, matrix_norm
 
 __all__ = ["CONVENTIONAL_LIPSCHITZ_CAP", "ConventionalSurrogate"]
@@ -176,7 +176,7 @@ class ConventionalSurrogate(SurrogateBase):
         self.hidden = tuple(int(c) for c in hidden)
         self.kernel_size = int(kernel_size)
         self.spectral_norm = _check_flag(spectral_norm, "spectral_norm")
-        self.norm_grid = _check_grid(norm_grid, "norm_grid")
+        self.norm_grid = check_grid(norm_grid, "norm_grid")
         self.training_norms = check_choice(training_norms, self.TRAINING_NORMS, "training_norms")
         k = self.kernel_size
         c_in = (1, *self.channels[:-1])

@@ -18,7 +18,7 @@ from torch import nn
 
 import numpy as np
 
-from .._validation import check_choice, check_integer, check_positive
+from .._validation import check_choice, check_grid, check_integer, check_positive, check_tensor
 from ..thresholds import check_thresholds
 from ..functionals import CONNECTIVITIES, DEFAULT_CONNECTIVITY, DEFAULT_PERIMETER, PERIMETERS, combine_terms
 from .constraints import project_feasible
@@ -87,12 +87,6 @@ def _check_flag(value, name: str) -> bool:
         raise TypeError(f"{name} must be True or False; got {value!r}")
     return bool(value)
 
-
-def _check_grid(value, name: str) -> tuple[int, int]:
-    """A grid (H, W) of positive integers, the size of an input the norms are computed for."""
-    if not isinstance(value, (list, tuple, np.ndarray)) or np.shape(value) != (2,):
-        raise ValueError(f"{name} must be a pair (H, W) of positive integers; got {value!r}")
-    return (check_integer(value[0], f"{name}[0]", minimum=1), check_integer(value[1], f"{name}[1]", minimum=1))
 
 ACTIVATIONS = ("maxmin", "relu")
 
@@ -205,6 +199,7 @@ def _check_rain_tensor(rain) -> torch.Tensor:
         raise ValueError(f"rain is empty: shape {tuple(rain.shape)}")
     if torch.isnan(rain).any():
         raise ValueError("rain contains NaN (outside radar coverage?); cut patches inside coverage")
+    check_tensor(rain, "rain", finite=True)  # +inf would become a NaN output downstream
     if (rain < 0).any():
         raise ValueError(f"rain contains negative values (min {float(rain.min()):.3g} mm/h); rain rate must be >= 0")
     return rain
@@ -449,7 +444,7 @@ class MinkowskiSurrogate(SurrogateBase):
         self.levels = int(levels)
         self.head_norm_cap = check_positive(head_norm_cap, "head_norm_cap")
         self.activation = activation
-        self.norm_grid = _check_grid(norm_grid, "norm_grid")
+        self.norm_grid = check_grid(norm_grid, "norm_grid", minimum=2)  # the 2×2 entry kernel
         self.register_buffer(
             "threshold_levels", normalise_rain(torch.as_tensor(self.thresholds, dtype=torch.float32)), persistent=False
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validation import check_finite
 from ._common import _pair
 
 __all__ = [
@@ -33,6 +34,7 @@ def critical_success_index(pred, target, threshold: float) -> float:
     0.3333333333333333
     """
     p, t = _pair(pred, target)
+    check_finite(threshold, "threshold")
     ep, et = p >= threshold, t >= threshold
     hits = np.sum(ep & et)
     denominator = np.sum(ep | et)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from .._validation import check_integer
+from .._validation import check_finite, check_integer
 from ._common import _pair, _stack
 
 __all__ = [
@@ -70,7 +70,7 @@ def fractions_skill_score(pred, target, threshold: float, window: int) -> float:
     """
     p, t = _pair(pred, target)
     n = _window(window)
-    threshold = float(threshold)
+    threshold = check_finite(threshold, "threshold")
     fp = ndimage.uniform_filter((_stack(p) >= threshold).astype(np.float64), size=(1, n, n), mode="constant")
     ft = ndimage.uniform_filter((_stack(t) >= threshold).astype(np.float64), size=(1, n, n), mode="constant")
     reference = np.sum(fp**2) + np.sum(ft**2)

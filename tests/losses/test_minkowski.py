@@ -155,9 +155,10 @@ def test_function_and_module_share_their_defaults():
 
 
 def test_settings_refuse_bad_values_when_built():
-    for bad, match in ((dict(weights=(float("nan"), 1, 1)), "finite and >= 0"),
-                       (dict(weights=(-1, -1, -1)), "finite and >= 0"),
-                       (dict(weights=(1, 1)), "3 numbers"),
+    for bad, match in ((dict(weights=(float("nan"), 1, 1)), r"weights must be finite; got \(nan"),
+                       (dict(weights=(-1, -1, -1)), r"weights must be >= 0; got \(-1.0"),
+                       (dict(weights=(0, 0, 0)), "weights must not all be 0"),
+                       (dict(weights=(1, 1)), "3 entries"),
                        (dict(connectivity=6), "connectivity"),
                        (dict(perimeter="marching"), "perimeter"),
                        (dict(tnorm="max"), "tnorm"),

@@ -161,7 +161,7 @@ def test_constrained_head_needs_the_estimators_it_was_proved_for():
         (dict(lipschitz_cap="16"), TypeError, ["lipschitz_cap", "'16'"]),
         (dict(head_norm_cap=0.0), ValueError, ["head_norm_cap", "0.0"]),
         (dict(norm_grid=(0, 0)), ValueError, ["norm_grid", "0"]),
-        (dict(norm_grid=(129,)), ValueError, ["norm_grid", "(129,)"]),
+        (dict(norm_grid=(129,)), TypeError, ["norm_grid", "(129,)"]),
         (dict(norm_grid=(129.0, 129)), TypeError, ["norm_grid"]),
         (dict(constrained="yes"), TypeError, ["constrained", "'yes'"]),
         (dict(use_order_statistics=1), TypeError, ["use_order_statistics", "1"]),
