@@ -50,9 +50,9 @@ Layout
 
 from __future__ import annotations
 
-from .baselines import UPSAMPLING_METHODS, upsample
+from .baselines import UPSAMPLING_METHODS, upsample  # noqa: F401  (constants stay importable from here)
 from .checkpoint import load_superres_checkpoint, save_superres_checkpoint
-from .models import MASS_DELTA, MASS_EPS, ResidualUNet, conserve_mass
+from .models import MASS_DELTA, MASS_EPS, ResidualUNet, conserve_mass  # noqa: F401
 from .training import predict, train_superres
 
 __all__ = [
