@@ -6,5 +6,8 @@
     ``reproduce superres``: super-resolution with MSE and Minkowski losses.
 
 Drivers hold the experimental protocol (data splits, configurations, tables);
-every model, loss and metric they use lives in the library.
+every model, loss and metric they use lives in the library, and so do the
+process pool they run their jobs on (:mod:`mink_toolkit.parallel`), the
+report helpers and README block writer (:mod:`mink_toolkit.reporting`) and
+the allocator setting of their workers (:mod:`mink_toolkit._runtime`).
 """
