@@ -25,7 +25,7 @@ import numpy as np
 
 from .io.atomic import atomic_write
 
-__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "save_checkpoint", "load_checkpoint"]
+__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "save_checkpoint", "load_checkpoint", "load_checkpoint_metadata"]
 
 CHECKPOINT_FORMAT = "mink_toolkit"
 CHECKPOINT_VERSION = 1
@@ -148,3 +148,15 @@ def load_checkpoint(
         raise ValueError(f"{path}: weights do not fit the stored configuration: {err}") from err
     model.eval()
     return model, config, payload.get("metadata") or {}
+
+
+def load_checkpoint_metadata(path) -> dict:
+    """The metadata stored with a checkpoint (training history and time), without building the model.
+
+    Reads the file with ``torch.load(weights_only=True)``; the checks of
+    :func:`load_checkpoint` are not repeated (call that one for the model).
+    """
+    import torch
+
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    return dict(payload.get("metadata") or {})

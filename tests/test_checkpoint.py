@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from mink_toolkit.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
+from mink_toolkit.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, load_checkpoint_metadata, save_checkpoint
 from mink_toolkit.superres import ResidualUNet, load_superres_checkpoint, save_superres_checkpoint
 from mink_toolkit.surrogate import MinkowskiSurrogate, load_surrogate, save_surrogate
 
@@ -24,6 +24,8 @@ def test_both_kinds_share_one_format_and_refuse_each_other(tmp_path):
         load_surrogate(tmp_path / "net.pt")
     loaded, history = load_superres_checkpoint(tmp_path / "net.pt", expect={"factor": 2, "width": 2})
     assert history == {"loss": [1.0, 0.5]} and loaded.config() == net.config()
+    assert load_checkpoint_metadata(tmp_path / "net.pt") == {"history": {"loss": [1.0, 0.5]}}
+    assert load_checkpoint_metadata(tmp_path / "sur.pt") == {"note": "x"}
     x = torch.rand(1, 1, 4, 4)
     torch.testing.assert_close(loaded(x), net(x))
 

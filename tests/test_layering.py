@@ -21,7 +21,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mink_toolkit"
 #: Lowest first. A name stands for the module ``mink_toolkit.<name>`` and,
 #: if it is a package, everything in it.
 LAYERS = [
-    ("_validation", "thresholds", "io", "_version"),
+    # _runtime (process settings), reporting (tables, JSON, README blocks) and parallel (worker
+    # processes) are infrastructure of the drivers: standard library and numpy, torch only lazily.
+    ("_validation", "thresholds", "io", "_version", "_runtime", "reporting", "parallel"),
     ("functionals",),
     ("resample", "preprocess"),
     ("verification",),
@@ -38,6 +40,12 @@ LAYERS = [
     ("surrogate.conventional",),
     ("surrogate.certify", "surrogate.checkpoint", "surrogate.training", "surrogate.gradients"),
     ("surrogate",),
+    # superres/, inside: the network over its baselines, training and checkpoints over the network,
+    # the evaluation over training's predict.
+    ("superres.baselines",),
+    ("superres.models",),
+    ("superres.checkpoint", "superres.training"),
+    ("superres.evaluation",),
     ("superres",),
     ("curves",),
     ("experiments",),

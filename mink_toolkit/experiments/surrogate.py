@@ -53,10 +53,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import keep_freed_memory, replace_readme_block
+from ..checkpoint import load_checkpoint_metadata
 from ..datasets import load_patches
 from ..functionals import FUNCTIONAL_NAMES, compress_functionals
 from ..io.registry import cache_dir
+from ..parallel import spawn_pool
+from ..reporting import replace_readme_block
 from ..surrogate import (
     ARCHITECTURES,
     CONVENTIONAL_LIPSCHITZ_CAP,
@@ -266,12 +268,6 @@ def trained_surrogate(settings: dict | None = None, *, base: str = "additive", q
     return model.eval()
 
 
-def load_checkpoint_metadata(path) -> dict:
-    """The metadata stored with a checkpoint (training history and time)."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    return dict(payload.get("metadata") or {})
-
-
 def _blurred(rain: np.ndarray, sigma: float = 2.0) -> np.ndarray:
     """A blurry prediction of ``rain``: what a network trained on MSE outputs, to be pushed towards the truth."""
     from scipy.ndimage import gaussian_filter
@@ -431,11 +427,6 @@ def _job(name: str, seed: int, quick: bool, full: bool, progress: bool):
         sum(p.numel() for p in model.parameters()))
 
 
-def _worker_init() -> None:
-    torch.set_num_threads(1)  # one process per core: more throughput than one process with two threads
-    keep_freed_memory()  # the worker is ours: reuse freed tensors rather than page-faulting them in anew
-
-
 def run(output: Path, *, quick: bool = False, progress: bool = True, models=None, jobs: int = 1) -> dict:
     """Train, evaluate, and write ``surrogate.json``, ``surrogate.md`` and checkpoints.
 
@@ -478,13 +469,10 @@ def run(output: Path, *, quick: bool = False, progress: bool = True, models=None
     # Longest first (seed 0 also runs the attack and the gradient measures): the workers finish together.
     work.sort(key=lambda item: -EXPECTED_SECONDS.get(item[0], 0) - 30 * item[2])
     if jobs > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
         from tqdm.auto import tqdm
 
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init) as pool:
+        # one torch thread per worker; the workers are ours: reuse freed tensors rather than page-faulting them in anew
+        with spawn_pool(jobs, keep_freed=True) as pool:
             futures = {(name, seed): pool.submit(_job, name, seed, quick, full, False) for name, seed, full in work}
             done = {}
             for key in tqdm(futures, desc="models x seeds", disable=not progress):

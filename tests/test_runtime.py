@@ -1,4 +1,4 @@
-"""Tests of the drivers' allocator setting (mink_toolkit.experiments.keep_freed_memory)."""
+"""Tests of the drivers' allocator setting (mink_toolkit._runtime.keep_freed_memory)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ def test_keep_freed_memory_applies_in_a_process_of_its_own():
     import subprocess
     import sys
 
-    code = "from mink_toolkit.experiments import keep_freed_memory; print(keep_freed_memory())"
+    code = "from mink_toolkit._runtime import keep_freed_memory; print(keep_freed_memory())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     expected = "True" if sys.platform.startswith("linux") else out  # glibc on Linux; elsewhere it may decline
     assert out == expected

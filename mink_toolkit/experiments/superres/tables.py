@@ -1,0 +1,107 @@
+"""The markdown tables of a ``reproduce superres`` result (``superres.md``, ``--markdown``, the README block)."""
+
+from __future__ import annotations
+
+from ...reporting import format_value as _fmt
+from ...reporting import plus_minus as _pm
+
+__all__ = ["markdown_tables"]
+
+
+def _renamed_cap(results: dict) -> dict:
+    """Results written when the cap was called ``lipschitz_bound``, with the key ``lipschitz_cap``."""
+    def renamed(entry):
+        return {("lipschitz_cap" if k == "lipschitz_bound" else k): v for k, v in entry.items()}
+
+    results = dict(results)
+    if results.get("selection"):
+        results["selection"] = renamed(results["selection"])
+    if results.get("sweep"):
+        results["sweep"] = {**results["sweep"], "lipschitz": [renamed(r) for r in results["sweep"].get("lipschitz") or []]}
+    return results
+
+
+def markdown_tables(results: dict) -> str:
+    """Markdown tables of a :func:`run_superres_experiment` result (mean ± std over seeds)."""
+    results = _renamed_cap(results)
+    factor = results["config"]["factor"]
+    data = results.get("data", {})
+    lines = [f"#### Test: 2024 NIMBUS rain rate, ×{factor} ({data.get('test_patches', '?')} patches; "
+             f"mean ± std over seeds {results['config']['seeds']})", ""]
+    header = ["model", "MAE", "RMSE", "CRPS", "FSS 1mm/h 1px", "FSS 5mm/h 9px", "high-k ratio", "spectral error",
+              "MF error", "W1 wet", "grid align", "max ratio"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, entry in results["models"].items():
+        m = entry["metrics"]
+        ens = entry.get("ensemble")
+        crps = _pm(ens["crps"]) if ens else _pm(m["mae"])
+        label = f"{name} (members)" if ens else name
+        cells = [label, _pm(m["mae"]), _pm(m["rmse"]), crps, _pm(m["fss"]["u=1"]["n=1"]),
+                 _pm(m["fss"]["u=5"]["n=9"]), _pm(m["rapsd_high_ratio"]), _pm(m["spectral_error"]),
+                 _pm(m["minkowski_error"]["mean"]), _pm(m["wasserstein_wet"]), _pm(m["grid_alignment"]),
+                 _pm(m["max_ratio"], 2)]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "CRPS (mm/h): fair ensemble CRPS for the generators, the MAE for deterministic models. "
+              "Generator rows are member-level (each member scored as a prediction, then averaged over members). "
+              "High-k ratio: power above the coarse grid's Nyquist frequency relative to the truth (1 = truth); "
+              "spectral error: mean |ln(P_pred/P_true)| over those wavenumbers (0 = truth); MF error: exact "
+              "functionals' log1p error averaged over log u (0.1–10 mm/h).", ""]
+    gens = {n: e for n, e in results["models"].items() if e.get("ensemble")}
+    if gens:
+        lines += [f"#### Ensembles ({next(iter(gens.values()))['ensemble']['members']} members per test input)", ""]
+        head = ["model", "CRPS", "energy score", "spread/skill", "ensemble-mean MAE", "ensemble-mean RMSE",
+                "rank histogram"]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for name, e in gens.items():
+            ens = e["ensemble"]
+            hist = " ".join(f"{v:.3f}" for v in ens["rank_histogram"])
+            lines.append(f"| {name} | {_pm(ens['crps'])} | {_pm(ens['energy_score'], 1)} | "
+                         f"{_pm(ens['spread_skill'])} | {_pm(ens['mean_mae'])} | {_pm(ens['mean_rmse'])} | {hist} |")
+        lines.append("")
+    gaming = results.get("gaming")
+    if gaming:
+        f = gaming["floors"]
+        lines += ["#### Gaming diagnostics per seed (test)", "",
+                  f"Noise floors (upper end of the 95 % bootstrap interval over test patches): grid alignment "
+                  f"{f['grid_alignment']['floor']:.3f} (truth {f['grid_alignment']['truth']['value']:.3f} "
+                  f"[{f['grid_alignment']['truth']['low']:.3f}, {f['grid_alignment']['truth']['high']:.3f}], "
+                  f"bicubic {f['grid_alignment']['bicubic']['value']:.3f} "
+                  f"[{f['grid_alignment']['bicubic']['low']:.3f}, {f['grid_alignment']['bicubic']['high']:.3f}]); "
+                  f"max ratio {f['max_ratio']['floor']:.3f} (truth 1 by definition, bicubic "
+                  f"{f['max_ratio']['bicubic']['value']:.3f}). Gaming = above the floor in most seeds.", ""]
+        lines += ["| model | grid alignment per seed | max ratio per seed | gaming |", "|---|---|---|---|"]
+        for name, v in gaming["models"].items():
+            def cells(diag):
+                return ", ".join(f"{x:.3f}{'*' if e else ''}" for x, e in
+                                 zip(v[diag]["per_seed"], v[diag]["exceeds_floor"]))
+            lines.append(f"| {name} | {cells('grid_alignment')} | {cells('max_ratio')} | "
+                         f"{'yes' if v['gaming'] else 'no'} |")
+        lines += ["", "`*` = above the noise floor.", ""]
+    selection, sweep = results.get("selection"), results.get("sweep")
+    if selection and sweep:
+        lines += [f"#### Selection on validation ({selection['split']}, seeds {sweep['seeds']})", "",
+                  f"Selected: mass-conserving output {_fmt(selection['mass_conserving'])}; λ = "
+                  f"{selection['lambda_minkowski']:g} (U-Net), {selection['lambda_generator']:g} (generator); "
+                  + (f"Lipschitz cap {_fmt(selection['lipschitz_cap']) if selection['lipschitz_cap'] is not None else 'none'} "
+                     f"(λ = {selection['lambda_surrogate']:g}). " if selection.get("lambda_surrogate") is not None else "")
+                  + f"Rule: {selection['rule']}.", ""]
+        cols = ["mae", "rmse", "minkowski_error", "spectral_error", "rapsd_high_ratio", "fss_u1_n1", "max_ratio",
+                "grid_alignment", "step_loss_std", "grad_norm_max", "term_to_data_grad", "selected"]
+        for key, label, extra in (("architecture", "mass_conserving", ["score"]), ("lambda", "lambda", []),
+                                  ("lipschitz", "lipschitz_cap", []),
+                                  ("generator_lambda", "lambda", ["crps", "spread_skill", "mean_mae"])):
+            rows = sweep.get(key) or []
+            if not rows:
+                continue
+            head = [label] + extra + cols
+            lines += [f"Sweep `{key}` (validation):", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+            for row in rows:
+                first = "none" if row.get(label) is None else _fmt(row[label])
+                lines.append("| " + " | ".join([first] + [_fmt(row.get(c)) for c in extra + cols]) + " |")
+            lines.append("")
+    timing = results.get("timing")
+    if timing:
+        lines += [f"Run time {timing['seconds'] / 60:.1f} min ({timing['workers']} worker processes, CPU time "
+                  f"{timing['cpu_seconds'] / 60:.1f} min; load average {timing['load_average_start'][0]:.1f} at the "
+                  f"start, {timing['load_average_end'][0]:.1f} at the end).", ""]
+    return "\n".join(lines) + "\n"
