@@ -30,6 +30,14 @@ __all__ = [
 ]
 
 
+def _check_dims(shape, name: str, *, ndim: int | None = None, min_ndim: int | None = None, layout: str = "") -> None:
+    """The one message for a wrong number of dims (arrays and tensors alike)."""
+    if ndim is not None and len(shape) != ndim:
+        raise ValueError(f"{name} must have {ndim} dims{layout}; got shape {tuple(shape)}")
+    if min_ndim is not None and len(shape) < min_ndim:
+        raise ValueError(f"{name} must have at least {min_ndim} dims{layout}; got shape {tuple(shape)}")
+
+
 def check_array_field(
     field,
     name: str = "field",
@@ -94,8 +102,7 @@ def check_array_field(
             f"{name} must be float32 or float64; got dtype float16, too coarse to compare with "
             f"thresholds (convert with {name}.astype(np.float32))"
         )
-    if arr.ndim < 2:
-        raise ValueError(f"{name} must have at least 2 dims (..., H, W); got shape {arr.shape}")
+    _check_dims(arr.shape, name, min_ndim=2, layout=" (..., H, W)")
     if arr.shape[-1] == 0 or arr.shape[-2] == 0:
         raise ValueError(f"{name} is empty: its last two dims (H, W) are {arr.shape[-2:]}")
     if np.issubdtype(arr.dtype, np.floating):
@@ -120,11 +127,16 @@ def check_choice(value, allowed: Iterable, name: str):
     return value
 
 
+def _real_number(value, name: str, what: str) -> float:
+    """``value`` as a float if it is a real number (a bool or a string is not), else ``TypeError``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be {what}; got {type(value).__name__} {value!r}")
+    return float(value)
+
+
 def check_positive(value, name: str) -> float:
     """Return ``value`` as a float, raising unless it is finite and > 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number; got {type(value).__name__}")
-    value = float(value)
+    value = _real_number(value, name, "a real number")
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be finite and > 0; got {value}")
     return value
@@ -182,9 +194,7 @@ def check_fraction(value, name: str) -> float:
     >>> check_fraction(0.25, "min_coverage")
     0.25
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number in [0, 1]; got {type(value).__name__}")
-    value = float(value)
+    value = _real_number(value, name, "a number in [0, 1]")
     if not 0.0 <= value <= 1.0:  # NaN fails this too
         raise ValueError(f"{name} must be in [0, 1]; got {value}")
     return value
@@ -237,10 +247,7 @@ def check_tensor(
         wanted = " or ".join(str(d).removeprefix("torch.") for d in dtypes)
         raise TypeError(f"{name} must be a {wanted} tensor; got dtype {str(value.dtype).removeprefix('torch.')} "
                         f"(convert with .to({dtypes[0]}))")
-    if ndim is not None and value.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dims; got shape {tuple(value.shape)}")
-    if min_ndim is not None and value.ndim < min_ndim:
-        raise ValueError(f"{name} must have at least {min_ndim} dims; got shape {tuple(value.shape)}")
+    _check_dims(value.shape, name, ndim=ndim, min_ndim=min_ndim)
     if value.numel() == 0:
         raise ValueError(f"{name} is empty: shape {tuple(value.shape)}")
     detached = value.detach()
@@ -264,9 +271,7 @@ def check_finite(value, name: str) -> float:
     ...
     ValueError: threshold must be finite; got nan
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
-    value = float(value)
+    value = _real_number(value, name, "a real number")
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite; got {value}")
     return value

@@ -87,47 +87,45 @@ __all__ = [
     "main",
 ]
 
+def _model(architecture: str, train: bool, contains: str, **settings) -> dict:
+    """One row of the ablation: what the model contains, its architecture and its constructor settings."""
+    return {"contains": contains, "architecture": architecture, "train": train, "settings": settings}
+
+
 #: The ablation: a description of what each model contains, and its settings.
 MODELS = {
-    "estimator": {
-        "contains": "additive architecture at the exact estimator's initialisation (7 order statistics as fixed "
-                    "features, head at the estimator's weights), untrained",
-        "architecture": "additive", "train": False,
-        "settings": {"lipschitz_cap": DEFAULT_LIPSCHITZ_CAP, "constrained": True},
-    },
-    "additive": {
-        "contains": "the same, trained: order statistics + learnt level features, Lipschitz caps, constrained head",
-        "architecture": "additive", "train": True,
-        "settings": {"lipschitz_cap": DEFAULT_LIPSCHITZ_CAP, "constrained": True},
-    },
-    "additive_learnt": {
-        "contains": "additive architecture (2×2 MaxMin local network, soft steps, sum pooling) without the order "
-                    "statistics, random head; Lipschitz caps, constrained head",
-        "architecture": "additive", "train": True,
-        "settings": {"lipschitz_cap": DEFAULT_LIPSCHITZ_CAP, "constrained": True, "use_order_statistics": False},
-    },
-    "conventional_plain": {
-        "contains": "conventional CNN (strided convolutions, mean pooling, dense layers), no bound, no constraints",
-        "architecture": "conventional", "train": True,
-        "settings": {"lipschitz_cap": None, "constrained": False},
-    },
-    "conventional_sn": {
-        "contains": "the same with torch spectral_norm on every convolution and dense layer (the published "
-                    "recipe, not a certificate) and the constrained head",
-        "architecture": "conventional", "train": True,
-        # spectral_norm replaces the exact caps of the convolutions and dense layers; the head keeps its cap.
-        "settings": {"lipschitz_cap": CONVENTIONAL_LIPSCHITZ_CAP, "spectral_norm": True, "constrained": True},
-    },
-    "conventional_certified": {
-        "contains": "the same with exact operator-norm caps (certified; estimated by power iteration in training "
-                    "steps) and the constrained head",
-        "architecture": "conventional", "train": True,
-        # Exact norms of the 128 x 128 convolutions are most of a training step; a warm-started power
-        # iteration per frequency tracks them from below for a fraction of it
-        # (benchmarks/bench_surrogate_norms.py). Validation, evaluation and the certificate use the exact norms.
-        "settings": {"lipschitz_cap": CONVENTIONAL_LIPSCHITZ_CAP, "constrained": True,
-                     "training_norms": "power_iteration"},
-    },
+    "estimator": _model(
+        "additive", False,
+        "additive architecture at the exact estimator's initialisation (7 order statistics as fixed "
+        "features, head at the estimator's weights), untrained",
+        lipschitz_cap=DEFAULT_LIPSCHITZ_CAP, constrained=True),
+    "additive": _model(
+        "additive", True,
+        "the same, trained: order statistics + learnt level features, Lipschitz caps, constrained head",
+        lipschitz_cap=DEFAULT_LIPSCHITZ_CAP, constrained=True),
+    "additive_learnt": _model(
+        "additive", True,
+        "additive architecture (2×2 MaxMin local network, soft steps, sum pooling) without the order "
+        "statistics, random head; Lipschitz caps, constrained head",
+        lipschitz_cap=DEFAULT_LIPSCHITZ_CAP, constrained=True, use_order_statistics=False),
+    "conventional_plain": _model(
+        "conventional", True,
+        "conventional CNN (strided convolutions, mean pooling, dense layers), no bound, no constraints",
+        lipschitz_cap=None, constrained=False),
+    # spectral_norm replaces the exact caps of the convolutions and dense layers; the head keeps its cap.
+    "conventional_sn": _model(
+        "conventional", True,
+        "the same with torch spectral_norm on every convolution and dense layer (the published "
+        "recipe, not a certificate) and the constrained head",
+        lipschitz_cap=CONVENTIONAL_LIPSCHITZ_CAP, spectral_norm=True, constrained=True),
+    # Exact norms of the 128 x 128 convolutions are most of a training step; a warm-started power
+    # iteration per frequency tracks them from below for a fraction of it
+    # (benchmarks/bench_surrogate_norms.py). Validation, evaluation and the certificate use the exact norms.
+    "conventional_certified": _model(
+        "conventional", True,
+        "the same with exact operator-norm caps (certified; estimated by power iteration in training "
+        "steps) and the constrained head",
+        lipschitz_cap=CONVENTIONAL_LIPSCHITZ_CAP, constrained=True, training_norms="power_iteration"),
 }
 
 #: Rough seconds per (model, seed) of the full run on one core (training and evaluation; upper ends of
