@@ -186,6 +186,24 @@ def check_integer(value, name: str, *, minimum: int | None = None, maximum: int 
     return value
 
 
+def check_finite(value, name: str) -> float:
+    """Return ``value`` as a float, raising unless it is a finite real number.
+
+    Examples
+    --------
+    >>> check_finite(0.5, "threshold")
+    0.5
+    >>> check_finite(float("nan"), "threshold")
+    Traceback (most recent call last):
+    ...
+    ValueError: threshold must be finite; got nan
+    """
+    value = _real_number(value, name, "a real number")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite; got {value}")
+    return value
+
+
 def check_fraction(value, name: str) -> float:
     """Return ``value`` as a float in [0, 1].
 
@@ -256,24 +274,6 @@ def check_tensor(
         raise ValueError(f"{name} contains {what}" + (f"; {advice}" if advice else ""))
     if nonnegative and bool((detached < 0).any()):
         raise ValueError(f"{name} contains negative values (min {float(detached.min()):.3g})")
-    return value
-
-
-def check_finite(value, name: str) -> float:
-    """Return ``value`` as a float, raising unless it is a finite real number.
-
-    Examples
-    --------
-    >>> check_finite(0.5, "threshold")
-    0.5
-    >>> check_finite(float("nan"), "threshold")
-    Traceback (most recent call last):
-    ...
-    ValueError: threshold must be finite; got nan
-    """
-    value = _real_number(value, name, "a real number")
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite; got {value}")
     return value
 
 
