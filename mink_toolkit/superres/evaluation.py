@@ -128,7 +128,7 @@ def training_summary(history: dict) -> dict:
     Over the last half of the epochs (where λ is on): the mean loss, the
     spread of the step losses, the gradient norms, and how hard the term
     pushed: its gradient's high-wavenumber share and norm, and
-    λ·|∂term/∂pred| / |∂data/∂pred| (``term_to_data_grad``) over the epochs
+    ``λ·‖∂term/∂pred‖ / ‖∂data/∂pred‖`` (``term_to_data_grad``) over the epochs
     where the term was on (None where it never was); ``best_epoch`` and
     ``seconds``.
     """
