@@ -1,10 +1,23 @@
 """Settings of the running process: the allocator of the drivers' workers, and the compiled path.
 
-:func:`keep_freed_memory` is the one place the allocator setting of the
-experiment drivers' worker processes is made and documented (the
-surrogate and super-resolution drivers apply it in every worker through
-:func:`mink_toolkit.parallel.spawn_pool`; the curves engine's dask workers
-are threads of the caller's process and change nothing).
+**The allocator, in one place.** glibc returns large freed blocks (above
+its mmap threshold) to the operating system at once, so a loop that frees
+and allocates the same big arrays again page-faults them in anew every
+time; the kernel time that costs is 10–20 % of a training run and about a
+third of a dask worker's CPU per file. Two settings keep the memory:
+
+* :func:`keep_freed_memory` (``mallopt``), applied by the experiment
+  drivers in every worker process they start — the surrogate driver
+  (``spawn_pool(..., keep_freed=True)``) and the super-resolution driver
+  (``JobRunner(..., keep_freed=True)``), both through
+  :func:`mink_toolkit.parallel.init_worker` — never in the caller's process;
+* :data:`DASK_WORKER_ENVIRON`, the environment of ``dask.distributed``
+  worker processes for the curves engine: dask's nanny starts them with
+  ``MALLOC_TRIM_THRESHOLD_=65536``, which also switches off glibc's
+  adaptive mmap threshold; these values restore the speed (see the
+  README's distributed-curves section, and ``benchmarks/bench_archive.py``,
+  which passes them to its ``LocalCluster``). The engine's default
+  threaded scheduler runs in the caller's process and needs nothing.
 
 :func:`compiled` and :func:`compile_cache_dir` are the opt-in compiled
 path (``compile=True`` across the API): a pure-tensor core is compiled once
@@ -21,7 +34,12 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-__all__ = ["keep_freed_memory", "check_compile", "compile_cache_dir", "compiled"]
+__all__ = ["keep_freed_memory", "DASK_WORKER_ENVIRON", "check_compile", "compile_cache_dir", "compiled"]
+
+#: Environment of dask worker processes (``distributed.nanny.pre-spawn-environ``): a fixed mmap
+#: threshold above the largest field-sized array and a large trim threshold (measured on 2 cores:
+#: 107 ms per Odyssey file instead of 149–160 ms with the nanny's default).
+DASK_WORKER_ENVIRON = {"MALLOC_TRIM_THRESHOLD_": 2**30, "MALLOC_MMAP_THRESHOLD_": 2**27}
 
 #: Environment variable TorchInductor reads for its on-disk cache; the toolkit sets it only if unset.
 INDUCTOR_CACHE_ENV = "TORCHINDUCTOR_CACHE_DIR"
