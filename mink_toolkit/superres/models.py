@@ -78,8 +78,12 @@ def conserve_mass(weights: torch.Tensor, coarse: torch.Tensor, factor: int, *, i
     return x * nearest(coarse / F.avg_pool2d(x, factor))
 
 
-def _unet_outputs(model: "ResidualUNet", coarse: torch.Tensor, generator=None) -> torch.Tensor:
-    """The computation of :meth:`ResidualUNet.forward` on a checked input (the core ``compile=True`` compiles)."""
+def _unet_outputs(model: "ResidualUNet", coarse: torch.Tensor, generator=None, config: str = "") -> torch.Tensor:
+    """The computation of :meth:`ResidualUNet.forward` on a checked input (the core ``compile=True`` compiles).
+
+    ``config`` (unused here) keys the cache of :func:`~mink_toolkit._runtime.compiled`:
+    a compiled function, and a recompilation budget, per configuration.
+    """
     coarse = coarse.clamp_min(0.0)
     up = _upsample_tensor(coarse, model.factor, model.upsampling)
     z = torch.log1p(up)
@@ -220,7 +224,8 @@ class ResidualUNet(nn.Module):
         check_tensor(coarse, "coarse", finite=True, nonnegative=True, dtypes=(self.head.weight.dtype,),
                      advice="the network needs full coverage")
         if compile and not self.stochastic:
-            return compiled(_unet_outputs)(self, coarse)
+            # one compiled graph per configuration (instances share it); None: no noise generator
+            return compiled(_unet_outputs, None, repr(self.config()))(self, coarse)
         return _unet_outputs(self, coarse, generator)
 
     def sample(self, coarse: torch.Tensor, members: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -301,7 +301,10 @@ class SurrogateBase(nn.Module):
     def _forward(self, rain: torch.Tensor, return_components: bool, compile: bool):
         """:meth:`forward`, eager or compiled (the training loops choose per call)."""
         rain = _check_rain_tensor(rain)
-        out = compiled(_surrogate_outputs)(self, rain) if compile else self.normalised_outputs(normalise_rain(rain))
+        if compile:  # one compiled graph per architecture and configuration (instances share it)
+            out = compiled(_surrogate_outputs, repr(self.config()))(self, rain)
+        else:
+            out = self.normalised_outputs(normalise_rain(rain))
         functionals = out[..., [0, 1, 3]]
         return (functionals, out[..., 2]) if return_components else functionals
 
@@ -327,8 +330,13 @@ class SurrogateBase(nn.Module):
         return out * torch.tensor([s**2, s, 1.0, 1.0], dtype=out.dtype, device=out.device)
 
 
-def _surrogate_outputs(model: SurrogateBase, rain: torch.Tensor) -> torch.Tensor:
-    """The compiled core of a surrogate's forward: checked rain -> :meth:`SurrogateBase.normalised_outputs`."""
+def _surrogate_outputs(model: SurrogateBase, rain: torch.Tensor, config: str = "") -> torch.Tensor:
+    """The compiled core of a surrogate's forward: checked rain -> :meth:`SurrogateBase.normalised_outputs`.
+
+    ``config`` (the model's configuration, unused here) keys the cache of
+    :func:`~mink_toolkit._runtime.compiled`, so that each configuration has
+    a compiled function, and a recompilation budget, of its own.
+    """
     return model.normalised_outputs(normalise_rain(rain))
 
 
