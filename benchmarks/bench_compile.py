@@ -205,6 +205,7 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--warm-cache", action="store_true", help="keep inductor's cache (second-run times)")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--only", choices=("relax", "steps"), help="run one part of the benchmark")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -220,6 +221,13 @@ def main(argv=None) -> None:
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else (
         f"CPU, {args.threads} thread(s), torch {torch.__version__}")
     print(f"device: {device_name}")
+    if args.only != "steps":
+        _report_relax(args, env)
+    if args.only != "relax":
+        _report_steps(args, env)
+
+
+def _report_relax(args, env) -> None:
     print(f"relaxed functionals, forward + backward: batch {args.batch} x {args.size} x {args.size}, "
           f"{args.thresholds} thresholds, float32, T = 0.1 u, median of {args.repeats}")
     times, compile_s = _measure("relax", RELAX, args)
@@ -235,6 +243,8 @@ def main(argv=None) -> None:
     print(f"compiled vs plain autograd:  {times['autograd'] / times['compiled']:.2f}x (target >= 10)")
     print(f"eager fused vs plain autograd: {times['autograd'] / times['eager']:.2f}x")
 
+
+def _report_steps(args, env) -> None:
     for kind, title in (("surrogate", f"additive surrogate, batch {args.step_batch} of 32 x 32"),
                         ("superres", f"U-Net x8 + Minkowski term, batch {max(1, args.step_batch // 2)} of 48 x 48")):
         times, compile_s = _measure(kind, ("eager", "compiled"), args)
