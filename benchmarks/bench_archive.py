@@ -42,14 +42,12 @@ import time
 
 import numpy as np
 
+from mink_toolkit._runtime import DASK_WORKER_ENVIRON
+
 THRESHOLDS = [0.1, 0.5, 1.0, 5.0, 10.0]
-#: Environment of LocalCluster workers. dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 by
-#: default, which also switches off glibc's adaptive mmap threshold: every field-sized array is
-#: then mapped and unmapped anew, and a worker spends about 1.5x the CPU per file (measured on
-#: 2 cores: 149-160 ms per Odyssey file instead of 91-102 ms). A fixed mmap threshold above the
-#: largest array and a large trim threshold restore the main process's speed (107 ms); the
-#: README shows the same two settings for a real cluster.
-WORKER_ENVIRON = {"MALLOC_TRIM_THRESHOLD_": 2**30, "MALLOC_MMAP_THRESHOLD_": 2**27}
+#: Environment of LocalCluster workers: the toolkit's one allocator setting for dask workers
+#: (documented in mink_toolkit._runtime; the README shows the same two settings for a real cluster).
+WORKER_ENVIRON = dict(DASK_WORKER_ENVIRON)
 
 
 def _paths(product: str, count: int | None) -> list[str]:

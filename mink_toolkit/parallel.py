@@ -105,9 +105,14 @@ class JobRunner:
     desc : str
         Label of the bar.
     progress : bool
+    keep_freed : bool
+        Let the pool's workers keep freed memory
+        (:func:`~mink_toolkit._runtime.keep_freed_memory`), as a driver's own
+        workers should; never applied to this process.
     """
 
-    def __init__(self, run_job: Callable, context: dict, *, workers: int, total: int, desc: str, progress: bool):
+    def __init__(self, run_job: Callable, context: dict, *, workers: int, total: int, desc: str, progress: bool,
+                 keep_freed: bool = False):
         from tqdm.auto import tqdm
 
         self.run_job = run_job
@@ -118,7 +123,7 @@ class JobRunner:
             import multiprocessing as mp
 
             self.epochs_done = mp.get_context("spawn").Value("q", 0)  # epochs trained in the workers, for the bar
-            self.pool = spawn_pool(workers, context=context, epochs_done=self.epochs_done)
+            self.pool = spawn_pool(workers, context=context, epochs_done=self.epochs_done, keep_freed=keep_freed)
         self.bar = tqdm(total=total, desc=desc, disable=not progress, leave=True)
 
     def run(self, jobs: list, planned_epochs: Callable[[dict], int]) -> dict:

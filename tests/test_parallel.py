@@ -52,3 +52,35 @@ def test_job_runner_gives_the_same_results_in_process_and_in_workers():
     assert results[1] == results[2] and list(results[1]) == ["j0", "j1", "j2", "j3"]
     assert results[1]["j3"]["value"] == 9
     assert parallel.worker_context()["scale"] == 1 and torch.get_num_threads() == 1  # set up in this process too
+
+
+def test_both_drivers_let_their_workers_keep_freed_memory(monkeypatch):
+    """The super-resolution driver's pool is set up like the surrogate driver's: keep_freed=True."""
+    import inspect
+
+    from mink_toolkit.experiments import surrogate
+    from mink_toolkit.experiments.superres import jobs
+
+    seen = {}
+
+    def fake_spawn_pool(workers, **kwargs):
+        seen.update(kwargs)
+        return None
+
+    monkeypatch.setattr(parallel, "spawn_pool", fake_spawn_pool)
+    runner = parallel.JobRunner(_square, {}, workers=2, total=0, desc="test", progress=False, keep_freed=True)
+    runner.pool = None
+    runner.close()
+    assert seen["keep_freed"] is True
+    assert "keep_freed=True" in inspect.getsource(jobs._Runner.__init__)
+    assert "spawn_pool(jobs, keep_freed=True)" in inspect.getsource(surrogate)
+
+
+def test_dask_worker_setting_is_the_one_the_readme_shows():
+    from pathlib import Path
+
+    from mink_toolkit._runtime import DASK_WORKER_ENVIRON
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for name, value in DASK_WORKER_ENVIRON.items():
+        assert f"{name}: {value}" in readme

@@ -12,3 +12,43 @@ def test_keep_freed_memory_applies_in_a_process_of_its_own():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     expected = "True" if sys.platform.startswith("linux") else out  # glibc on Linux; elsewhere it may decline
     assert out == expected
+
+
+def test_compile_cache_dir_keeps_the_users_choice(monkeypatch, tmp_path):
+    from mink_toolkit._runtime import INDUCTOR_CACHE_ENV, compile_cache_dir
+
+    monkeypatch.setenv(INDUCTOR_CACHE_ENV, str(tmp_path / "mine"))
+    assert compile_cache_dir() == str(tmp_path / "mine")
+
+
+def test_compile_cache_dir_defaults_to_the_toolkits_cache(monkeypatch, tmp_path):
+    import os
+
+    from mink_toolkit._runtime import INDUCTOR_CACHE_ENV, compile_cache_dir
+
+    monkeypatch.delenv(INDUCTOR_CACHE_ENV, raising=False)
+    monkeypatch.setenv("MINK_CACHE_DIR", str(tmp_path))
+    assert compile_cache_dir() == str(tmp_path / "torchinductor")
+    assert os.environ[INDUCTOR_CACHE_ENV] == str(tmp_path / "torchinductor")  # inductor and spawned workers read it
+
+
+def test_compiled_is_made_once_per_configuration():
+    """Repeated calls reuse one compiled function; nothing is compiled before the first call."""
+    from mink_toolkit._runtime import compiled
+
+    def core(x, scale):
+        return x * scale
+
+    assert compiled(core, 2.0) is compiled(core, 2.0)
+    assert compiled(core, 2.0) is not compiled(core, 3.0)
+
+
+def test_check_compile():
+    import pytest
+
+    from mink_toolkit._runtime import check_compile
+
+    assert check_compile(True) is True
+    for bad in ("True", 1, None):
+        with pytest.raises(TypeError, match="compile must be True or False"):
+            check_compile(bad)

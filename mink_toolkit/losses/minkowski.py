@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._runtime import check_compile, compiled
 from .._validation import check_array_field, check_choice, check_positive, check_weights
 from ..functionals import (
     CONNECTIVITIES,
@@ -175,12 +176,24 @@ def _thresholds_for_pred(u: np.ndarray, pred: torch.Tensor):
     return u_t, _weights_like(u_t, pred)
 
 
-def _loss(pred, target, u, u_t, wu, t, s: LossSettings, reduction: str) -> torch.Tensor:
-    """The loss of checked inputs: thresholds ``u`` (float64) and ``u_t`` (working dtype), weights ``wu``, T ``t``."""
+def _loss_core(pred, exact, u_t, wu, t, connectivity, perimeter, pixel_size, tnorm, weights, reduction, space):
+    """Relaxed functionals of ``pred`` against the ``exact`` ones: the pure-tensor core ``compile=True`` compiles."""
+    soft = _functionals_from_membership(_membership(pred, u_t, t), connectivity, perimeter, pixel_size, tnorm,
+                                        "fused")
+    return _distance(soft, exact, wu, weights, reduction, space)
+
+
+def _loss(pred, target, u, u_t, wu, t, s: LossSettings, reduction: str, compile: bool = False) -> torch.Tensor:
+    """The loss of checked inputs: thresholds ``u`` (float64) and ``u_t`` (working dtype), weights ``wu``, T ``t``.
+
+    The target's exact functionals are computed here, outside the compiled
+    core (they are numpy, on the CPU, and carry no gradient).
+    """
     exact = _exact_target(target, u, s, pred)
-    soft = _functionals_from_membership(_membership(pred, u_t, t), s.connectivity, s.perimeter, s.pixel_size,
-                                        s.tnorm, "fused")
-    return _distance(soft, exact, wu, s.weights, reduction, s.space)
+    options = (s.connectivity, s.perimeter, s.pixel_size, s.tnorm, s.weights, reduction, s.space)
+    if compile:
+        return compiled(_loss_core, *options)(pred, exact, u_t, wu, t)
+    return _loss_core(pred, exact, u_t, wu, t, *options)
 
 
 def _threshold_gradients(pred, target, u, u_t, wu, t, s: LossSettings) -> torch.Tensor:
@@ -225,6 +238,7 @@ def minkowski_loss(
     *,
     reduction: str = "mean",
     settings: LossSettings | None = None,
+    compile: bool = False,
     **overrides,
 ) -> torch.Tensor:
     r"""The Minkowski image loss: relaxed functionals of ``pred`` vs exact ones of ``target``.
@@ -260,6 +274,12 @@ def minkowski_loss(
         Over the leading (batch) dims.
     settings : LossSettings, optional
         The shared settings (default ``LossSettings()``).
+    compile : bool
+        Compute the relaxed functionals and the distance compiled (see
+        :func:`~mink_toolkit.relax.soft_minkowski_functionals`): checks and
+        the target's exact functionals stay eager, the core is compiled
+        once per configuration and shape, its code cached in the toolkit's
+        cache folder. Agrees with the eager loss to float32 rounding.
     **overrides
         Fields of :class:`LossSettings` (``weights``, ``space``,
         ``relative``, ``min_temperature``, ``connectivity``, ``perimeter``,
@@ -281,8 +301,9 @@ def minkowski_loss(
     """
     s = _settings(settings, overrides, "minkowski_loss")
     check_choice(reduction, REDUCTIONS, "reduction")
+    check_compile(compile)
     pred, u, u_t, wu, t = _setup(pred, target, thresholds, temperature, s)
-    return _loss(pred, target, u, u_t, wu, t, s, reduction)
+    return _loss(pred, target, u, u_t, wu, t, s, reduction, compile)
 
 
 def threshold_gradients(
@@ -377,6 +398,11 @@ class MinkowskiLoss(nn.Module):
     reduction : {"mean", "sum", "none"}
     reference : array_like, optional
         Sample to resolve ``Quantiles`` against.
+    compile : bool
+        Compute the loss compiled (see :func:`minkowski_loss`); kept as
+        ``self.compiled``. The compiled core is made at the first step and
+        reused at every later one (the temperature schedule changes only a
+        tensor, not the graph).
     settings, **overrides
         As in :func:`minkowski_loss`; kept as ``self.settings``.
 
@@ -402,10 +428,13 @@ class MinkowskiLoss(nn.Module):
         reduction: str = "mean",
         reference=None,
         settings: LossSettings | None = None,
+        compile: bool = False,
         **overrides,
     ):
         super().__init__()
         self.settings = _settings(settings, overrides, "MinkowskiLoss")
+        # Not ``self.compile``: that is nn.Module's method, which would compile the checks too.
+        self.compiled = check_compile(compile)
         check_choice(reduction, REDUCTIONS, "reduction")
         if schedule is not None and not isinstance(schedule, Schedule):
             raise TypeError(f"schedule must be a Schedule (e.g. ExponentialSchedule); got {type(schedule).__name__}")
@@ -468,7 +497,7 @@ class MinkowskiLoss(nn.Module):
     def forward(self, pred: torch.Tensor, target, step: int | None = None) -> torch.Tensor:
         """Loss of ``pred`` (..., H, W) against ``target`` at ``step`` (default ``self.step``)."""
         pred, u, u_t, wu, t = self._inputs(pred, target, step)
-        return _loss(pred, target, u, u_t, wu, t, self.settings, self.reduction)
+        return _loss(pred, target, u, u_t, wu, t, self.settings, self.reduction, self.compiled)
 
     def gradient_share(self, pred: torch.Tensor, target, step: int | None = None) -> torch.Tensor:
         """Per-threshold share of the loss gradient (see :func:`gradient_share`)."""

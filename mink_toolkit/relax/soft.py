@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._runtime import check_compile, compiled
 from .._validation import check_choice, check_positive, check_temperature, check_tensor
 from ..functionals import CONNECTIVITIES, DEFAULT_CONNECTIVITY, DEFAULT_PERIMETER, PERIMETERS, combine_terms, required_terms
 from ..thresholds import check_thresholds
@@ -434,6 +435,16 @@ def membership_functionals(
     return _functionals_from_membership(membership, connectivity, perimeter, pixel_size, tnorm, implementation)
 
 
+def _soft_functionals_core(field, u, t, connectivity, perimeter, pixel_size, tnorm, implementation):
+    """Memberships and functionals of checked tensors: the pure-tensor core that ``compile=True`` compiles.
+
+    No checks and no Python branch on tensor values (those ran at the
+    public boundary), so ``torch.compile(fullgraph=True)`` traces it whole.
+    """
+    return _functionals_from_membership(_membership(field, u, t), connectivity, perimeter, pixel_size, tnorm,
+                                        implementation)
+
+
 def _functionals_from_membership(p, connectivity, perimeter, pixel_size, tnorm, implementation):
     names = required_terms(connectivity, perimeter)
     if tnorm == "product" and implementation == "fused":
@@ -460,6 +471,7 @@ def soft_minkowski_functionals(
     relative: bool = False,
     min_temperature: float | None = None,
     implementation: str = "fused",
+    compile: bool = False,
 ) -> torch.Tensor:
     r"""Relaxed area, perimeter and Euler characteristic, differentiable in the field.
 
@@ -500,6 +512,17 @@ def soft_minkowski_functionals(
         See :func:`resolve_temperature`.
     implementation : {"fused", "autograd"}
         See :func:`membership_functionals`.
+    compile : bool
+        Run the computation compiled (``torch.compile`` with
+        ``fullgraph=True, dynamic=False``; inductor on CPU needs a C
+        compiler). The inputs are checked first, as always; the compiled
+        core is made once per configuration and shape and reused, its
+        generated code kept in the toolkit's cache folder
+        (:func:`mink_toolkit._runtime.compile_cache_dir`). The first call
+        pays the compilation (tens of seconds on a CPU), later ones run
+        several times faster for training-sized batches; the result agrees
+        with the eager one to float32 rounding, not bit for bit. Default
+        ``False``: eager, for notebooks and one-off calls.
 
     Returns
     -------
@@ -522,6 +545,11 @@ def soft_minkowski_functionals(
     tensor([[ 9., 12.,  1.]])
     """
     pixel_size = _check_options(connectivity, perimeter, pixel_size, tnorm, implementation)
+    check_compile(compile)
     field = _check_field(field)
-    p = _field_membership(field, thresholds, temperature, relative, min_temperature)
-    return _functionals_from_membership(p, connectivity, perimeter, pixel_size, tnorm, implementation)
+    u_np, u = _checked_thresholds(thresholds, field)
+    t = _resolve_temperature(u_np, temperature, relative=relative, min_temperature=min_temperature,
+                             dtype=field.dtype, device=field.device)
+    options = (connectivity, perimeter, pixel_size, tnorm, implementation)
+    core = compiled(_soft_functionals_core, *options) if compile else _soft_functionals_core
+    return core(field, u, t) if compile else core(field, u, t, *options)

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._runtime import compiled
 from .._validation import check_choice, check_integer, check_tensor
 from .baselines import UPSAMPLING_METHODS, _check_factor, _upsample_tensor
 
@@ -75,6 +76,21 @@ def conserve_mass(weights: torch.Tensor, coarse: torch.Tensor, factor: int, *, i
         log_ratio = torch.log(coarse + MASS_DELTA) - torch.log(F.avg_pool2d(x, factor) + MASS_DELTA)
         x = x * torch.exp(F.interpolate(log_ratio, scale_factor=factor, mode="bicubic", align_corners=False))
     return x * nearest(coarse / F.avg_pool2d(x, factor))
+
+
+def _unet_outputs(model: "ResidualUNet", coarse: torch.Tensor, generator=None, config: str = "") -> torch.Tensor:
+    """The computation of :meth:`ResidualUNet.forward` on a checked input (the core ``compile=True`` compiles).
+
+    ``config`` (unused here) keys the cache of :func:`~mink_toolkit._runtime.compiled`:
+    a compiled function, and a recompilation budget, per configuration.
+    """
+    coarse = coarse.clamp_min(0.0)
+    up = _upsample_tensor(coarse, model.factor, model.upsampling)
+    z = torch.log1p(up)
+    fine = torch.expm1((z + model.residual(z, generator)).clamp_min(0.0))
+    if model.mass_conserving:
+        fine = conserve_mass(fine, coarse, model.factor)
+    return fine
 
 
 class ResidualUNet(nn.Module):
@@ -187,6 +203,14 @@ class ResidualUNet(nn.Module):
         ``generator`` (a :class:`torch.Generator`) seeds the noise of a
         stochastic model; by default torch's global generator is used.
         """
+        return self._forward(coarse, generator, False)
+
+    def _forward(self, coarse: torch.Tensor, generator: torch.Generator | None, compile: bool) -> torch.Tensor:
+        """:meth:`forward`, its computation after the checks compiled with ``compile``
+        (:func:`~mink_toolkit.superres.training.train_superres` chooses per call).
+
+        A stochastic generator stays eager: its ``torch.Generator`` does not trace.
+        """
         if not isinstance(coarse, torch.Tensor):
             raise TypeError(f"coarse must be a torch.Tensor; got {type(coarse).__name__}")
         if coarse.ndim != 4 or coarse.shape[1] != 1:
@@ -199,13 +223,10 @@ class ResidualUNet(nn.Module):
             )
         check_tensor(coarse, "coarse", finite=True, nonnegative=True, dtypes=(self.head.weight.dtype,),
                      advice="the network needs full coverage")
-        coarse = coarse.clamp_min(0.0)
-        up = _upsample_tensor(coarse, self.factor, self.upsampling)
-        z = torch.log1p(up)
-        fine = torch.expm1((z + self.residual(z, generator)).clamp_min(0.0))
-        if self.mass_conserving:
-            fine = conserve_mass(fine, coarse, self.factor)
-        return fine
+        if compile and not self.stochastic:
+            # one compiled graph per configuration (instances share it); None: no noise generator
+            return compiled(_unet_outputs, None, repr(self.config()))(self, coarse)
+        return _unet_outputs(self, coarse, generator)
 
     def sample(self, coarse: torch.Tensor, members: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``members`` draws per input, (B, 1, h, w) -> (B, members, H, W) (identical for a deterministic model)."""

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._runtime import check_compile
 from .._validation import check_array_field, check_choice, check_integer, check_positive
 from ..datasets import random_d4, random_windows, take_windows
 from ..losses import DATA_LOSSES, fair_crps_loss
@@ -18,6 +19,31 @@ from .checkpoint import save_superres_checkpoint
 from .models import ResidualUNet
 
 __all__ = ["train_superres", "predict"]
+
+
+def _device_of(model) -> torch.device:
+    """Where the model's parameters live."""
+    return next(iter(model.parameters()), torch.empty(0)).device
+
+
+class _CompiledTerm:
+    """Within ``with``: the term (a :class:`~mink_toolkit.losses.MinkowskiLoss`, or a
+    :class:`~mink_toolkit.losses.SurrogateTerm`'s surrogate) computes compiled; restored after."""
+
+    def __init__(self, term, on: bool):
+        owners = [term, getattr(term, "surrogate", None)] if on else []
+        self.owners = [o for o in owners if isinstance(getattr(o, "compiled", None), bool)]
+
+    def __enter__(self):
+        self.before = [o.compiled for o in self.owners]
+        for o in self.owners:
+            o.compiled = True
+        return self
+
+    def __exit__(self, *exc):
+        for o, before in zip(self.owners, self.before):
+            o.compiled = before
+        return False
 
 
 def _set_term_step(term, step):
@@ -31,13 +57,14 @@ def _validation_objective(model, val_coarse, val_fine, data_loss, term, lam, fin
     """Objective on validation patches at the end of training: data loss (+ λ·term at its final step)."""
     was_training = model.training
     model.eval()
-    generator = torch.Generator().manual_seed(seed)
+    device = _device_of(model)
+    generator = torch.Generator(device=device).manual_seed(seed)
     val_coarse, val_fine = np.asarray(val_coarse, np.float32), np.asarray(val_fine, np.float32)
     total_data = total_term = 0.0
     n = val_coarse.shape[0]
     for i in range(0, n, batch_size):
-        xb = torch.from_numpy(val_coarse[i : i + batch_size])[:, None]
-        yb = torch.from_numpy(val_fine[i : i + batch_size])[:, None]
+        xb = torch.from_numpy(val_coarse[i : i + batch_size])[:, None].to(device)
+        yb = torch.from_numpy(val_fine[i : i + batch_size])[:, None].to(device)
         if model.stochastic:
             pred = model.sample(xb, members, generator)
             d = fair_crps_loss(pred, yb, scales=crps[0], space=crps[1])
@@ -78,6 +105,7 @@ def train_superres(
     seed: int = 0,
     progress=True,
     checkpoint: str | Path | None = None,
+    compile: bool = False,
 ) -> dict:
     """Train a super-resolution network (or generator) with data loss + λ(epoch)·term.
 
@@ -136,6 +164,20 @@ def train_superres(
         per epoch (one overall bar over several trainings); ``False``: none.
     checkpoint : path, optional
         Where to save the final weights, config and history.
+    compile : bool
+        Run the training step compiled: the network's forward after its
+        input check (a stochastic generator's stays eager: its noise
+        generator does not trace) and the term's relaxed functionals
+        (:class:`~mink_toolkit.losses.MinkowskiLoss`, or the surrogate of a
+        :class:`~mink_toolkit.losses.SurrogateTerm`), each compiled once
+        per shape with ``torch.compile(fullgraph=True, dynamic=False)``
+        and cached in the toolkit's cache folder
+        (:func:`mink_toolkit._runtime.compile_cache_dir`); validation stays
+        eager. The trained weights agree with an eager run's to the seed
+        spread, not bit for bit.
+
+    The batches are put on the device of the model's parameters (move the
+    model, and a term that has buffers, with ``.to(device)`` first).
 
     Returns
     -------
@@ -180,6 +222,7 @@ def train_superres(
     members = check_integer(members, "members", minimum=2)
     check_choice(crps_space, ("log1p", "linear"), "crps_space")
     val_every = check_integer(val_every, "val_every", minimum=1)
+    check_compile(compile)
     if crop is not None:
         if crop % factor or crop % 2**model.depth or crop > f.shape[-1] or crop > f.shape[-2]:
             raise ValueError(f"crop must divide by factor {factor} and 2**depth and fit the patches; got {crop}")
@@ -192,7 +235,8 @@ def train_superres(
 
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
-    noise = torch.Generator().manual_seed(int(seed))
+    device = _device_of(model)
+    noise = torch.Generator(device=device).manual_seed(int(seed))
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     n = c.shape[0]
     steps_per_epoch = -(-n // batch_size)
@@ -230,21 +274,22 @@ def train_superres(
                 xb = take_windows(c, idx, rows, cols, cc)
                 yb = take_windows(f, idx, rows * factor, cols * factor, crop)
             xb, yb = random_d4(xb, rng, yb)
-            xb = torch.from_numpy(np.ascontiguousarray(xb))[:, None]
-            yb = torch.from_numpy(np.ascontiguousarray(yb))[:, None]
+            xb = torch.from_numpy(np.ascontiguousarray(xb))[:, None].to(device)
+            yb = torch.from_numpy(np.ascontiguousarray(yb))[:, None].to(device)
             if model.stochastic:
                 pred = model(xb.repeat_interleave(members, dim=0), noise)  # (B·M, 1, H, W), draws of one input together
                 data = fair_crps_loss(pred.reshape(xb.shape[0], members, *pred.shape[-2:]), yb, scales=crps_scales,
                                       space=crps_space)
                 target = yb.repeat_interleave(members, dim=0)
             else:
-                pred = model(xb)
+                pred = model._forward(xb, None, True) if compile else model(xb)
                 data = data_loss(pred, yb)
                 target = yb
             total = data
-            term_value = torch.zeros(())
+            term_value = torch.zeros((), device=device)
             if term is not None and lam > 0:
-                term_value = term(pred, target)
+                with _CompiledTerm(term, compile):
+                    term_value = term(pred, target)
                 if b0 == 0:
                     # What the term tells the network, measured where it enters: ∂term/∂pred
                     # (its norm, and how much of it lies above the coarse grid's Nyquist
@@ -252,7 +297,7 @@ def train_superres(
                     # keep the two extra backward passes cheap.
                     (g,) = torch.autograd.grad(term_value, pred, retain_graph=True)
                     (g_data,) = torch.autograd.grad(data, pred, retain_graph=True)
-                    high_share = high_wavenumber_share(g.detach()[:, 0].double().numpy(), cutoff)
+                    high_share = high_wavenumber_share(g.detach()[:, 0].double().cpu().numpy(), cutoff)
                     term_grad = float(torch.linalg.vector_norm(g))
                     data_grad = float(torch.linalg.vector_norm(g_data))
                 total = data + lam * term_value
@@ -345,15 +390,16 @@ def predict(model: nn.Module, coarse, batch_size: int = 32, *, members: int | No
     if members is not None and not stochastic:
         raise ValueError("members= is for stochastic generators; this model is deterministic")
     was_training = model.training
+    device = _device_of(model)
     model.eval()
     if stochastic:
         members = check_integer(members, "members", minimum=1)
-        generator = torch.Generator().manual_seed(int(seed))
-        out = [model.sample(torch.from_numpy(c[i : i + batch_size])[:, None], members, generator).double().numpy()
-               for i in range(0, len(c), batch_size)]
+        generator = torch.Generator(device=device).manual_seed(int(seed))
+        out = [model.sample(torch.from_numpy(c[i : i + batch_size])[:, None].to(device), members, generator)
+               .double().cpu().numpy() for i in range(0, len(c), batch_size)]
         result = np.concatenate(out, axis=0).transpose(1, 0, 2, 3)
     else:
-        out = [model(torch.from_numpy(c[i : i + batch_size])[:, None])[:, 0].double().numpy()
+        out = [model(torch.from_numpy(c[i : i + batch_size])[:, None].to(device))[:, 0].double().cpu().numpy()
                for i in range(0, len(c), batch_size)]
         result = np.concatenate(out, axis=0)
     model.train(was_training)

@@ -37,10 +37,11 @@ def _conventional_feature_bound(model: ConventionalSurrogate, input_shape) -> fl
 
 def _additive_feature_bound(model: MinkowskiSurrogate, h: int, w: int) -> float:
     n_fixed = len(model.statistics)
-    fixed_squared = torch.tensor([STATISTIC_TERMS[name][1] for name in model.statistics], dtype=torch.float64)
     with torch.no_grad():
         weights = model.layer_weights()
         step = weights["slope"].double() / 4.0
+        fixed_squared = torch.tensor([STATISTIC_TERMS[name][1] for name in model.statistics], dtype=torch.float64,
+                                     device=step.device)
         squared = float((step[:n_fixed] ** 2 * fixed_squared).sum())
         if model.levels:
             learnt = float(conv_operator_norm(weights["entry"].double(), (h + 1, w + 1)))
@@ -279,7 +280,8 @@ def empirical_lipschitz(
         out = out.flatten(1)
         return out[: len(a)], out[len(a):]
 
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)  # the draws are made on the CPU and moved: the same on any device
+    device = next(iter(model.parameters()), torch.empty(0)).device
     frozen = [p.requires_grad for p in model.parameters()]
     was_training = model.training
     model.eval()
@@ -292,8 +294,8 @@ def empirical_lipschitz(
                 raise ValueError(f"starts[{kind!r}] must be a tensor shaped (B, 1, H, W)")
             best_kind = 0.0
             for separation in separations:
-                a = z.detach().clone().to(dtype).clamp_min(0.0).requires_grad_(True)
-                delta = torch.randn(a.shape, generator=gen, dtype=dtype)
+                a = z.detach().clone().to(dtype=dtype, device=device).clamp_min(0.0).requires_grad_(True)
+                delta = torch.randn(a.shape, generator=gen, dtype=dtype).to(device)
                 delta *= separation * math.sqrt(a[0].numel()) / delta.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
                 b = (a.detach() + delta).clamp_min(0.0).requires_grad_(True)
                 optimiser = torch.optim.Adam([a, b], lr=lr * max(separation / 0.05, 1e-3))

@@ -135,6 +135,11 @@ class ConventionalSurrogate(SurrogateBase):
         How a training forward pass of a certified model computes the
         convolutions' norms for the caps (see above); eval mode always uses
         the exact norms.
+    compile : bool, default False
+        Run :meth:`forward` compiled after its input check (see
+        :meth:`~mink_toolkit.surrogate.models.SurrogateBase.forward`); kept
+        as ``self.compiled``, not part of :meth:`config` (a checkpoint is
+        the same either way).
 
     Examples
     --------
@@ -161,9 +166,10 @@ class ConventionalSurrogate(SurrogateBase):
         pixel_size: float = 1.0,
         norm_grid: tuple[int, int] = (128, 128),
         training_norms: str = "exact",
+        compile: bool = False,
     ) -> None:
         super().__init__()
-        self._set_common(thresholds, connectivity, perimeter, lipschitz_cap, constrained, pixel_size)
+        self._set_common(thresholds, connectivity, perimeter, lipschitz_cap, constrained, pixel_size, compile)
         for name, values in (("channels", channels), ("hidden", hidden)):
             if not isinstance(values, (list, tuple)) or not values:
                 raise ValueError(f"{name} must be a non-empty sequence of positive integers; got {values!r}")

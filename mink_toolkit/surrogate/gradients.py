@@ -64,13 +64,14 @@ def gradient_maps(model, rain: np.ndarray, target: np.ndarray, thresholds=None) 
     ndarray, shape (N, H, W), per mm/h
     """
     thresholds = model.thresholds if thresholds is None else thresholds
-    x = torch.as_tensor(np.ascontiguousarray(rain), dtype=torch.float32)[:, None].requires_grad_(True)
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    x = torch.as_tensor(np.ascontiguousarray(rain), dtype=torch.float32, device=device)[:, None].requires_grad_(True)
     pred = model(x)
-    zeros = torch.zeros(pred.shape[:-1], dtype=pred.dtype)
-    loss = surrogate_loss(pred, torch.as_tensor(target, dtype=pred.dtype), zeros, zeros, thresholds,
-                          components_weight=0.0)
+    zeros = torch.zeros(pred.shape[:-1], dtype=pred.dtype, device=pred.device)
+    loss = surrogate_loss(pred, torch.as_tensor(target, dtype=pred.dtype, device=pred.device), zeros, zeros,
+                          thresholds, components_weight=0.0)
     (grad,) = torch.autograd.grad(loss * len(rain), x)  # sum over fields: each map is its own
-    return grad[:, 0].numpy().astype(np.float64)
+    return grad[:, 0].cpu().numpy().astype(np.float64)
 
 
 def gradient_smoothness(

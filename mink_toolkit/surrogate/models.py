@@ -18,6 +18,7 @@ from torch import nn
 
 import numpy as np
 
+from .._runtime import check_compile, compiled
 from .._validation import check_choice, check_grid, check_integer, check_positive, check_tensor
 from ..thresholds import check_thresholds
 from ..functionals import CONNECTIVITIES, DEFAULT_CONNECTIVITY, DEFAULT_PERIMETER, PERIMETERS, combine_terms
@@ -222,7 +223,8 @@ class SurrogateBase(nn.Module):
 
     architecture = "base"
 
-    def _set_common(self, thresholds, connectivity, perimeter, lipschitz_cap, constrained, pixel_size) -> None:
+    def _set_common(self, thresholds, connectivity, perimeter, lipschitz_cap, constrained, pixel_size,
+                    compile=False) -> None:
         # The surrogate's input is rain in mm/h: the one threshold check, with the rain rule.
         thresholds = check_thresholds(thresholds, units="mm/h")
         check_choice(connectivity, CONNECTIVITIES, "connectivity")
@@ -239,6 +241,8 @@ class SurrogateBase(nn.Module):
         self.lipschitz_cap = check_lipschitz_cap(lipschitz_cap)
         self.constrained = constrained
         self.pixel_size = check_positive(pixel_size, "pixel_size")
+        # Not ``self.compile``: that is nn.Module's method, which would compile the input check too.
+        self.compiled = check_compile(compile)
 
     def _common_config(self) -> dict:
         return {
@@ -281,8 +285,26 @@ class SurrogateBase(nn.Module):
         functionals : torch.Tensor, shape (B, n_thresholds, 3), float64
         components : torch.Tensor, shape (B, n_thresholds), float64
             Only with ``return_components=True``.
+
+        Notes
+        -----
+        With ``self.compiled`` (the ``compile=True`` of the constructor) the
+        input is checked eagerly and the rest (normalisation, features,
+        head) runs as one graph of ``torch.compile(fullgraph=True,
+        dynamic=False)``, compiled at the first call for each input shape
+        and grad mode, its code cached in the toolkit's cache folder
+        (:func:`mink_toolkit._runtime.compile_cache_dir`). It agrees with the
+        eager forward to float32 rounding, not bit for bit.
         """
-        out = self.normalised_outputs(normalise_rain(_check_rain_tensor(rain)))
+        return self._forward(rain, return_components, getattr(self, "compiled", False))
+
+    def _forward(self, rain: torch.Tensor, return_components: bool, compile: bool):
+        """:meth:`forward`, eager or compiled (the training loops choose per call)."""
+        rain = _check_rain_tensor(rain)
+        if compile:  # one compiled graph per architecture and configuration (instances share it)
+            out = compiled(_surrogate_outputs, repr(self.config()))(self, rain)
+        else:
+            out = self.normalised_outputs(normalise_rain(rain))
         functionals = out[..., [0, 1, 3]]
         return (functionals, out[..., 2]) if return_components else functionals
 
@@ -306,6 +328,16 @@ class SurrogateBase(nn.Module):
         out = project_feasible(raw, n_pixels) if self.constrained else raw.to(torch.float64)
         s = self.pixel_size
         return out * torch.tensor([s**2, s, 1.0, 1.0], dtype=out.dtype, device=out.device)
+
+
+def _surrogate_outputs(model: SurrogateBase, rain: torch.Tensor, config: str = "") -> torch.Tensor:
+    """The compiled core of a surrogate's forward: checked rain -> :meth:`SurrogateBase.normalised_outputs`.
+
+    ``config`` (the model's configuration, unused here) keys the cache of
+    :func:`~mink_toolkit._runtime.compiled`, so that each configuration has
+    a compiled function, and a recompilation budget, of its own.
+    """
+    return model.normalised_outputs(normalise_rain(rain))
 
 
 class MinkowskiSurrogate(SurrogateBase):
@@ -395,6 +427,11 @@ class MinkowskiSurrogate(SurrogateBase):
         Grid of the entry convolution's operator norm used for the cap
         (that of a 128 × 128 input); :func:`lipschitz_upper_bound` recomputes
         it for the actual input size.
+    compile : bool, default False
+        Run :meth:`forward` compiled after its input check (see
+        :meth:`~mink_toolkit.surrogate.models.SurrogateBase.forward`); kept
+        as ``self.compiled``, not part of :meth:`config` (a checkpoint is
+        the same either way).
 
     Examples
     --------
@@ -425,9 +462,10 @@ class MinkowskiSurrogate(SurrogateBase):
         activation: str = "maxmin",
         pixel_size: float = 1.0,
         norm_grid: tuple[int, int] = (129, 129),
+        compile: bool = False,
     ) -> None:
         super().__init__()
-        self._set_common(thresholds, connectivity, perimeter, lipschitz_cap, constrained, pixel_size)
+        self._set_common(thresholds, connectivity, perimeter, lipschitz_cap, constrained, pixel_size, compile)
         for name, value, low in (("width", width, 1), ("depth", depth, 1), ("levels", levels, 0)):
             check_integer(value, name, minimum=low)
         use_order_statistics = _check_flag(use_order_statistics, "use_order_statistics")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .._runtime import check_compile
 from ..datasets import exact_targets, random_crops, random_d4
 from ..losses.surrogate import surrogate_loss
 from .conventional import ConventionalSurrogate
@@ -46,12 +47,19 @@ class TrainingResult:
     stopped_early: bool = False
 
 
+def _device_of(model) -> torch.device:
+    """Where the model's parameters live (the CPU for a model without any)."""
+    return next(iter(model.parameters()), torch.empty(0)).device
+
+
 def predict_functionals(model, rain: np.ndarray, batch_size: int = 8):
-    """Functionals and β0 of (N, H, W) fields without gradients, in batches."""
+    """Functionals and β0 of (N, H, W) fields without gradients, in batches, on the model's device."""
     outs, comps = [], []
+    device = _device_of(model)
     with torch.no_grad():
         for start in range(0, len(rain), batch_size):
-            x = torch.as_tensor(np.ascontiguousarray(rain[start : start + batch_size]), dtype=torch.float32)[:, None]
+            x = torch.as_tensor(np.ascontiguousarray(rain[start : start + batch_size]), dtype=torch.float32,
+                                device=device)[:, None]
             f, b0 = model(x, return_components=True)
             outs.append(f)
             comps.append(b0)
@@ -74,6 +82,7 @@ def train_surrogate(
     weights=(1.0, 1.0, 1.0),
     seed: int = 0,
     progress=True,
+    compile: bool = False,
 ) -> TrainingResult:
     """Train a surrogate on random crops with exact targets; early stopping on validation.
 
@@ -107,6 +116,16 @@ def train_surrogate(
         ``True``: a tqdm bar over the steps; a tqdm instance (``tqdm.auto``):
         advanced by one per step, with the losses as its postfix, so that one
         bar can follow several trainings; ``False``: silent.
+    compile : bool
+        Run the training step's forward pass compiled (see
+        :meth:`~mink_toolkit.surrogate.models.SurrogateBase.forward`): the
+        first step pays the compilation (cached in the toolkit's cache
+        folder for the next run), the evaluations stay eager. The trained
+        weights agree with an eager run's only to the seed spread, not bit
+        for bit (floating-point sums are reordered).
+
+    The batches are put on the device of the model's parameters (move the
+    model with ``model.to(device)`` first).
 
     Returns
     -------
@@ -114,6 +133,7 @@ def train_surrogate(
     """
     from tqdm.auto import tqdm
 
+    check_compile(compile)
     for name, data in (("train", train), ("val", val)):
         have = np.asarray(data.thresholds, dtype=np.float64)
         if have.shape != model.thresholds.shape or not np.allclose(have, model.thresholds):
@@ -130,8 +150,9 @@ def train_surrogate(
     thresholds = model.thresholds
     val_index = np.sort(np.random.default_rng(seed + 1).permutation(len(val))[: min(val_patches, len(val))])
     val_rain = val.rain[val_index]
-    val_target = torch.as_tensor(val.functionals[val_index])
-    val_comp = torch.as_tensor(val.components[val_index])
+    device = _device_of(model)
+    val_target = torch.as_tensor(val.functionals[val_index], device=device)
+    val_comp = torch.as_tensor(val.components[val_index], device=device)
 
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(steps, 1))
@@ -151,8 +172,11 @@ def train_surrogate(
             crops = random_d4(random_crops(train.rain, crop_size, batch_size, rng), rng)
             target, comps = exact_targets(crops, thresholds, connectivity=model.connectivity,
                                           perimeter=model.perimeter)
-        pred, pred_comps = model(torch.as_tensor(np.ascontiguousarray(crops), dtype=torch.float32)[:, None], return_components=True)
-        loss = surrogate_loss(pred, torch.as_tensor(target), pred_comps, torch.as_tensor(comps), thresholds,
+        x = torch.as_tensor(np.ascontiguousarray(crops), dtype=torch.float32, device=device)[:, None]
+        # The eager step calls the module (its hooks run); the compiled one its checked, compiled forward.
+        pred, pred_comps = model._forward(x, True, True) if compile else model(x, return_components=True)
+        loss = surrogate_loss(pred, torch.as_tensor(target, device=device), pred_comps,
+                              torch.as_tensor(comps, device=device), thresholds,
                               components_weight=components_weight, weights=weights)
         optimizer.zero_grad()
         loss.backward()

@@ -200,3 +200,56 @@ def test_module_checks_its_thresholds_once_and_keeps_them_ready(monkeypatch):
     calls.clear()
     minkowski_loss(pred, target, U)
     assert len(calls) == 1
+
+
+# --------------------------------------------------------------------------
+# Compiled path and devices
+# --------------------------------------------------------------------------
+
+
+def test_compiled_module_and_function_match_eager():
+    """compile=True: the same loss and gradient to float32 rounding, one compiled core for every step."""
+    pred, target = _pair(3, shape=(2, 16, 16))
+    pred = pred.float().requires_grad_(True)
+    target = target.float()
+    eager = MinkowskiLoss(U, schedule=ExponentialSchedule(10))
+    compiled = MinkowskiLoss(U, schedule=ExponentialSchedule(10), compile=True)
+    assert compiled.compiled and not eager.compiled and callable(compiled.compile)  # nn.Module.compile kept
+    for step in (0, 5):
+        eager.step = compiled.step = step
+        value_e, value_c = eager(pred, target), compiled(pred, target)
+        torch.testing.assert_close(value_c, value_e, rtol=1e-5, atol=1e-5)
+        (g_e,) = torch.autograd.grad(value_e, pred)
+        (g_c,) = torch.autograd.grad(value_c, pred)
+        torch.testing.assert_close(g_c, g_e, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(minkowski_loss(pred, target, U, compile=True), minkowski_loss(pred, target, U),
+                               rtol=1e-5, atol=1e-5)
+    with pytest.raises(TypeError, match="compile must be True or False"):
+        MinkowskiLoss(U, compile="yes")
+    with pytest.raises(TypeError, match="compile must be True or False"):
+        minkowski_loss(pred, target, U, compile=1)
+
+
+def test_loss_core_runs_on_the_meta_device():
+    """The loss after its boundary (which needs values: finite checks, the target's exact functionals)
+    runs on ``meta``: nothing in it is made on the default device."""
+    from mink_toolkit.losses.minkowski import _loss_core
+
+    pred = torch.empty(4, 1, 16, 16, device="meta", requires_grad=True)
+    exact = torch.empty(4, 1, 3, 3, device="meta")
+    u, wu, t = (torch.empty(3, device="meta") for _ in range(3))
+    for reduction, shape in (("mean", ()), ("none", (4, 1))):
+        loss = _loss_core(pred, exact, u, wu, t, 8, "edges", 1.0, "product", (1.0, 1.0, 1.0), reduction, "log1p")
+        assert loss.device.type == "meta" and loss.shape == shape
+    (grad,) = torch.autograd.grad(loss.sum(), pred)
+    assert grad.device.type == "meta" and grad.shape == pred.shape
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_loss_and_gradient_follow_the_pred_dtype(dtype):
+    pred, target = _pair(5)
+    pred = pred.to(dtype).requires_grad_(True)
+    loss = MinkowskiLoss(U)(pred, target.to(dtype))
+    assert loss.dtype == dtype
+    (grad,) = torch.autograd.grad(loss, pred)
+    assert grad.dtype == dtype

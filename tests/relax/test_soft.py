@@ -287,3 +287,63 @@ def test_soft_excursion_summary_and_widget():
     assert f"area {expected:.1f}" in box.summary.value
     with pytest.raises(ValueError, match="finite"):
         soft_excursion_explorer(np.full((4, 4), np.nan), draw=False)
+
+
+# ------------------------------------------------------------------ compiled path and devices
+
+
+def test_compiled_core_has_no_graph_break_and_matches_eager():
+    """compile=True: one graph (fullgraph=True would raise on a break), values and gradients as eager."""
+    from mink_toolkit.relax.soft import _soft_functionals_core
+
+    torch.manual_seed(0)
+    field = (torch.rand(1, 16, 16) * 3).requires_grad_(True)
+    u, t = torch.tensor([0.3, 1.0, 2.0]), torch.tensor([0.1, 0.1, 0.1])
+    options = (8, "edges", 1.0, "product", "fused")
+    explained = torch._dynamo.explain(_soft_functionals_core)(field, u, t, *options)
+    assert explained.graph_break_count == 0 and explained.graph_count == 1
+    eager = soft_minkowski_functionals(field, [0.3, 1.0, 2.0], 0.1)
+    compiled = soft_minkowski_functionals(field, [0.3, 1.0, 2.0], 0.1, compile=True)
+    torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-4)
+    (g_eager,) = torch.autograd.grad(eager.sum(), field)
+    (g_compiled,) = torch.autograd.grad(compiled.sum(), field)
+    torch.testing.assert_close(g_compiled, g_eager, rtol=1e-5, atol=1e-5)
+
+
+def test_compile_must_be_a_bool():
+    with pytest.raises(TypeError, match="compile must be True or False"):
+        soft_minkowski_functionals(torch.rand(4, 4), [0.5], 0.1, compile="yes")
+    with pytest.raises(TypeError, match="compile must be True or False"):
+        soft_minkowski_functionals(torch.rand(4, 4), [0.5], 0.1, compile=1)
+
+
+def test_core_runs_on_the_meta_device():
+    """Shapes through the core on ``meta``: every tensor it makes follows its input's device.
+
+    The public function needs values at its boundary (the finite check, the
+    temperature checks), which a meta tensor does not have, so the core is
+    what runs here; a constant made on the default device would meet the
+    meta tensors and raise.
+    """
+    from mink_toolkit.relax.soft import _soft_functionals_core
+
+    field = torch.empty(2, 5, 16, 12, device="meta")
+    u, t = torch.empty(3, device="meta"), torch.empty(3, device="meta")
+    for connectivity, perimeter in CONFIGS:
+        out = _soft_functionals_core(field, u, t, connectivity, perimeter, 1.0, "product", "fused")
+        assert out.device.type == "meta" and out.shape == (2, 5, 3, 3)
+    field.requires_grad_(True)
+    out = _soft_functionals_core(field, u, t, 8, "crofton", 1.0, "product", "fused")
+    (grad,) = torch.autograd.grad(out.sum(), field)
+    assert grad.device.type == "meta" and grad.shape == field.shape
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_result_and_gradient_follow_the_field_dtype(dtype):
+    """A CPU proxy of device-readiness: thresholds, temperatures and constants follow the field."""
+    field = (torch.rand(2, 8, 8, dtype=dtype) * 3).requires_grad_(True)
+    temperature = torch.tensor(0.1, dtype=torch.float64, requires_grad=True)
+    out = soft_minkowski_functionals(field, [0.5, 2.0], temperature, relative=True)
+    assert out.dtype == dtype
+    grad_field, grad_t = torch.autograd.grad(out.sum(), (field, temperature))
+    assert grad_field.dtype == dtype and grad_t.dtype == torch.float64

@@ -126,3 +126,24 @@ def test_training_logs_term_gradient_only_while_lambda_is_on(rain):
     assert np.isnan(h["term_grad_norm"][0]) and np.isnan(h["data_grad_norm"][0])
     assert all(g > 0 for g in h["term_grad_norm"][1:]) and all(g > 0 for g in h["data_grad_norm"][1:])
     assert all(0 <= s <= 1 for s in h["term_grad_high_share"][1:])
+
+
+def test_compiled_training_follows_the_eager_run(rain):
+    """compile=True compiles the U-Net's forward and the Minkowski term: the same epochs to float32 rounding."""
+    fine = rain[:4].astype(np.float32)
+    coarse = block_mean(fine, 4)
+    histories, nets, terms = [], [], []
+    for compile in (False, True):
+        torch.manual_seed(0)
+        net = sr.ResidualUNet(factor=4, width=4, depth=1)
+        term = MinkowskiLoss([0.5, 1.0, 2.0])
+        histories.append(sr.train_superres(net, coarse, fine, term=term, schedule=LambdaSchedule(final=0.1),
+                                           epochs=2, batch_size=4, crop=16, progress=False, compile=compile))
+        nets.append(net)
+        terms.append(term)
+    assert not terms[1].compiled  # switched on for the steps only
+    np.testing.assert_allclose(histories[1]["step_loss"], histories[0]["step_loss"], rtol=1e-4)
+    for p_c, p_e in zip(nets[1].parameters(), nets[0].parameters()):
+        torch.testing.assert_close(p_c, p_e, rtol=1e-3, atol=1e-5)
+    with pytest.raises(TypeError, match="compile must be True or False"):
+        sr.train_superres(nets[0], coarse, fine, epochs=1, progress=False, compile="yes")

@@ -204,3 +204,28 @@ def test_lipschitz_cap_none_is_the_uncapped_model_and_the_default_is_written_onc
         with pytest.raises(ValueError, match="lipschitz_cap"):
             with_lipschitz_cap(capped, bad)
     assert check_lipschitz_cap(4) == 4.0 and check_lipschitz_cap(np.float32(2.0)) == 2.0
+
+
+def test_compiled_forward_matches_eager_and_keeps_the_config():
+    """compile=True: the input is checked eagerly, the rest is one compiled graph; config() and state unchanged."""
+    torch.manual_seed(0)
+    eager = MinkowskiSurrogate(THRESHOLDS, width=4, depth=1, levels=2)
+    fast = MinkowskiSurrogate(THRESHOLDS, width=4, depth=1, levels=2, compile=True)
+    fast.load_state_dict(eager.state_dict())
+    assert fast.compiled and not eager.compiled and fast.config() == eager.config()
+    assert "compile" not in fast.config() and callable(fast.compile)  # nn.Module.compile is not shadowed
+    rain = torch.rand(4, 1, 16, 16) * 4
+    out_e, comp_e = eager(rain, return_components=True)
+    out_c, comp_c = fast(rain, return_components=True)
+    torch.testing.assert_close(out_c, out_e, rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(comp_c, comp_e, rtol=1e-4, atol=1e-3)
+    grads_e = torch.autograd.grad(out_e.sum(), list(eager.parameters()))
+    grads_c = torch.autograd.grad(out_c.sum(), list(fast.parameters()))
+    for g_c, g_e in zip(grads_c, grads_e):
+        torch.testing.assert_close(g_c, g_e, rtol=1e-3, atol=1e-3)
+    with pytest.raises(ValueError, match="NaN"):  # the check stays in front of the compiled graph
+        fast(torch.full((1, 1, 16, 16), float("nan")))
+    with pytest.raises(TypeError, match="compile must be True or False"):
+        MinkowskiSurrogate(THRESHOLDS, compile="yes")
+    with pytest.raises(TypeError, match="compile must be True or False"):
+        ConventionalSurrogate(THRESHOLDS, compile=1)

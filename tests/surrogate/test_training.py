@@ -73,3 +73,23 @@ def test_whole_patch_training_uses_the_cached_targets(monkeypatch):
     assert len(result.history) == 2 and result.best_val_loss == min(h["val_loss"] for h in result.history)
     with pytest.raises(AssertionError, match="recomputed"):  # crops still compute their targets
         train_surrogate(model, train, val, steps=1, batch_size=2, crop_size=8, progress=False)
+
+
+def test_compiled_training_follows_the_eager_run():
+    """compile=True compiles the step's forward: the same training to float32 rounding (not bit for bit)."""
+    train, val = synthetic_patches(8, 16, 0), synthetic_patches(2, 16, 1)
+    results = []
+    for compile in (False, True):
+        torch.manual_seed(0)
+        model = MinkowskiSurrogate(THRESHOLDS, width=4, depth=1, levels=2)
+        result = train_surrogate(model, train, val, steps=4, batch_size=4, crop_size=16, eval_every=2,
+                                 patience=5, val_patches=2, progress=False, compile=compile)
+        results.append((result, model))
+    (eager, model_e), (fast, model_c) = results
+    assert not model_c.compiled  # the switch of the call, not of the model
+    for h_e, h_c in zip(eager.history, fast.history):
+        assert h_c["val_loss"] == pytest.approx(h_e["val_loss"], rel=1e-3)
+    for p_c, p_e in zip(model_c.parameters(), model_e.parameters()):
+        torch.testing.assert_close(p_c, p_e, rtol=1e-3, atol=1e-4)
+    with pytest.raises(TypeError, match="compile must be True or False"):
+        train_surrogate(model_e, train, val, steps=1, progress=False, compile="no")

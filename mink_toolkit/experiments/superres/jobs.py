@@ -143,8 +143,11 @@ class _Runner:
         self.config, self.log = config, log
         self.cpu_seconds = 0.0
         self.jobs: dict = {}  # job id -> {"cpu_seconds", "wall_seconds"}
+        # The workers are ours: they reuse freed tensors rather than page-faulting them in anew, as the
+        # surrogate driver's do (mink_toolkit._runtime documents the setting).
         self.runner = JobRunner(_run_job, context, workers=config.workers, total=planned_epochs(config),
-                                desc="reproduce superres (epochs of all trainings)", progress=progress)
+                                desc="reproduce superres (epochs of all trainings)", progress=progress,
+                                keep_freed=True)
 
     def surrogates(self, keys, surrogates: dict) -> None:
         missing = [k for k in keys if k not in surrogates]
