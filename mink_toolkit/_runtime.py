@@ -34,7 +34,7 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-__all__ = ["keep_freed_memory", "DASK_WORKER_ENVIRON", "check_compile", "compile_cache_dir", "compiled"]
+__all__ = ["keep_freed_memory", "DASK_WORKER_ENVIRON", "COMPILE_BACKEND_ENV", "check_compile", "compile_cache_dir", "compiled"]
 
 #: Environment of dask worker processes (``distributed.nanny.pre-spawn-environ``): a fixed mmap
 #: threshold above the largest field-sized array and a large trim threshold (measured on 2 cores:
@@ -46,6 +46,8 @@ INDUCTOR_CACHE_ENV = "TORCHINDUCTOR_CACHE_DIR"
 
 #: Compiled cores, one per (function, static options): repeated calls reuse them.
 _COMPILED: dict = {}
+#: Environment variable naming the ``torch.compile`` backend of :func:`compiled` (default ``inductor``).
+COMPILE_BACKEND_ENV = "MINK_COMPILE_BACKEND"
 
 
 def keep_freed_memory(limit_bytes: int = 1 << 30) -> bool:
@@ -146,7 +148,11 @@ def compiled(fn: Callable, *static) -> Callable:
     -------
     callable
     """
-    key = (fn, static)
+    # The backend: inductor (generated kernels) unless MINK_COMPILE_BACKEND names another
+    # torch.compile backend, e.g. "aot_eager" (the same graph capture and autograd, no code
+    # generation: seconds instead of a minute to compile, for tests and for debugging).
+    backend = os.environ.get(COMPILE_BACKEND_ENV, "inductor")
+    key = (fn, static, backend)
     if key not in _COMPILED:
         import torch
 
@@ -159,5 +165,5 @@ def compiled(fn: Callable, *static) -> Callable:
         # object: a code object of its own per configuration keeps configurations from evicting
         # one another (which would fall back to eager without a word).
         core.__code__ = core.__code__.replace()
-        _COMPILED[key] = torch.compile(core, fullgraph=True, dynamic=False)
+        _COMPILED[key] = torch.compile(core, fullgraph=True, dynamic=False, backend=backend)
     return _COMPILED[key]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 def test_keep_freed_memory_applies_in_a_process_of_its_own():
     """The drivers' allocator setting (glibc mallopt) takes effect; run in a child so pytest is unchanged."""
@@ -52,3 +54,22 @@ def test_check_compile():
     for bad in ("True", 1, None):
         with pytest.raises(TypeError, match="compile must be True or False"):
             check_compile(bad)
+
+
+def test_compiled_uses_the_backend_named_by_the_environment(monkeypatch):
+    import torch
+
+    from mink_toolkit import _runtime
+
+    def double(x, factor):
+        return x * factor
+
+    monkeypatch.setenv(_runtime.COMPILE_BACKEND_ENV, "aot_eager")
+    eager_graph = _runtime.compiled(double, 2.0)
+    monkeypatch.delenv(_runtime.COMPILE_BACKEND_ENV)
+    assert _runtime.compiled(double, 2.0) is not eager_graph  # a backend of its own in the cache
+    assert (double, (2.0,), "aot_eager") in _runtime._COMPILED
+    assert float(eager_graph(torch.ones(()))) == 2.0
+    monkeypatch.setenv(_runtime.COMPILE_BACKEND_ENV, "no_such_backend")
+    with pytest.raises(Exception, match="no_such_backend"):
+        _runtime.compiled(double, 3.0)(torch.ones(()))
