@@ -2,6 +2,9 @@
 
 import copy
 import re
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -11,10 +14,38 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from mink_toolkit import cli
 from mink_toolkit.notebook import solutions as sol
 from mink_toolkit.notebook import workshop as ws
-from mink_toolkit.notebook.execute import KERNELSPEC, run_notebook
+from mink_toolkit.notebook.execute import KERNELSPEC
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+_RUN = """
+import sys, nbformat
+from mink_toolkit.notebook.execute import run_notebook
+nb = nbformat.read(sys.argv[1], as_version=4)
+run_notebook(nb, sys.argv[2], solutions=sys.argv[3] == "1")
+nbformat.write(nb, sys.argv[1])
+"""
+
+
+def run_notebook(nb, cwd, *, solutions: bool = True):
+    """:func:`mink_toolkit.notebook.execute.run_notebook` in a process of its own; ``nb`` gets the outputs.
+
+    One process per run: after a notebook with an error cell (an exercise stub), a later nbclient
+    run in the same pytest process was seen to stall for minutes (once for 600 s), which alone
+    would take CI past its time. An error in a cell not tagged ``raises-exception`` fails the test
+    with the kernel's message.
+    """
+    with tempfile.TemporaryDirectory(prefix="mink-run-") as folder:
+        path = Path(folder) / "run.ipynb"
+        nbformat.write(nb, path)
+        done = subprocess.run([sys.executable, "-c", _RUN, str(path), str(cwd), "1" if solutions else "0"],
+                              capture_output=True, text=True, timeout=900)
+        if done.returncode:
+            raise AssertionError(f"the notebook run failed:\n{done.stderr[-4000:]}")
+        nb.cells = nbformat.read(path, as_version=4).cells
+    return nb
 
 
 def _tags(cell):
@@ -88,9 +119,8 @@ def test_instructor_copy_unfolds_solutions_and_runs_them_without_the_env_var(tmp
     assert len(instructor.cells) == len(nb.cells)
     assert instructor.cells[0].source.endswith(f"{ws.INSTRUCTOR_NOTE}\n\nGo.")
     assert instructor.cells[4].source == "The end."
-    # Run without MINK_SOLUTIONS, as a learner's kernel: the solution runs as plain code. (Without
-    # the raising stub: after a notebook with an error cell, a later nbclient run in the same
-    # pytest process was seen to stall for minutes.)
+    # Run without MINK_SOLUTIONS, as a learner's kernel: the solution runs as plain code (without
+    # the raising stub, which the student-copy test covers).
     runnable = copy.deepcopy(instructor)
     runnable.cells = [c for c in runnable.cells if ws.EXERCISE not in _tags(c)]
     run_notebook(runnable, tmp_path, solutions=False)
