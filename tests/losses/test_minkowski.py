@@ -21,18 +21,7 @@ from mink_toolkit import (
     soft_minkowski_functionals,
     threshold_gradients,
 )
-
-
-U = [0.255, 1.005, 2.505]  # off the 0.01 grid of the rounded fields (no ties)
-#: Temperatures taken as they are (the defaults of minkowski_loss before it shared MinkowskiLoss's).
-ABSOLUTE = dict(relative=False, min_temperature=None)
-
-
-def _pair(seed=0, shape=(2, 12, 10)):
-    rng = np.random.default_rng(seed)
-    target = torch.tensor(rng.gamma(0.7, 1.5, size=shape).round(2))
-    pred = (target + torch.tensor(rng.normal(0, 0.5, size=shape))).clamp_min(0)
-    return pred, target
+from _loss_fields import ABSOLUTE, U, loss_pair as _pair
 
 
 def test_loss_is_relaxed_pred_vs_exact_target():
