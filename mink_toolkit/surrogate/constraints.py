@@ -41,7 +41,7 @@ import torch
 from .._validation import check_choice, check_positive
 from ..functionals import DEFAULT_PERIMETER
 
-__all__ = ["project_feasible", "head_lipschitz_constant", "geometric_violations", "CONDITIONS", "DISCRETE_CONDITIONS"]
+__all__ = ["project_feasible", "head_lipschitz_constant", "HEAD_SOFTNESS", "geometric_violations", "CONDITIONS", "DISCRETE_CONDITIONS"]
 
 #: The continuous necessary conditions (those the constrained head guarantees).
 CONDITIONS = (
@@ -72,45 +72,108 @@ def _ceil_two_sqrt(area: torch.Tensor) -> torch.Tensor:
     return torch.where(k**2 < 4.0 * area, k + 1.0, k)
 
 
-def _clamp(x: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
-    """``min(max(x, low), high)``: continuous, and 1-Lipschitz in the ℓ∞ norm of (x, low, high)."""
-    return torch.minimum(torch.maximum(x, low), high)
+#: Smoothing width of the constrained head's soft clamps, in pixel units (area in pixels, perimeter in
+#: pixel edges, counts for β0 and χ): a raw value at an end of its interval comes out this far inside.
+HEAD_SOFTNESS = 0.25
+
+
+def _squareplus(x: torch.Tensor, softness: float) -> torch.Tensor:
+    r"""A smooth ReLU with algebraic tails: :math:`h(x) = (x + \sqrt{x^2 + 4s^2})/2`.
+
+    :math:`0 < h'(x) < 1` everywhere, :math:`h(x) 	o \max(x, 0)` as
+    :math:`s 	o 0`, and :math:`h'(x) pprox s^2/x^2` far below 0: the
+    derivative decays like a power, not like the exponential of a softplus,
+    so a raw value far outside its interval still gets a usable gradient
+    (Adam rescales it; an exponential tail underflows). Barron 2021,
+    "Squareplus: a softplus-like algebraic rectifier". Written in two safe
+    branches so that neither the value nor the gradient cancels for large
+    :math:`|x|`.
+    """
+    b = 4.0 * softness**2
+    below = torch.minimum(x, torch.zeros_like(x))
+    above = torch.maximum(x, torch.zeros_like(x))
+    negative = b / (2.0 * (torch.sqrt(below * below + b) - below))  # = (x + √(x² + b))/2 without cancellation
+    positive = 0.5 * (above + torch.sqrt(above * above + b))
+    return torch.where(x < 0, negative, positive)
+
+
+def _clamp(x: torch.Tensor, low: torch.Tensor, high: torch.Tensor, softness: float = HEAD_SOFTNESS) -> torch.Tensor:
+    r"""A soft clamp of ``x`` into ``[low, high]``: :math:`l + h(x - l) - h(x - u)` (:func:`_squareplus`).
+
+    For ``high >= low`` the value lies in ``[low, high]`` (strictly inside when
+    ``high > low``), its derivative in ``x`` is :math:`h'(x - l) - h'(x - u) > 0`
+    everywhere, and its partial derivatives in (x, low, high) are
+    non-negative and sum to 1, so it is 1-Lipschitz in the ℓ∞ norm of
+    (x, low, high) like the hard clamp it replaces (the limit
+    ``softness`` → 0). The last ulps of rounding are cut by a hard clamp whose
+    gradient is not used (value of the hard clamp, gradient of the soft one),
+    so feasibility is exact in floating point.
+    """
+    soft = low + _squareplus(x - low, softness) - _squareplus(x - high, softness)
+    hard = torch.minimum(torch.maximum(soft.detach(), low.detach()), high.detach())
+    return hard + (soft - soft.detach())  # the value of ``hard`` exactly, the gradient of ``soft``
 
 
 def perimeter_lower_bound(area: torch.Tensor) -> torch.Tensor:
     r"""The continuous lower bound :math:`4\min(A, \sqrt A)` on the perimeter (4-Lipschitz in A)."""
-    return 4.0 * torch.minimum(area, torch.sqrt(area.clamp_min(0.0)))
+    # √max(A, 1) gives the same minimum (A <= 1 <= √1 below one pixel) and keeps √ away from 0, where its
+    # derivative is infinite and an empty set's zero gradient would become NaN.
+    return 4.0 * torch.minimum(area, torch.sqrt(area.clamp_min(1.0)))
 
 
 def project_feasible(raw: torch.Tensor, n_pixels: int) -> torch.Tensor:
-    r"""The constrained head: a continuous map of raw estimates onto the feasible set.
+    r"""The constrained head: a smooth map of raw estimates into the feasible set.
 
     Works in pixel units, per sample, along the threshold axis (increasing
-    thresholds). Each output is its raw value clamped into an interval whose
-    ends are continuous functions of the outputs before it, and every interval
-    is non-empty, so the result meets every continuous condition of
-    :func:`geometric_violations` (with components) for **any** input, and a
-    raw estimate that already meets them is returned unchanged:
+    thresholds). Each output is its raw value passed through a **soft clamp**
+    (:math:`\operatorname{sc}(x; l, u) = l + h(x - l) - h(x - u)`, with
+    :math:`h(x) = (x + \sqrt{x^2 + 4s^2})/2` and :math:`s` =
+    :data:`HEAD_SOFTNESS` pixel units) into an interval whose ends are
+    continuous functions of the outputs before it, and every interval is
+    non-empty, so the result meets every continuous condition of
+    :func:`geometric_violations` (with components) for **any** input:
 
-    1. area: :math:`A_k = \min_{j \le k} \operatorname{clamp}(a_j, 0, HW)`
+    1. area: :math:`A_k = \operatorname{sc}(a_k; 0, A_{k-1})`, :math:`A_{-1} = HW`
        (non-increasing in u, in [0, HW]);
-    2. perimeter: :math:`P = \operatorname{clamp}(p, 4\min(A, \sqrt A), 4A)`
+    2. perimeter: :math:`P = \operatorname{sc}(p; 4\min(A, \sqrt A), 4A)`
        (non-empty: :math:`\min(A, \sqrt A) \le A`; A = 0 gives P = 0);
-    3. χ: :math:`\operatorname{clamp}(c, 2\min(A, 1) - P/4, \min(A, P/4))`
+    3. χ: :math:`\operatorname{sc}(c; 2\min(A, 1) - P/4, \min(A, P/4))`
        (non-empty: for A ≥ 1, P ≥ 4 so :math:`2 - P/4 \le \min(A, P/4)`; for
        A < 1, P = 4A and both ends equal A);
-    4. β0: :math:`\operatorname{clamp}(b, \max(\min(A,1), \chi),
+    4. β0: :math:`\operatorname{sc}(b; \max(\min(A,1), \chi),
        \min(A, P/4, (\chi + P/4)/2))`, i.e. :math:`\chi \le \beta_0` and
        :math:`2\beta_0 - P/4 \le \chi` (non-empty: :math:`\min(A,1) \le
        (\chi + P/4)/2` because :math:`\chi \ge 2\min(A,1) - P/4`, and
        :math:`\chi \le (\chi + P/4)/2` because :math:`\chi \le P/4`). χ goes
        first because it is a primary output; β0 adapts to it.
 
-    The map is piecewise linear except for :math:`\sqrt A` on :math:`A \ge 1`,
-    continuous, and differentiable almost everywhere with its true gradient
-    (value and gradient agree, unlike a projection with a straight-through
-    gradient). Each output moves by at most 4 times the largest change of a
-    raw value (:func:`head_lipschitz_constant`).
+    **Why a soft clamp with algebraic tails.** The hard clamp and running
+    minimum this head had before are the limit :math:`s \to 0`; outside its
+    interval their derivative with respect to the raw value is exactly 0. A
+    network whose raw perimeter starts below :math:`4\min(A, \sqrt A)` (a
+    conventional CNN starts near 1.7 pixel edges) then never receives a
+    perimeter gradient, and its perimeter sits on the bound for good. Here
+    the derivative of every output with respect to its own raw value,
+    :math:`h'(x - l) - h'(x - u)`, is positive everywhere (for a non-empty
+    interval), about 1/2 at the interval's ends, and decays only like
+    :math:`s^2/d^2` at a distance d outside, not exponentially as a sigmoid
+    or softplus parametrisation would, so an optimiser that rescales
+    gradients (Adam) still moves it. The price: a raw value exactly at an end
+    comes out about s inside (a raw area of 0 gives about 0.25 pixel), and
+    inside the interval the output is the raw value to within
+    :math:`s^2/d` at a distance d from the nearest end. An interior
+    (sigmoid) parametrisation :math:`l + (u - l)\sigma(x)` was not used: its
+    slope scales with the interval's width (up to :math:`4HW`), which would
+    multiply the certificate, and it changes the meaning of the raw values,
+    which are pixel-unit estimates here (the additive surrogate's are the
+    exact estimator's at initialisation).
+
+    The map is continuous and differentiable, with its true gradient (the
+    last ulps of rounding are cut by a hard clamp whose gradient is not used).
+    The soft clamp's partial derivatives in (x, l, u) are non-negative and
+    sum to 1, so, like a hard clamp, it is 1-Lipschitz in the ℓ∞ norm: each
+    output moves by at most 4 times the largest change of a raw value
+    (:func:`head_lipschitz_constant`).
 
     Parameters
     ----------
@@ -129,14 +192,26 @@ def project_feasible(raw: torch.Tensor, n_pixels: int) -> torch.Tensor:
     >>> import torch
     >>> raw = torch.tensor([[[0.9, 1.0, 3.0, -2.0], [0.2, 3.0, 1.0, 1.0]]])
     >>> [[round(v, 3) for v in row] for row in project_feasible(raw, 16)[0].tolist()]
-    [[0.9, 3.6, 0.9, 0.9], [0.2, 0.8, 0.2, 0.2]]
-    >>> project_feasible(torch.tensor([[[9.0, 12.0, 0.0, 5.0]]]), 16)[0].tolist()  # a 3×3 square: χ, β0 <= P/4 = 3
-    [[9.0, 12.0, 3.0, 3.0]]
+    [[0.961, 3.843, 0.961, 0.961], [0.294, 1.178, 0.294, 0.294]]
+
+    A 3×3 square (A = 9, P = 12) with impossible χ = 5 and β0 = 0: χ and β0
+    end near their upper bound P/4 = 3, each value about s inside its interval:
+
+    >>> [round(v, 2) for v in project_feasible(torch.tensor([[[9.0, 12.0, 0.0, 5.0]]]), 16)[0, 0].tolist()]
+    [9.0, 12.25, 3.04, 3.04]
     """
     if raw.ndim < 2 or raw.shape[-1] != 4:
         raise ValueError(f"raw must be shaped (..., n_thresholds, 4); got {tuple(raw.shape)}")
     r = raw.to(torch.float64)
-    area = torch.cummin(r[..., 0].clamp(0.0, float(n_pixels)), dim=-1).values
+    # Area: each threshold's area softly clamped into [0, area at the threshold below] (HW below the first),
+    # a chain rather than a running minimum, whose gradient reaches only the smallest raw value.
+    bound = torch.full_like(r[..., 0, 0], float(n_pixels))
+    zero = torch.zeros_like(bound)
+    areas = []
+    for k in range(r.shape[-2]):
+        bound = _clamp(r[..., k, 0], zero, bound)
+        areas.append(bound)
+    area = torch.stack(areas, dim=-1)
     perimeter = _clamp(r[..., 1], perimeter_lower_bound(area), 4.0 * area)
     quarter = perimeter / 4.0
     one = torch.minimum(area, torch.ones_like(area))
@@ -161,8 +236,9 @@ def head_lipschitz_constant(n_thresholds: int) -> float:
     r"""ℓ2 Lipschitz constant of :func:`project_feasible` on (n_thresholds, 4) arrays: :math:`8\sqrt n`.
 
     In the ℓ∞ norm each output moves by at most 4δ when every raw value
-    moves by at most δ: clamps and running minima are 1-Lipschitz in ℓ∞, so
-    :math:`|\Delta A| \le \delta`; the perimeter's ends
+    moves by at most δ: the head's soft clamps are 1-Lipschitz in the ℓ∞
+    norm of (raw value, lower end, upper end), so along the area chain
+    :math:`|\Delta A_k| \le \max(|\Delta a_k|, |\Delta A_{k-1}|) \le \delta`; the perimeter's ends
     :math:`4\min(A, \sqrt A)` and :math:`4A` are 4-Lipschitz in A, so
     :math:`|\Delta P| \le 4\delta`; χ's ends move by at most
     :math:`2\delta + \delta` and δ, so :math:`|\Delta\chi| \le 3\delta`; β0's by
