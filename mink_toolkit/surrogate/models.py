@@ -325,7 +325,9 @@ class SurrogateBase(nn.Module):
         n_pixels = z.shape[-2] * z.shape[-1]
         weights = self.layer_weights()
         raw = self.raw_outputs(self.features(z, weights), weights, n_pixels)
-        out = project_feasible(raw, n_pixels) if self.constrained else raw.to(torch.float64)
+        # Training steps pass each output's gradient to its own raw value only (see project_feasible).
+        out = (project_feasible(raw, n_pixels, bound_gradients=not self.training) if self.constrained
+               else raw.to(torch.float64))
         s = self.pixel_size
         return out * torch.tensor([s**2, s, 1.0, 1.0], dtype=out.dtype, device=out.device)
 

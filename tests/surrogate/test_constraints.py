@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from mink_toolkit import betti_numbers, minkowski_functionals
 from mink_toolkit.datasets import exact_targets
-from mink_toolkit.surrogate.constraints import HEAD_SOFTNESS
+from mink_toolkit.surrogate.constraints import HEAD_RELATIVE_SOFTNESS, HEAD_SOFTNESS
 from mink_toolkit.surrogate import (
     CONVENTIONAL_LIPSCHITZ_CAP,
     DEFAULT_LIPSCHITZ_CAP,
@@ -157,15 +157,15 @@ def test_head_moves_feasible_values_little_and_is_near_identity_inside():
     # moves them inside by about its softness (4 s for a perimeter whose ends are 4 A).
     moved = (project_feasible(exact, 36) - exact).abs().max()
     assert 0.1 * HEAD_SOFTNESS < float(moved) <= 4.0 * HEAD_SOFTNESS * 1.01
-    # Far inside the feasible set (distance d from the ends) the head is the identity to within s²/d,
-    # and so is its gradient.
+    # Far inside the feasible set (distance d from the ends) the head is the identity to within about s²/d
+    # (s grows with the interval's width: here up to 15 edges for the perimeter), and so is its gradient.
     inside = torch.tensor([[[200.0, 300.0, 25.5, 1.5], [120.0, 250.0, 20.0, -10.5]]], dtype=torch.float64,
                           requires_grad=True)
     out = project_feasible(inside, 400)
-    torch.testing.assert_close(out, inside.detach(), rtol=0, atol=0.02)
+    torch.testing.assert_close(out, inside.detach(), rtol=0.01, atol=0.02)
     weights = torch.arange(8.0, dtype=torch.float64).reshape(1, 2, 4)
     (grad,) = torch.autograd.grad((out * weights).sum(), inside)
-    torch.testing.assert_close(grad, weights, rtol=0, atol=0.05)
+    torch.testing.assert_close(grad, weights, rtol=0.02, atol=0.05)
 
 
 def _intervals(out: np.ndarray, n_pixels: int):
@@ -219,8 +219,25 @@ def test_a_raw_perimeter_far_below_its_bound_still_gets_a_gradient():
     out = project_feasible(raw, 128 * 128)
     assert float(out[0, 0, 1].detach()) >= 4 * np.sqrt(float(out[0, 0, 0].detach()))
     (grad,) = torch.autograd.grad(out[0, 0, 1], raw)
-    # s² / d² with d ≈ 125: small, but far from 0 (an exponential tail would give e^-500)
-    assert 1e-6 < float(grad[0, 0, 1]) < 1e-4
+    # The softness grows with the interval's width (here about 78 edges): a derivative of order 1, where a
+    # hard clamp gives 0 and an exponential tail e^-500.
+    assert 0.1 < float(grad[0, 0, 1]) < 0.5
+
+
+def test_without_bound_gradients_the_values_are_the_same_and_each_output_moves_its_own_raw_value_only():
+    """The training mode of the head: χ held at P/4 does not drag the perimeter down through its upper end."""
+    raw = torch.tensor([[[1000.0, 300.0, 5.0, 400.0], [900.0, 280.0, 4.0, -3.0]]], dtype=torch.float64,
+                       requires_grad=True)
+    true_grad = project_feasible(raw, 4096)
+    held = project_feasible(raw, 4096, bound_gradients=False)
+    assert torch.equal(true_grad.detach(), held.detach())
+    (g_true,) = torch.autograd.grad(true_grad[0, 0, 3], raw)  # χ of the first threshold
+    (g_held,) = torch.autograd.grad(held[0, 0, 3], raw)
+    assert float(g_true[0, 0, 1]) > 0  # χ near its upper end P/4 depends on the raw perimeter ...
+    assert float(g_held[0, 0, 1]) == 0.0  # ... not in the training mode
+    assert float(g_held[0, 0, 3]) > 0 and (g_held[0, 1] == 0).all()
+    with pytest.raises(TypeError, match="bound_gradients"):
+        project_feasible(raw, 4096, bound_gradients=1)
 
 
 @settings(max_examples=200, deadline=None)
@@ -230,14 +247,14 @@ def test_a_raw_perimeter_far_below_its_bound_still_gets_a_gradient():
     scale=st.floats(1e-3, 1e3),
     step=st.floats(1e-9, 1.0),
 )
-def test_head_is_continuous_and_4_lipschitz_in_the_max_norm(seed, n_pixels, scale, step):
+def test_head_is_continuous_and_4_lipschitz_in_the_max_norm_up_to_its_relative_softness(seed, n_pixels, scale, step):
     """The head that replaced the projection: no jumps anywhere (the old one jumped by (1, 4, 1) at A = 1/2)."""
     gen = torch.Generator().manual_seed(seed)
     raw = torch.randn(3, 5, 4, generator=gen, dtype=torch.float64) * scale
     raw[0, :, 0] = torch.linspace(0.0, 2.0, 5, dtype=torch.float64)  # areas around the old snapping points
     delta = (torch.rand(raw.shape, generator=gen, dtype=torch.float64) * 2 - 1) * step
     change = (project_feasible(raw + delta, n_pixels) - project_feasible(raw, n_pixels)).abs().max()
-    assert float(change) <= 4.0 * float(delta.abs().max()) * (1 + 1e-9) + 1e-12
+    assert float(change) <= 4.0 * (1 + 2 * HEAD_RELATIVE_SOFTNESS) * float(delta.abs().max()) * (1 + 1e-9) + 1e-12
 
 
 def test_head_lipschitz_constant_bounds_the_l2_change():
