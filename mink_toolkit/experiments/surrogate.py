@@ -584,8 +584,9 @@ def _pm(stats: dict | None, seeds: int, spec: str = ".3g") -> str:
         return "–"
     if not stats.get("seeds", seeds):
         return "undefined"
-    cell = f"{stats['mean']:{spec}} ± {stats['std']:.2g}"
-    return cell if stats.get("seeds", seeds) == seeds else f"{cell} ({stats['seeds']} of {seeds} seeds)"
+    kept = stats.get("seeds", seeds)
+    cell = f"{stats['mean']:{spec}}" + (f" ± {stats['std']:.2g}" if kept > 1 else "")  # no spread of one value
+    return cell if kept == seeds else f"{cell} ({kept} of {seeds} seeds)"
 
 
 #: Columns of the per-threshold χ table: every this many thresholds.

@@ -139,6 +139,8 @@ def test_no_input_is_not_a_model_and_the_bound_share():
 
     with pytest.raises(ValueError, match="no model"):
         driver.build_model("no_input")
+    with pytest.raises(ValueError, match="train_functionals"):
+        driver.no_input_prediction(np.zeros((4, 3)))
     area = np.array([[0.5, 4.0, 100.0]])
     on = np.stack([area, 4 * np.minimum(area, np.sqrt(area)), np.zeros_like(area)], axis=-1)  # P = 4 min(A, √A)
     truth = np.ones_like(on)
