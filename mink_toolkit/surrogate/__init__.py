@@ -102,7 +102,7 @@ from .models import (
     with_lipschitz_cap,
 )
 from .norms import conv_norm_power_iteration, conv_operator_norm
-from .gradients import gradient_maps, gradient_smoothness
+from .gradients import SCALE_DEPENDENT_MEASURES, SCALE_FREE_MEASURES, gradient_maps, gradient_smoothness
 from .training import TrainingResult, predict_functionals, train_surrogate
 
 __all__ = [
@@ -127,6 +127,8 @@ __all__ = [
     "load_surrogate",
     "gradient_maps",
     "gradient_smoothness",
+    "SCALE_FREE_MEASURES",
+    "SCALE_DEPENDENT_MEASURES",
     "attack_starts",
     "with_lipschitz_cap",
 ]

@@ -4,7 +4,12 @@ A loss built on the functionals tells a network *where* to change its
 output through :math:`\nabla_x d(f(x), f^\star)`. :func:`gradient_maps`
 computes that gradient for any differentiable functional ``f`` (a surrogate,
 or the relaxation); :func:`gradient_smoothness` summarises how smooth it is,
-with measures that answer whether a Lipschitz bound "smooths the gradient":
+with measures that answer whether a Lipschitz bound "smooths the gradient".
+
+A bound on the network also shrinks its gradient, and a smaller gradient
+moves less in absolute terms without being any smoother. So the measures
+that compare models are **scale-free** (unchanged when the whole gradient
+is multiplied by a constant; :data:`SCALE_FREE_MEASURES`):
 
 ``high_k_share``
     share of the gradient map's variance above 0.25 cycles/pixel
@@ -15,15 +20,30 @@ with measures that answer whether a Lipschitz bound "smooths the gradient":
     the map changes from pixel to pixel, relative to its size.
 ``peak_to_rms``
     :math:`\max|g| / \mathrm{rms}(g)`: spikiness.
-``gradient_lipschitz``
-    :math:`\|g(x') - g(x)\| / \|x' - x\|` for nearby inputs :math:`x' = x\,e^{\sigma\xi}`
-    (1 % multiplicative noise, ξ standard normal per pixel; dry pixels stay
-    dry): how much the gradient itself moves when the input moves a little
-    (median over fields; per (mm/h)²).
 ``relative_variance``
     :math:`\sum_{\mathrm{pixels}} \mathrm{Var}_i\, g(x'_i) / \sum_{\mathrm{pixels}}
-    \mathrm{E}_i\, g(x'_i)^2` over several such nearby inputs: 0 when the
-    gradient does not care about the noise, 1 when it is nothing but noise.
+    \mathrm{E}_i\, g(x'_i)^2` over several nearby inputs :math:`x'_i` (below):
+    0 when the gradient does not care about the noise, 1 when it is nothing
+    but noise.
+``gradient_lipschitz_relative``
+    :math:`\dfrac{\|g(x') - g(x)\| / \|g(x)\|}{\|x' - x\| / \|x\|}` for a
+    nearby input :math:`x' = x\,e^{\sigma\xi}` (1 % multiplicative noise, ξ
+    standard normal per pixel; dry pixels stay dry), median over fields:
+    the relative change of the gradient per relative change of the input
+    (dimensionless). 1 means the gradient moves by as large a fraction as
+    the input does.
+
+and two that carry the gradient's units (:data:`SCALE_DEPENDENT_MEASURES`),
+kept for its size and for comparison with earlier results:
+
+``gradient_lipschitz``
+    :math:`\|g(x') - g(x)\| / \|x' - x\|` for the same nearby input, median
+    over fields; per (mm/h)². **Scale-dependent**: a network whose gradient
+    is 26× smaller has a 26× smaller ``gradient_lipschitz`` at equal
+    smoothness, so it does not compare models whose gradients differ in
+    size (use ``gradient_lipschitz_relative``).
+``rms``
+    :math:`\mathrm{rms}(g)`, per mm/h: the gradient's size.
 """
 
 from __future__ import annotations
@@ -35,10 +55,23 @@ from .._validation import check_integer, check_positive
 from ..losses.surrogate import surrogate_loss
 from ..verification import high_wavenumber_share
 
-__all__ = ["gradient_maps", "gradient_smoothness", "HIGH_WAVENUMBER_CUTOFF"]
+__all__ = [
+    "gradient_maps",
+    "gradient_smoothness",
+    "HIGH_WAVENUMBER_CUTOFF",
+    "SCALE_FREE_MEASURES",
+    "SCALE_DEPENDENT_MEASURES",
+]
 
 #: Gradient maps: variance above this wavenumber (cycles per pixel) counts as "high wavenumber".
 HIGH_WAVENUMBER_CUTOFF = 0.25
+
+#: Measures of :func:`gradient_smoothness` unchanged when the gradient is multiplied by a constant.
+SCALE_FREE_MEASURES = ("high_k_share", "total_variation", "peak_to_rms", "relative_variance",
+                       "gradient_lipschitz_relative")
+
+#: Measures of :func:`gradient_smoothness` in the gradient's units (they grow with its size).
+SCALE_DEPENDENT_MEASURES = ("gradient_lipschitz", "rms")
 
 
 def gradient_maps(model, rain: np.ndarray, target: np.ndarray, thresholds=None) -> np.ndarray:
@@ -99,8 +132,12 @@ def gradient_smoothness(
     Returns
     -------
     dict of str to float
-        ``high_k_share``, ``total_variation``, ``peak_to_rms``,
-        ``gradient_lipschitz``, ``relative_variance``, ``rms`` (per mm/h).
+        The :data:`SCALE_FREE_MEASURES` (``high_k_share``,
+        ``total_variation``, ``peak_to_rms``, ``relative_variance``,
+        ``gradient_lipschitz_relative``) and the
+        :data:`SCALE_DEPENDENT_MEASURES` (``gradient_lipschitz`` per
+        (mm/h)², ``rms`` per mm/h); NaN where a measure is undefined (an
+        all-zero gradient, all-dry fields).
 
     Examples
     --------
@@ -109,7 +146,8 @@ def gradient_smoothness(
     >>> model = MinkowskiSurrogate([0.5, 2.0], width=4, depth=2, levels=1)
     >>> rain = np.random.default_rng(0).gamma(0.5, 2.0, (2, 16, 16))
     >>> sorted(gradient_smoothness(model, rain, np.zeros((2, 2, 3)), samples=2))
-    ['gradient_lipschitz', 'high_k_share', 'peak_to_rms', 'relative_variance', 'rms', 'total_variation']
+    ['gradient_lipschitz', 'gradient_lipschitz_relative', 'high_k_share', 'peak_to_rms',
+     'relative_variance', 'rms', 'total_variation']
     """
     noise = check_positive(noise, "noise")
     samples = check_integer(samples, "samples", minimum=2)
@@ -121,14 +159,22 @@ def gradient_smoothness(
     rms = float(np.sqrt(np.mean(g**2)))
     mean_abs = float(np.mean(np.abs(g)))
     tv = np.mean(np.abs(np.diff(g, axis=-1))) + np.mean(np.abs(np.diff(g, axis=-2)))
-    step = np.sqrt(((nearby[0] - rain) ** 2).sum(axis=(-2, -1)))
-    moved = np.sqrt(((g_near[0] - g) ** 2).sum(axis=(-2, -1)))[step > 0] / step[step > 0]  # dry fields cannot move
+    step = np.sqrt(((nearby[0] - rain) ** 2).sum(axis=(-2, -1)))  # per field
+    change = np.sqrt(((g_near[0] - g) ** 2).sum(axis=(-2, -1)))
+    moved = change[step > 0] / step[step > 0]  # dry fields cannot move
+    # The same ratio with both sides relative to their own size: dimensionless, and unchanged when the
+    # gradient is multiplied by a constant. A field with a zero gradient has no relative change.
+    size_x = np.sqrt((rain**2).sum(axis=(-2, -1)))
+    size_g = np.sqrt((g**2).sum(axis=(-2, -1)))
+    keep = (step > 0) & (size_g > 0)
+    relative = (change[keep] / size_g[keep]) / (step[keep] / size_x[keep])
     second = np.mean(g_near**2, axis=0).sum()
     return {
         "high_k_share": high_wavenumber_share(g, HIGH_WAVENUMBER_CUTOFF),
         "total_variation": float(tv / mean_abs) if mean_abs > 0 else float("nan"),
         "peak_to_rms": float(np.abs(g).max() / rms) if rms > 0 else float("nan"),
         "gradient_lipschitz": float(np.median(moved)) if moved.size else float("nan"),
+        "gradient_lipschitz_relative": float(np.median(relative)) if relative.size else float("nan"),
         "relative_variance": float(np.var(g_near, axis=0).sum() / second) if second > 0 else float("nan"),
         "rms": rms,
     }

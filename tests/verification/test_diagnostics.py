@@ -26,6 +26,21 @@ def test_bootstrap_interval():
         verification.bootstrap_interval(3, x)
 
 
+def test_bootstrap_interval_resamples_the_arrays_together():
+    """A paired difference: the same cases drawn in every array, so only the case-to-case difference spreads."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(0.0, 1.0, size=200)
+    y = x + rng.normal(0.5, 0.1, size=200)  # y - x: mean 0.5, sd 0.1 per case
+    diff = verification.bootstrap_interval(lambda a, b: float(np.mean(b - a)), x, y, n_resamples=1000, seed=3)
+    separate = verification.bootstrap_interval(np.mean, y, n_resamples=1000, seed=3)
+    # Paired: the standard error of the mean difference, 0.1 / sqrt(200), not that of either mean (1 / sqrt(200)).
+    assert diff["std"] == pytest.approx(0.1 / np.sqrt(200), rel=0.2)
+    assert separate["std"] > 5 * diff["std"]
+    assert diff["low"] < np.mean(y - x) < diff["high"]
+    # a 95 % percentile interval of a mean spans about 2 x 1.96 standard errors
+    assert diff["high"] - diff["low"] == pytest.approx(2 * 1.96 * 0.1 / np.sqrt(200), rel=0.2)
+
+
 def test_superres_scores_schema(rain):
     s = verification.superres_scores(rain * 0.9, rain, factor=4)
     for key in ("mae", "rmse", "rapsd_high_ratio", "wasserstein_wet", "grid_alignment", "max_ratio"):
