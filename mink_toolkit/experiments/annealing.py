@@ -81,7 +81,7 @@ __all__ = ["CONFIGS", "STARTS", "select_crops", "make_starts", "temperature_rule
 
 #: The start fields, described as the JSON and the tables say it.
 STARTS = {
-    "coarse": "the target's 4 × 4 block means upsampled bicubically (clamped at 0)",
+    "coarse": "the target's 4 × 4 block means, upsampled bicubically and clamped at 0",
     "blurred": "the target blurred by a Gaussian of σ = 2 pixels",
 }
 
@@ -418,7 +418,9 @@ def markdown(results: dict) -> str:
         f"{len(levels)} thresholds {levels[0]:.3f}–{levels[-1]:.3f} mm/h. Adam (lr {config['lr']:g}) on log rain, "
         f"{config['steps']} steps for every rule, loss `minkowski_loss` (product t-norm, T = c·u); success is the "
         f"exact functional distance to the target (`functional_distance` of `minkowski_functionals`), evaluated "
-        f"every {config['eval_every']} steps. Distance: median [quartiles] over crops; trajectory: median over "
+        f"every {config['eval_every']} steps. Starts are floored at {config['floor']:g} mm/h (dry) and jittered by "
+        f"a log-normal factor (σ = {config['jitter']:g}, seed {config['seed']}). "
+        f"Distance: median [quartiles] over crops; trajectory: median over "
         f"crops of each crop's median over the evaluations. \"Beats\": share of crops on which an annealed rule ends "
         f"strictly closer than the best fixed T (chosen by median final distance on these crops) / than every "
         f"fixed T. Target's own loss: the relaxed loss of the target itself at the rule's last T (median over "
