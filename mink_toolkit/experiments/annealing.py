@@ -452,7 +452,8 @@ def markdown(results: dict) -> str:
     r2 = results["relaxation_r2"]
     lines += [
         "",
-        f"Relaxation R² against the exact functionals (pooled over fields and thresholds, log1p space, signed for χ): "
+        f"Relaxation R² against the exact functionals (pooled over fields and thresholds, log1p space, "
+        f"signed for χ): "
         f"the {n} crops at the {len(levels)} thresholds above, and {r2['patches_used']} training patches "
         f"(128 × 128, evenly spaced in time) at the {len(r2['thresholds'])} thresholds "
         f"{r2['thresholds'][0]:.3f}–{r2['thresholds'][-1]:.3f} mm/h.",
@@ -497,8 +498,13 @@ def run(output: Path, *, quick: bool = False, progress: bool = True) -> dict:
     rules = temperature_rules(config)
     kinds = {name: rule["kind"] for name, rule in rules.items()}
     results = {
-        "config": dict(config) | {"quick": quick, "optimiser": "Adam on log rain, the crops as one batch (loss summed)",
-                                  "loss": "minkowski_loss, product t-norm, relative=True, min_temperature=None"},
+        "config": dict(config) | {
+            "quick": quick, "n_crops": len(crops),
+            "optimiser": "Adam on log rain, the crops as one batch (loss summed)",
+            "loss": "minkowski_loss, product t-norm, relative=True, min_temperature=None",
+            "temperatures": {"unit": "T/u (relative=True)", "fixed": list(config["fixed"]),
+                             "annealed": {name: ANNEALED[name][0] for name in config["annealed"]}},
+        },
         "levels": [float(u) for u in levels],
         "data": counts,
         "crops": info,

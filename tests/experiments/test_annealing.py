@@ -14,8 +14,8 @@ from mink_toolkit.__main__ import main
 from mink_toolkit.experiments import annealing as driver
 
 #: A trimmed quick configuration: 2 patches x 2 crops, 10 steps, 2 fixed and 2 annealed rules.
-TINY = dict(driver.CONFIGS["quick"], steps=10, eval_every=4, fixed=(0.005, 0.05), annealed=("exponential_paper", "cosine"),
-            r2_temperatures=(0.1, 0.005), r2_patches=2)
+TINY = dict(driver.CONFIGS["quick"], steps=10, eval_every=4, fixed=(0.005, 0.05),
+            annealed=("exponential_paper", "cosine"), r2_temperatures=(0.1, 0.005), r2_patches=2)
 
 
 @pytest.fixture(autouse=True)
@@ -42,6 +42,8 @@ def test_json_fields_and_crops_from_the_training_split(quick_run):
             "crops_per_patch"} <= set(config)
     assert config["quick"] is True and config["steps"] == 10
     n = TINY["patches"] * TINY["crops_per_patch"]
+    assert config["n_crops"] == n and config["temperatures"]["fixed"] == [0.005, 0.05]
+    assert list(config["temperatures"]["annealed"]) == ["exponential_paper", "cosine"]
     assert len(results["crops"]) == n
     train = set(split_files("train"))
     assert {c["source"] for c in results["crops"]} <= train  # the test (and validation) files are not read
@@ -113,7 +115,8 @@ def test_cli_errors(quick_run, tmp_path, capsys):
     assert "--readme needs --markdown JSON" in capsys.readouterr().err
     no_block = tmp_path / "R.md"
     no_block.write_text("no block here\n")
-    assert main(["reproduce", "annealing", "--markdown", str(folder / "annealing.json"), "--readme", str(no_block)]) == 1
+    json_path = str(folder / "annealing.json")
+    assert main(["reproduce", "annealing", "--markdown", json_path, "--readme", str(no_block)]) == 1
     err = capsys.readouterr().err
     assert "must hold exactly one block '<!-- annealing:begin -->'" in err and len(err.strip().splitlines()) == 1
     assert main(["reproduce", "annealing", "--output"]) == 2
