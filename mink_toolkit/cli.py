@@ -9,6 +9,8 @@ reproduce surrogate [--quick] [--output DIR]
     Train and evaluate the neural surrogates.
 reproduce superres [--quick] [--output DIR]
     Super-resolution experiment.
+reproduce annealing [--quick] [--output DIR]
+    Fixed and annealed temperatures of the relaxation, on many crops.
 workshop --out DIR [NOTEBOOK ...]
     Student and instructor copies of the tutorials (:mod:`mink_toolkit.notebook.workshop`).
 
@@ -43,12 +45,13 @@ EXIT_SKIPPED = 3
 
 COMMANDS = {
     "curves": "Minkowski curves (area, perimeter, Euler characteristic) of OPERA files over time",
-    "reproduce": "rerun an experiment of the README: surrogate or superres",
+    "reproduce": "rerun an experiment of the README: surrogate, superres or annealing",
     "workshop": "student and instructor copies of the tutorial notebooks",
 }
 EXPERIMENTS = {
     "surrogate": ("mink_toolkit.experiments.surrogate", "train and evaluate the neural surrogates"),
     "superres": ("mink_toolkit.experiments.superres", "super-resolution: MSE vs Minkowski losses"),
+    "annealing": ("mink_toolkit.experiments.annealing", "fixed vs annealed temperatures of the relaxation"),
 }
 
 

@@ -117,7 +117,7 @@ def test_cli_unreachable_scheduler_exits_1(synthetic, tmp_path, capsys):
 def test_top_level_dispatch(capsys, synthetic, tmp_path):
     assert main(["--help"]) == 0 and "curves" in capsys.readouterr().out
     assert main([]) == 2
-    assert main(["reproduce"]) == 2 and "reproduce {surrogate, superres}" in capsys.readouterr().err
+    assert main(["reproduce"]) == 2 and "reproduce {surrogate, superres, annealing}" in capsys.readouterr().err
     assert main(["curves", "--help"]) == 0 and "--max-rain" in capsys.readouterr().out
     out = tmp_path / "c.nc"
     assert main(["curves", *synthetic, "--thresholds", "1", "--no-progress", "--out", str(out)]) == 0
@@ -173,7 +173,8 @@ def test_top_level_help_describes_every_command(capsys):
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["curves", "--help"], ["workshop", "--help"], ["reproduce", "--help"],
-                                  ["reproduce", "surrogate", "--help"], ["reproduce", "superres", "--help"]])
+                                  ["reproduce", "surrogate", "--help"], ["reproduce", "superres", "--help"],
+                                  ["reproduce", "annealing", "--help"]])
 def test_no_markup_in_terminal_help(argv, capsys):
     text = _help(argv, capsys)
     for markup in ("``", ":func:", ":mod:", ":class:", ":data:", "**"):
@@ -240,7 +241,7 @@ def test_reproduce_refuses_counts_below_one(argv, option, capsys):
     assert f"{option} must be >= 1" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("experiment", ["surrogate", "superres"])
+@pytest.mark.parametrize("experiment", ["surrogate", "superres", "annealing"])
 def test_reproduce_markdown_of_a_missing_or_broken_file(experiment, tmp_path, capsys):
     missing = tmp_path / "missing.json"
     assert main(["reproduce", experiment, "--markdown", str(missing)]) == 2
@@ -257,4 +258,4 @@ def test_unknown_command_and_experiment_exit_2(capsys):
     assert main(["curvse"]) == 2
     assert "unknown command 'curvse'; choose from curves, reproduce, workshop" in capsys.readouterr().err
     assert main(["reproduce", "nothing"]) == 2
-    assert "name an experiment: surrogate, superres; got 'nothing'" in capsys.readouterr().err
+    assert "name an experiment: surrogate, superres, annealing; got 'nothing'" in capsys.readouterr().err

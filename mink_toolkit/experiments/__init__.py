@@ -4,6 +4,8 @@
     ``reproduce surrogate``: train and evaluate the surrogates (ablation).
 :mod:`~mink_toolkit.experiments.superres`
     ``reproduce superres``: super-resolution with MSE and Minkowski losses.
+:mod:`~mink_toolkit.experiments.annealing`
+    ``reproduce annealing``: fixed and annealed temperatures of the relaxation.
 
 Drivers hold the experimental protocol (data splits, configurations, tables);
 every model, loss and metric they use lives in the library, and so do the
