@@ -237,8 +237,8 @@ def trained_surrogate(settings: dict | None = None, *, base: str = "additive", q
     compile : bool
         Train with the compiled training step (``train_surrogate(compile=True)``).
         A compiled model is not bit-identical to an eager one: the cache
-        key includes ``compile`` when it is True (so the keys of eager
-        models are those of earlier versions).
+        key includes ``compile`` (the backend's name) when it is True, so
+        the keys of eager models are those of earlier versions.
     device : str or torch.device
         Where the model is trained (the weights are initialised on the CPU
         and moved, so they do not depend on it); the model is returned
@@ -272,7 +272,7 @@ def trained_surrogate(settings: dict | None = None, *, base: str = "additive", q
     key = {"model": model.config(), "train": train_settings, "seed": seed, "data": digest.hexdigest(), "format": 2}
     # Only what differs from the eager CPU training enters the key: the eager CPU models keep their keys.
     if compile:
-        key["compile"] = True
+        key["compile"] = compile_backend()
     if torch.device(device).type != "cpu":
         key["device"] = torch.device(device).type
     key_source = json.dumps(key, sort_keys=True, default=str)
