@@ -34,7 +34,8 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-__all__ = ["keep_freed_memory", "DASK_WORKER_ENVIRON", "COMPILE_BACKEND_ENV", "check_compile", "compile_cache_dir", "compiled"]
+__all__ = ["keep_freed_memory", "DASK_WORKER_ENVIRON", "COMPILE_BACKEND_ENV", "check_compile", "compile_backend",
+           "compile_cache_dir", "compiled"]
 
 #: Environment of dask worker processes (``distributed.nanny.pre-spawn-environ``): a fixed mmap
 #: threshold above the largest field-sized array and a large trim threshold (measured on 2 cores:
@@ -99,6 +100,18 @@ def check_compile(value) -> bool:
     return value
 
 
+def compile_backend() -> str:
+    """The ``torch.compile`` backend of :func:`compiled`: ``$MINK_COMPILE_BACKEND``, else ``"inductor"``.
+
+    Examples
+    --------
+    >>> import os
+    >>> compile_backend() == os.environ.get("MINK_COMPILE_BACKEND", "inductor")
+    True
+    """
+    return os.environ.get(COMPILE_BACKEND_ENV) or "inductor"
+
+
 def compile_cache_dir() -> str:
     """The folder of TorchInductor's on-disk cache: the toolkit's cache folder unless the user chose one.
 
@@ -151,7 +164,7 @@ def compiled(fn: Callable, *static) -> Callable:
     # The backend: inductor (generated kernels) unless MINK_COMPILE_BACKEND names another
     # torch.compile backend, e.g. "aot_eager" (the same graph capture and autograd, no code
     # generation: seconds instead of a minute to compile, for tests and for debugging).
-    backend = os.environ.get(COMPILE_BACKEND_ENV, "inductor")
+    backend = compile_backend()
     key = (fn, static, backend)
     if key not in _COMPILED:
         import torch

@@ -17,6 +17,7 @@ import numpy as np
 __all__ = [
     "check_array_field",
     "check_choice",
+    "check_device",
     "check_finite",
     "check_fraction",
     "check_grid",
@@ -416,3 +417,58 @@ def check_path(path, name: str = "path", *, what: str = "file") -> str:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{what} {path} does not exist")
     return path
+
+
+def check_device(device, name: str = "device") -> str:
+    """Return the torch device ``device`` names, as a string, raising unless this process can use it.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, ...
+    name : str
+        The argument, for the messages.
+
+    Returns
+    -------
+    str
+        ``str(torch.device(device))``: ``"cuda"`` stays ``"cuda"`` (the
+        current CUDA device), ``"cuda:1"`` stays ``"cuda:1"``.
+
+    Raises
+    ------
+    TypeError
+        Not a str or ``torch.device``.
+    ValueError
+        Not a device name torch knows, ``meta`` (no values to compute
+        with), or a CUDA or MPS device this torch build or machine does not
+        have (a CPU-only torch wheel has no CUDA).
+
+    Examples
+    --------
+    >>> check_device("cpu")
+    'cpu'
+    >>> check_device("gpu")
+    Traceback (most recent call last):
+    ...
+    ValueError: device must be a torch device such as 'cpu', 'cuda' or 'cuda:0'; got 'gpu'
+    """
+    import torch
+
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"{name} must be a str or torch.device; got {type(device).__name__} {device!r}")
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"{name} must be a torch device such as 'cpu', 'cuda' or 'cuda:0'; got {device!r}") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{name} {str(device)!r}: CUDA is not available here (torch.cuda.is_available() is "
+                             f"False: a CPU-only torch build, or no GPU); use 'cpu'")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ValueError(f"{name} {str(device)!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif parsed.type == "meta":
+        raise ValueError(f"{name} 'meta': tensors there have shapes but no values; use 'cpu' or 'cuda'")
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"{name} {str(device)!r}: MPS is not available here; use 'cpu'")
+    return str(parsed)

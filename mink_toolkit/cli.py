@@ -5,10 +5,11 @@ Commands
 curves PATHS... --thresholds U1,U2,... --out FILE
     Minkowski curves of OPERA files over time (:func:`curves_main`; the
     work is :func:`mink_toolkit.curves.run_curves`).
-reproduce surrogate [--quick] [--output DIR]
+reproduce surrogate [--quick] [--output DIR] [--no-compile] [--device DEVICE]
     Train and evaluate the neural surrogates.
-reproduce superres [--quick] [--output DIR]
-    Super-resolution experiment.
+reproduce superres [--quick] [--output DIR] [--no-compile] [--device DEVICE]
+    Super-resolution experiment. Both train compiled (``torch.compile``)
+    unless ``--no-compile``, on ``--device`` (default ``cpu``).
 reproduce annealing [--quick] [--output DIR]
     Fixed and annealed temperatures of the relaxation, on many crops.
 workshop --out DIR [NOTEBOOK ...]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ._runtime import keep_freed_memory
+from ._runtime import compile_cache_dir, keep_freed_memory
 
 __all__ = ["init_worker", "worker_context", "spawn_pool", "SharedEpochCount", "JobRunner"]
 
@@ -60,12 +60,29 @@ def worker_context() -> dict:
     return _CONTEXT
 
 
+def _init_pool_worker(context, epochs_done, keep_freed) -> None:
+    """The initialiser of :func:`spawn_pool`'s workers: the compiled path's cache folder, then :func:`init_worker`."""
+    # A spawned worker starts with the parent's environment, which names no cache folder unless the
+    # parent compiled something before the spawn (or the user set one). Set it first thing: once
+    # inductor has looked for its folder it writes its own default (under /tmp) into the variable,
+    # which compile_cache_dir would then keep as the user's choice. So every worker shares, and
+    # reuses, the toolkit's one cache.
+    compile_cache_dir()
+    init_worker(context, epochs_done, keep_freed)
+
+
 def spawn_pool(workers: int, *, context: dict | None = None, epochs_done=None, keep_freed: bool = False):
-    """A :class:`~concurrent.futures.ProcessPoolExecutor` of ``workers`` spawned processes, set up by :func:`init_worker`."""
+    """A :class:`~concurrent.futures.ProcessPoolExecutor` of ``workers`` spawned processes set up by :func:`init_worker`.
+
+    Each worker also points TorchInductor at the toolkit's cache folder
+    (:func:`~mink_toolkit._runtime.compile_cache_dir`), so that the
+    compiled path (``compile=True``) is compiled once per machine, not once
+    per worker and run.
+    """
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=init_worker,
+    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init_pool_worker,
                                initargs=(context, epochs_done, keep_freed))
 
 

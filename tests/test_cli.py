@@ -241,6 +241,23 @@ def test_reproduce_refuses_counts_below_one(argv, option, capsys):
     assert f"{option} must be >= 1" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("experiment", ["surrogate", "superres"])
+@pytest.mark.parametrize("device, message", [("gpu", "--device must be a torch device such as 'cpu', 'cuda'"),
+                                             ("cuda:x", "got 'cuda:x'"),
+                                             ("cuda", "--device 'cuda': CUDA is not available here")])
+def test_reproduce_refuses_a_device_it_cannot_use(experiment, device, message, tmp_path, capsys):
+    """A device torch does not know, or CUDA where torch has none (a CPU build, no GPU): exit 2, one line."""
+    import torch
+
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: --device cuda is valid here")
+    assert main(["reproduce", experiment, "--quick", "--device", device, "--output", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in err
+    assert not list(tmp_path.iterdir())  # nothing ran
+
+
 @pytest.mark.parametrize("experiment", ["surrogate", "superres", "annealing"])
 def test_reproduce_markdown_of_a_missing_or_broken_file(experiment, tmp_path, capsys):
     missing = tmp_path / "missing.json"

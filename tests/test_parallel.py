@@ -38,20 +38,37 @@ def _square(job, bar=None):
     return {"id": job["id"], "value": job["x"] ** 2, "epochs_counted": 0}
 
 
-def test_job_runner_gives_the_same_results_in_process_and_in_workers():
+def _inductor_cache(job, bar=None):
+    import os
+
+    return {"id": job["id"], "folder": os.environ.get("TORCHINDUCTOR_CACHE_DIR"), "epochs_counted": 0}
+
+
+def test_job_runner_gives_the_same_results_in_process_and_in_workers(monkeypatch, tmp_path):
+    """Also: the spawned workers compile into the toolkit's inductor cache (the parent never set it)."""
+    import os
+
     import torch
 
+    monkeypatch.setenv("MINK_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "")  # restored afterwards; unset for the workers
+    del os.environ["TORCHINDUCTOR_CACHE_DIR"]
     jobs = [{"id": f"j{k}", "x": k} for k in range(4)]
-    results = {}
+    results, folders = {}, {}
     for workers in (1, 2):
         runner = parallel.JobRunner(_square, {"scale": 1}, workers=workers, total=0, desc="test", progress=False)
         try:
             results[workers] = runner.run(jobs, lambda job: 0)
+            if workers > 1:
+                runner.run_job = _inductor_cache
+                folders = runner.run(jobs[:2], lambda job: 0)
         finally:
             runner.close()
     assert results[1] == results[2] and list(results[1]) == ["j0", "j1", "j2", "j3"]
     assert results[1]["j3"]["value"] == 9
     assert parallel.worker_context()["scale"] == 1 and torch.get_num_threads() == 1  # set up in this process too
+    assert [r["folder"] for r in folders.values()] == [str(tmp_path / "torchinductor")] * 2
+    assert "TORCHINDUCTOR_CACHE_DIR" not in os.environ  # the caller's process is left alone
 
 
 def test_both_drivers_let_their_workers_keep_freed_memory(monkeypatch):

@@ -65,8 +65,10 @@ def test_compiled_uses_the_backend_named_by_the_environment(monkeypatch):
         return x * factor
 
     monkeypatch.setenv(_runtime.COMPILE_BACKEND_ENV, "aot_eager")
+    assert _runtime.compile_backend() == "aot_eager"  # what the experiments record
     eager_graph = _runtime.compiled(double, 2.0)
     monkeypatch.delenv(_runtime.COMPILE_BACKEND_ENV)
+    assert _runtime.compile_backend() == "inductor"
     assert _runtime.compiled(double, 2.0) is not eager_graph  # a backend of its own in the cache
     assert (double, (2.0,), "aot_eager") in _runtime._COMPILED
     assert float(eager_graph(torch.ones(()))) == 2.0

@@ -1,4 +1,4 @@
-r"""``python -m mink_toolkit reproduce surrogate [--quick] [--output DIR]``: the surrogate ablation.
+r"""``python -m mink_toolkit reproduce surrogate [--quick] [--output DIR] [--no-compile] [--device D]``: the ablation.
 
 What does a surrogate of the Minkowski functionals learn, and what is built
 in? Eight rows, each differing from its neighbour in one factor; the
@@ -73,6 +73,13 @@ seeds unless stated)
 ``DIR/surrogate.md`` (the tables, also printed by ``--markdown
 DIR/surrogate.json``) and ``DIR/checkpoints/<name>_seed<k>.pt``. ``--quick``
 uses one file per split and few steps (a smoke test).
+
+The training steps run compiled (``train_surrogate(compile=True)``, the
+backend :func:`~mink_toolkit._runtime.compile_backend`) unless
+``--no-compile``; evaluation stays eager. ``--device`` (default ``cpu``)
+is where the models are trained and evaluated. The JSON records
+``compile``, ``compile_backend`` (None when eager), ``device`` and the
+run's wall ``seconds``.
 """
 
 from __future__ import annotations
@@ -85,6 +92,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._runtime import check_compile, compile_backend
+from .._validation import check_device
 from ..checkpoint import load_checkpoint_metadata
 from ..datasets import load_patches
 from ..functionals import FUNCTIONAL_NAMES, compress_functionals, expand_functionals
@@ -253,7 +262,8 @@ def build_model(name: str, *, quick: bool = False, overrides: dict | None = None
 
 
 def trained_surrogate(settings: dict | None = None, *, base: str = "additive", quick: bool = False, seed: int = 0,
-                      progress: bool = False, cache: bool = True, data: dict | None = None):
+                      progress: bool = False, cache: bool = True, data: dict | None = None, compile: bool = False,
+                      device: str = "cpu"):
     """A surrogate trained by :func:`~mink_toolkit.surrogate.train_surrogate` with this experiment's protocol.
 
     The one way the drivers obtain a trained surrogate: the super-resolution
@@ -281,20 +291,31 @@ def trained_surrogate(settings: dict | None = None, *, base: str = "additive", q
         data; a later call with the same key loads it.
     data : dict, optional
         ``{"train": PatchSet, "val": PatchSet}`` already loaded.
+    compile : bool
+        Train with the compiled training step (``train_surrogate(compile=True)``).
+        A compiled model is not bit-identical to an eager one: the cache
+        key includes ``compile`` (the backend's name) when it is True, so
+        the keys of eager models are those of earlier versions.
+    device : str or torch.device
+        Where the model is trained (the weights are initialised on the CPU
+        and moved, so they do not depend on it); the model is returned
+        there. A device other than the CPU is part of the cache key.
 
     Returns
     -------
     model : MinkowskiSurrogate or ConventionalSurrogate
-        In eval mode; ``model.training_result`` holds the
+        On ``device``, in eval mode; ``model.training_result`` holds the
         :class:`~mink_toolkit.surrogate.TrainingResult` (or the cached
         metadata).
     """
     import hashlib
 
+    check_compile(compile)
+    device = check_device(device)
     config = CONFIGS["quick" if quick else "full"]
     row = MODELS[base]
     torch.manual_seed(seed)
-    model = build_model(base, quick=quick, overrides=settings)
+    model = build_model(base, quick=quick, overrides=settings).to(device)
     if not row["train"]:
         model.training_result = {"best_step": 0, "train_seconds": 0.0}
         return model.eval()
@@ -305,17 +326,23 @@ def trained_surrogate(settings: dict | None = None, *, base: str = "additive", q
     digest = hashlib.sha256()
     for split in ("train", "val"):
         digest.update(np.ascontiguousarray(data[split].rain).tobytes())
-    key_source = json.dumps({"model": model.config(), "train": train_settings, "seed": seed,
-                             "data": digest.hexdigest(), "format": 2}, sort_keys=True, default=str)
+    key = {"model": model.config(), "train": train_settings, "seed": seed, "data": digest.hexdigest(), "format": 2}
+    # Only what differs from the eager CPU training enters the key: the eager CPU models keep their keys.
+    if compile:
+        key["compile"] = compile_backend()
+    if torch.device(device).type != "cpu":
+        key["device"] = torch.device(device).type
+    key_source = json.dumps(key, sort_keys=True, default=str)
     path = cache_dir() / "surrogates" / f"surrogate-{hashlib.sha256(key_source.encode()).hexdigest()[:20]}.pt"
     if cache and path.is_file():
         try:
-            loaded = load_surrogate(path, config=model.config())
+            loaded = load_surrogate(path, config=model.config()).to(device)
             loaded.training_result = load_checkpoint_metadata(path)
             return loaded
         except ValueError:  # a stale or corrupt cache entry: train again and overwrite it
             pass
-    result = train_surrogate(model, data["train"], data["val"], seed=seed, progress=progress, **train_settings)
+    result = train_surrogate(model, data["train"], data["val"], seed=seed, progress=progress, compile=compile,
+                             **train_settings)
     metadata = {"best_step": result.best_step, "train_seconds": result.train_seconds, "history": result.history}
     if cache:
         save_surrogate(model, path, metadata=metadata)
@@ -599,6 +626,14 @@ _GRADIENT_HEADERS = {
 }
 
 
+def _training_mode(results: dict) -> str:
+    """How the run trained, for the tables' header line (nothing for results written before it was recorded)."""
+    if "compile" not in results:
+        return ""
+    how = f"compiled ({results.get('compile_backend')})" if results["compile"] else "eager"
+    return f" Training {how} on {results.get('device', 'cpu')}."
+
+
 def markdown(results: dict) -> str:
     """The tables of a :func:`run` result (what ``--markdown`` prints and the README includes)."""
     models = results["models"]
@@ -612,7 +647,7 @@ def markdown(results: dict) -> str:
         f"Test: {n_test} patches (128 × 128) of the 2024-11-26 NIMBUS rain rate; trained on "
         f"{results['data']['train_patches']} patches of 2018-08-24 18:00–21:45 (Odyssey), early stopping on "
         f"{results['data']['val_patches']} of 22:00–23:45; {seeds} seeds ({', '.join(map(str, config['seeds']))}) "
-        "per row. The rows:",
+        "per row." + _training_mode(results) + " The rows:",
         "",
         "| model | what it contains |",
         "|---|---|",
@@ -703,13 +738,16 @@ def markdown(results: dict) -> str:
 _DATA: dict = {}
 
 
-def _job(name: str, seed: int, quick: bool, full: bool, progress: bool, baseline=None):
+def _job(name: str, seed: int, quick: bool, full: bool, progress: bool, baseline=None, compile: bool = False,
+         device: str = "cpu"):
     """Train and evaluate one (model, seed): the unit of work of :func:`run` (picklable, for worker processes).
 
     Data come from the patch cache (``load_patches``), so a worker process
     reads them rather than computing them again. ``baseline``: the
     ``no_input`` prediction (:func:`no_input_prediction`), the reference of
-    the skill and the ``no_input`` row's prediction.
+    the skill and the ``no_input`` row's prediction. The model is trained
+    (compiled with ``compile``) and evaluated (eager) on ``device``; its
+    weights come back on the CPU.
     """
     config = CONFIGS["quick" if quick else "full"]
     key = json.dumps(config["data"], sort_keys=True)
@@ -724,16 +762,18 @@ def _job(name: str, seed: int, quick: bool, full: bool, progress: bool, baseline
         metrics = evaluate_surrogate(None, test, baseline=baseline, full=full)
         return metrics | {"train_seconds": 0.0, "best_step": 0}, None, None, {"best_step": 0, "train_seconds": 0.0}, 0
     model = trained_surrogate(base=name, quick=quick, seed=seed, progress=progress, cache=False,
-                              data={"train": data["train"], "val": data["val"]})
+                              data={"train": data["train"], "val": data["val"]}, compile=compile, device=device)
     metrics = evaluate_surrogate(model, test, baseline=baseline, attack=config["attack"],
                                  gradient_patches=config["gradient_patches"], full=full)
     metrics["train_seconds"] = float(model.training_result["train_seconds"])
     metrics["best_step"] = int(model.training_result["best_step"])
-    return metrics, model.state_dict(), model.config(), dict(model.training_result), int(
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}  # plain CPU tensors back to the driver
+    return metrics, state, model.config(), dict(model.training_result), int(
         sum(p.numel() for p in model.parameters()))
 
 
-def run(output: Path, *, quick: bool = False, progress: bool = True, models=None, jobs: int = 1) -> dict:
+def run(output: Path, *, quick: bool = False, progress: bool = True, models=None, jobs: int = 1, compile: bool = True,
+        device: str = "cpu") -> dict:
     """Train, evaluate, and write ``surrogate.json``, ``surrogate.md`` and checkpoints.
 
     Parameters
@@ -748,12 +788,23 @@ def run(output: Path, *, quick: bool = False, progress: bool = True, models=None
     jobs : int
         Worker processes (one thread each) for the (model, seed) runs; 1
         runs them here, in order. Results do not depend on it.
+    compile : bool
+        Compile the training steps (``train_surrogate(compile=True)``, the
+        backend of :func:`~mink_toolkit._runtime.compile_backend`);
+        evaluation stays eager. A compiled model is not bit-identical to an
+        eager one.
+    device : str or torch.device
+        Where the models are trained and evaluated (``"cpu"``, ``"cuda"``,
+        ``"cuda:1"``).
 
     Returns
     -------
     dict
-        The content of ``surrogate.json``.
+        The content of ``surrogate.json``; ``compile``, ``compile_backend``
+        (None when eager), ``device`` and the wall ``seconds`` record how it ran.
     """
+    check_compile(compile)
+    device = check_device(device)
     config = CONFIGS["quick" if quick else "full"]
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
@@ -771,6 +822,9 @@ def run(output: Path, *, quick: bool = False, progress: bool = True, models=None
         "data": {"train_patches": len(data["train"]), "val_patches": len(data["val"]), "test_patches": len(test)},
         "units": {"lipschitz": "final outputs (pixel units) per unit of z = log10(1 + x / 0.01 mm/h), l2 norms"},
         "models": {},
+        "compile": compile,
+        "compile_backend": compile_backend() if compile else None,
+        "device": device,
     }
     work = [(name, seed, k == 0) for name in names for k, seed in enumerate(config["seeds"])]
     # Longest first (seed 0 also runs the certificate and the attack): the workers finish together.
@@ -780,13 +834,14 @@ def run(output: Path, *, quick: bool = False, progress: bool = True, models=None
 
         # one torch thread per worker; the workers are ours: reuse freed tensors rather than page-faulting them in anew
         with spawn_pool(jobs, keep_freed=True) as pool:
-            futures = {(name, seed): pool.submit(_job, name, seed, quick, full, False, baseline)
+            futures = {(name, seed): pool.submit(_job, name, seed, quick, full, False, baseline, compile, device)
                        for name, seed, full in work}
             done = {}
             for key in tqdm(futures, desc="models x seeds", disable=not progress):
                 done[key] = futures[key].result()
     else:
-        done = {(name, seed): _job(name, seed, quick, full, progress, baseline) for name, seed, full in work}
+        done = {(name, seed): _job(name, seed, quick, full, progress, baseline, compile, device)
+               for name, seed, full in work}
     for name in names:
         row = MODELS[name]
         per_seed = []
@@ -834,10 +889,20 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--jobs", type=int, default=1,
                         help="worker processes for the (model, seed) runs, one thread each (default 1)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="train eagerly; by default the training steps are compiled with torch.compile "
+                             "(inductor, or $MINK_COMPILE_BACKEND; the first compilation takes tens of seconds, "
+                             "its code is cached); evaluation is eager either way")
+    parser.add_argument("--device", default="cpu",
+                        help="torch device to train and evaluate on: cpu (default), cuda, cuda:1, ...")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     if args.threads is not None and args.threads < 1:
         parser.error(f"--threads must be >= 1; got {args.threads}")
+    try:
+        device = check_device(args.device, "--device")
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.markdown is not None:
         tables = markdown(json.loads(Path(args.markdown).read_text()))
         if args.readme is not None:
@@ -855,7 +920,8 @@ def main(argv: list[str]) -> int:
             parser.error(f"unknown models {unknown}; choose from {list(MODELS)}")
     if args.jobs < 1:
         parser.error(f"--jobs must be >= 1; got {args.jobs}")
-    results = run(Path(args.output), quick=args.quick, progress=not args.no_progress, models=models, jobs=args.jobs)
+    results = run(Path(args.output), quick=args.quick, progress=not args.no_progress, models=models, jobs=args.jobs,
+                  compile=not args.no_compile, device=device)
     print(markdown(results), end="")
     print(f"wrote {Path(args.output) / 'surrogate.json'} and surrogate.md ({results['seconds']:.0f} s)")
     return 0

@@ -49,8 +49,9 @@ def conv_symbol(weight: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
     if n1 < k1 or n2 < k2:
         raise ValueError(f"grid {grid} is smaller than the kernel {tuple(weight.shape[-2:])}")
     real = weight.dtype if weight.dtype in (torch.float32, torch.float64) else torch.float32
-    phase1 = torch.outer(torch.arange(n1, dtype=real), torch.arange(k1, dtype=real)) * (-2.0 * math.pi / n1)
-    phase2 = torch.outer(torch.arange(n2 // 2 + 1, dtype=real), torch.arange(k2, dtype=real)) * (-2.0 * math.pi / n2)
+    on = {"dtype": real, "device": weight.device}  # the DFT factors live where the weights do
+    phase1 = torch.outer(torch.arange(n1, **on), torch.arange(k1, **on)) * (-2.0 * math.pi / n1)
+    phase2 = torch.outer(torch.arange(n2 // 2 + 1, **on), torch.arange(k2, **on)) * (-2.0 * math.pi / n2)
     dft1 = torch.polar(torch.ones_like(phase1), phase1)  # (N1, k1)
     dft2 = torch.polar(torch.ones_like(phase2), phase2)  # (N2 // 2 + 1, k2)
     return torch.einsum("oiab,xa,yb->xyoi", weight.to(dft1.dtype), dft1, dft2)
@@ -162,8 +163,9 @@ def conv_norm_power_iteration(
     n1, n2 = int(grid[0]), int(grid[1])
     k1, k2 = weight.shape[-2:]
     real = symbol.real.dtype
-    phase = (-2.0 * math.pi) * (row * torch.arange(k1, dtype=real)[:, None] / n1
-                                + column * torch.arange(k2, dtype=real)[None, :] / n2)
+    on = {"dtype": real, "device": weight.device}
+    phase = (-2.0 * math.pi) * (row * torch.arange(k1, **on)[:, None] / n1
+                                + column * torch.arange(k2, **on)[None, :] / n2)
     at_top = (weight.to(real) * torch.polar(torch.ones_like(phase), phase)).sum(dim=(-2, -1))  # (c_out, c_in)
     return (at_top @ v[row, column]).norm()
 

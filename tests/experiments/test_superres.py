@@ -36,7 +36,11 @@ def test_cap_sweep_passes_the_cap_unchanged_and_reads_results_with_the_former_ke
 
 
 def test_quick_configuration_keeps_every_model_and_three_seeds(monkeypatch, tmp_path):
-    """``--quick`` shrinks data, epochs and sweep rows, never the seeds or the models (the issue asks >= 3)."""
+    """``--quick`` shrinks data, epochs and sweep rows, never the seeds or the models (the issue asks >= 3).
+
+    The command compiles by default; ``--no-compile`` and ``--device`` reach the configuration."""
+    from dataclasses import replace
+
     from mink_toolkit.experiments import superres as exp
 
     assert len(exp.QUICK.seeds) >= 3 and exp.QUICK.seeds == exp.FULL.seeds
@@ -50,10 +54,30 @@ def test_quick_configuration_keeps_every_model_and_three_seeds(monkeypatch, tmp_
 
     monkeypatch.setattr(exp, "run_superres_experiment", fake_run)
     assert exp.main(["--quick", "--output", str(tmp_path), "--no-progress"]) == 0
-    assert seen["config"] is exp.QUICK
+    assert seen["config"] == exp.QUICK  # the command's defaults are QUICK's: compiled, on the CPU
+    assert seen["config"].compile is True and seen["config"].device == "cpu"
     assert seen["kwargs"] == {"output": str(tmp_path), "progress": False}
-    assert exp.main(["--output", str(tmp_path)]) == 0 and seen["config"] is exp.FULL
+    assert exp.main(["--output", str(tmp_path)]) == 0 and seen["config"] == exp.FULL
     assert exp.main(["--output", str(tmp_path), "--workers", "3"]) == 0 and seen["config"].workers == 3
+    assert exp.main(["--quick", "--no-compile", "--device", "cpu:0"]) == 0
+    assert seen["config"] == replace(exp.QUICK, compile=False, device="cpu:0")
+
+
+def test_configuration_checks_compile_and_device():
+    """compile: a bool, never a truthy value; device: one torch knows and this process can use, kept as a string."""
+    import torch
+
+    from mink_toolkit.experiments import superres as exp
+
+    assert exp.FULL.compile is True and exp.QUICK.compile is True and exp.FULL.device == "cpu"
+    assert exp.SuperresConfig(device=torch.device("cpu")).device == "cpu"  # JSON-ready
+    with pytest.raises(TypeError, match="compile must be True or False; got 1"):
+        exp.SuperresConfig(compile=1)
+    with pytest.raises(ValueError, match="device must be a torch device .*got 'gpu'"):
+        exp.SuperresConfig(device="gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device 'cuda': CUDA is not available here"):
+            exp.SuperresConfig(device="cuda")
 
 
 def test_quick_experiment_writes_schema(tmp_path, monkeypatch):
@@ -68,11 +92,13 @@ def test_quick_experiment_writes_schema(tmp_path, monkeypatch):
 
     monkeypatch.setenv("MINK_CACHE_DIR", str(tmp_path / "cache"))
     config = replace(exp.QUICK, seeds=(0, 1), max_train_patches=8, max_val_patches=4, max_test_patches=4,
-                     early_stopping_patches=2, epochs=1, ensemble_members=3, bootstrap_resamples=5)
+                     early_stopping_patches=2, epochs=1, ensemble_members=3, bootstrap_resamples=5, compile=False)
     results = exp.run_superres_experiment(config, output=tmp_path, progress=False, log=lambda *a: None,
                                           return_predictions=True)
     on_disk = json.loads((tmp_path / "superres.json").read_text())
     assert "predictions" not in on_disk and "ensembles" not in on_disk
+    assert (on_disk["compile"], on_disk["compile_backend"], on_disk["device"]) == (False, None, "cpu")
+    assert on_disk["config"]["compile"] is False and on_disk["timing"]["seconds"] > 0
     truth = results["predictions"]["truth"]
     assert results["ensembles"]["unet_mse"].shape == (2, *truth.shape)
     assert results["ensembles"]["generator"].shape == (3, *truth.shape)  # members of the first seed
@@ -127,6 +153,7 @@ def test_quick_experiment_writes_schema(tmp_path, monkeypatch):
     assert set(preds) == {"coarse", "truth", *exp.MODEL_NAMES}
     assert all(preds[n].shape == truth.shape for n in exp.MODEL_NAMES)
     table = (tmp_path / "superres.md").read_text()
+    assert "; trained eager on cpu)" in table.splitlines()[0]
     assert "generator_minkowski (members)" in table and "±" in table and "spread/skill" in table
     assert "Selection on validation" in table and "none" in table  # the None bound of the sweep
 
@@ -164,7 +191,11 @@ def test_markdown_tables_and_readme_block(tmp_path, capsys):
 
 
 def test_the_loss_surrogate_comes_from_the_one_trainer_and_is_cached(monkeypatch, tmp_path):
-    """build_surrogate trains with train_surrogate (the protocol of reproduce surrogate), once per settings."""
+    """build_surrogate trains with train_surrogate (the protocol of reproduce surrogate), once per settings;
+    the configuration's ``compile`` reaches the trainer and keys a cache entry of its own."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
     import mink_toolkit.experiments.surrogate as surrogate_driver
     from mink_toolkit.experiments import superres as exp
 
@@ -174,18 +205,28 @@ def test_the_loss_surrogate_comes_from_the_one_trainer_and_is_cached(monkeypatch
 
     def spy(model, train, val, **kwargs):
         calls.append((model.config(), train.settings["split"], val.settings["split"], kwargs["steps"]))
+        if kwargs["compile"]:  # only the wiring is tested here: nothing is compiled
+            return SimpleNamespace(best_step=0, train_seconds=0.0, history={})
         return original(model, train, val, **kwargs)
 
     monkeypatch.setattr(surrogate_driver, "train_surrogate", spy)
-    first = exp.build_surrogate(exp.QUICK, lipschitz_cap=4.0, constrained=True)
+    eager = replace(exp.QUICK, compile=False)
+    first = exp.build_surrogate(eager, lipschitz_cap=4.0, constrained=True)
     assert len(calls) == 1
     config, train_split, val_split, steps = calls[0]
     assert (train_split, val_split) == ("train", "val")
     assert config["lipschitz_cap"] == 4.0 and config["constrained"]
-    again = exp.build_surrogate(exp.QUICK, lipschitz_cap=4.0, constrained=True)
+    again = exp.build_surrogate(eager, lipschitz_cap=4.0, constrained=True)
     assert len(calls) == 1  # loaded from the cache, in the one checkpoint format
     x = torch.rand(1, 1, 16, 16)
     torch.testing.assert_close(again(x), first(x))
     assert list((tmp_path / "surrogates").glob("*.pt"))
-    exp.build_surrogate(exp.QUICK, lipschitz_cap=None, constrained=False)
+    exp.build_surrogate(eager, lipschitz_cap=None, constrained=False)
     assert len(calls) == 2 and calls[1][0]["lipschitz_cap"] is None
+    # Compiled: trained anew (a compiled model is not the eager one), into an entry of its own.
+    assert next(first.parameters()).device.type == "cpu"
+    entries = set((tmp_path / "surrogates").glob("*.pt"))
+    exp.build_surrogate(replace(eager, compile=True), lipschitz_cap=4.0, constrained=True)
+    assert len(calls) == 3 and len(set((tmp_path / "surrogates").glob("*.pt")) - entries) == 1
+    exp.build_surrogate(eager, lipschitz_cap=4.0, constrained=True)
+    assert len(calls) == 3  # the eager entry is still there, under its key

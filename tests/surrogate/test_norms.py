@@ -57,6 +57,22 @@ def test_conv_norm_power_iteration_estimates_from_below_and_converges():
         conv_norm_power_iteration(w, grid, vectors[:, :3])
 
 
+def test_norms_make_their_tensors_on_the_weights_device():
+    """A CPU proxy of a GPU run: with ``meta`` as torch's default device, a tensor made without a device
+    lands there and meets the CPU weights, which raises; made on the weights' device, nothing does."""
+    gen = torch.Generator().manual_seed(5)
+    w = torch.randn(4, 3, 3, 3, generator=gen, dtype=torch.float64)
+    vectors = torch.randn(7, 4, 3, generator=gen, dtype=torch.complex128)
+    reference_symbol = conv_symbol(w, (7, 6))
+    reference_norm = conv_norm_power_iteration(w, (7, 6), vectors.clone())
+    with torch.device("meta"):
+        symbol = conv_symbol(w, (7, 6))
+        norm = conv_norm_power_iteration(w, (7, 6), vectors)
+    assert symbol.device.type == norm.device.type == "cpu"
+    torch.testing.assert_close(symbol, reference_symbol)
+    torch.testing.assert_close(norm, reference_norm)
+
+
 def test_strided_convolution_norm_is_bounded_by_its_circular_grid():
     """Stride 2, zero padding: the dense operator's norm is at most the FFT norm on (s + k - 1)^2."""
     gen = torch.Generator().manual_seed(5)

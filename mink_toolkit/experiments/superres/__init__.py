@@ -1,4 +1,4 @@
-"""``python -m mink_toolkit reproduce superres [--quick] [--output DIR] [--workers N]``.
+"""``python -m mink_toolkit reproduce superres [--quick] [--output DIR] [--workers N] [--no-compile] [--device D]``.
 
 ×8 super-resolution of OPERA rain rates (128 × 128 at 2 km from 16 × 16 at
 16 km) with three splits by time and source (:func:`mink_toolkit.datasets.superres_split`):
@@ -46,6 +46,12 @@ lowest MAE (CRPS).
 Every network is trained with every seed; each seed's test metrics are kept
 (``per_seed``) next to mean and std. Training jobs run in ``workers``
 processes (one thread each; results do not depend on the number of workers).
+Their training steps, and those of the loss terms' surrogates, run compiled
+(``compile=True`` of :class:`SuperresConfig`, the command's default) unless
+``--no-compile``; validation and evaluation stay eager. ``--device`` (default
+``cpu``) is where every network is trained and evaluated. The JSON records
+``compile``, ``compile_backend`` (None when eager), ``device`` and the wall
+time (``timing.seconds``).
 Writes ``DIR/superres.json`` and ``DIR/superres.md``; ``--markdown JSON``
 prints the tables of an existing JSON, and ``--readme README.md`` also
 rewrites the README's results block from it.
@@ -73,6 +79,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from ..._validation import check_device
 from ...reporting import replace_readme_block
 from .config import BASELINES, DETERMINISTIC, FULL, GENERATORS, MODEL_NAMES, QUICK, SuperresConfig, planned_epochs
 from .jobs import build_surrogate
@@ -93,6 +100,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--output", default="results", help="output folder (default: results/)")
     parser.add_argument("--workers", type=int, default=None, help="training processes (default: 2; quick: 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="train eagerly; by default the training steps (network, Minkowski or surrogate term) "
+                             "are compiled with torch.compile (inductor, or $MINK_COMPILE_BACKEND; the first "
+                             "compilation takes tens of seconds, its code is cached); evaluation is eager either way")
+    parser.add_argument("--device", default="cpu",
+                        help="torch device to train and evaluate on: cpu (default), cuda, cuda:1, ...")
     parser.add_argument("--markdown", metavar="JSON", help="only print the tables of an existing superres.json")
     parser.add_argument("--readme", metavar="README", help="with --markdown: rewrite the block '<!-- superres:begin -->' … '<!-- superres:end -->' of this file")
     args = parser.parse_args(argv)
@@ -100,6 +113,10 @@ def main(argv: list[str]) -> int:
         parser.error("--readme needs --markdown JSON")
     if args.workers is not None and args.workers < 1:
         parser.error(f"--workers must be >= 1; got {args.workers}")
+    try:
+        device = check_device(args.device, "--device")
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.markdown:
         results = json.loads(Path(args.markdown).read_text())
         print(markdown_tables(results))
@@ -107,7 +124,7 @@ def main(argv: list[str]) -> int:
             replace_readme_block(args.readme, "superres", markdown_tables(results))
             print(f"{args.readme}: block 'superres' rewritten")
         return 0
-    config = QUICK if args.quick else FULL
+    config = replace(QUICK if args.quick else FULL, compile=not args.no_compile, device=device)
     if args.workers is not None:
         config = replace(config, workers=args.workers)
     results = run_superres_experiment(config, output=args.output, progress=not args.no_progress)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from ..._runtime import check_compile
+from ..._validation import check_device
 from ...surrogate import DEFAULT_LIPSCHITZ_CAP
 
 __all__ = ["BASELINES", "DETERMINISTIC", "GENERATORS", "MODEL_NAMES", "SuperresConfig", "FULL", "QUICK",
@@ -67,12 +69,22 @@ class SuperresConfig:
     surrogate_quick: bool = False
     surrogate_seed: int = 0
     workers: int = 2
+    # how the networks (and the loss terms' surrogates) train: compiled training steps (the backend of
+    # mink_toolkit._runtime.compile_backend; validation and evaluation stay eager), on this torch device
+    compile: bool = True
+    device: str = "cpu"
+
+    def __post_init__(self):
+        check_compile(self.compile)
+        # the device as a string (a torch.device is accepted): the configuration goes into the JSON
+        object.__setattr__(self, "device", check_device(self.device))
 
 
 #: Reference configuration (about 30 minutes on 2 cores, see README).
 FULL = SuperresConfig()
 #: Smoke-test configuration: every model, three seeds and every selection step, on little data
-#: and few epochs (well under a minute on 2 cores).
+#: and few epochs (well under a minute on 2 cores, eager; compiled, as the command runs it by
+#: default, the first compilations add to that).
 QUICK = replace(
     FULL,
     train_files=1,

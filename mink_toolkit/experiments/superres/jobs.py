@@ -40,7 +40,8 @@ def build_surrogate(config: SuperresConfig, *, lipschitz_cap: float | None, cons
     Parameters
     ----------
     config : SuperresConfig
-        ``surrogate_quick`` and ``surrogate_seed`` are used.
+        ``surrogate_quick``, ``surrogate_seed``, ``compile`` and ``device``
+        (where it is trained) are used.
     lipschitz_cap : float or None
         The cap on the local map (``lipschitz_cap`` of
         :class:`~mink_toolkit.MinkowskiSurrogate`;
@@ -52,10 +53,12 @@ def build_surrogate(config: SuperresConfig, *, lipschitz_cap: float | None, cons
 
     Returns
     -------
-    MinkowskiSurrogate in eval mode (:class:`~mink_toolkit.losses.SurrogateTerm` freezes it).
+    MinkowskiSurrogate in eval mode, on the CPU (it travels to the worker processes with the jobs;
+    each job moves it to ``config.device``; :class:`~mink_toolkit.losses.SurrogateTerm` freezes it).
     """
     settings = {"lipschitz_cap": lipschitz_cap, "constrained": constrained}
-    return trained_surrogate(settings, quick=config.surrogate_quick, seed=config.surrogate_seed, progress=progress)
+    return trained_surrogate(settings, quick=config.surrogate_quick, seed=config.surrogate_seed, progress=progress,
+                             compile=config.compile, device=config.device).cpu()
 
 
 def _surrogate_args(key):
@@ -80,11 +83,13 @@ def _build_network(config: SuperresConfig, job: dict) -> ResidualUNet:
 
 
 def _term_of(config: SuperresConfig, job: dict):
+    """The job's loss term on ``config.device`` (compiled or not is ``train_superres``'s ``compile``)."""
     if job["term"] is None:
         return None
     if job["term"] == "minkowski":
-        return _analytic_term(config, config.generator_epochs if job["name"] in GENERATORS else config.epochs)
-    return SurrogateTerm(job["surrogate"])
+        return _analytic_term(config, config.generator_epochs if job["name"] in GENERATORS else config.epochs).to(
+            config.device)
+    return SurrogateTerm(job["surrogate"]).to(config.device)
 
 
 def _run_job(job: dict, bar=None) -> dict:
@@ -92,7 +97,7 @@ def _run_job(job: dict, bar=None) -> dict:
     context = worker_context()
     config, train, val = context["config"], context["train"], context["val"]
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    net = _build_network(config, job)
+    net = _build_network(config, job).to(config.device)  # initialised on the CPU: the same weights on any device
     result = {"id": job["id"], "training": None, "epochs_counted": 0}
     if bar is None and context.get("epochs_done") is not None:
         bar = SharedEpochCount(context["epochs_done"])
@@ -107,15 +112,16 @@ def _run_job(job: dict, bar=None) -> dict:
             lr=config.lr, crop=config.crop, members=config.train_members, crps_scales=config.crps_scales,
             crps_space=config.crps_space,
             val=(val.coarse[:n_es], val.fine[:n_es]), val_every=config.val_every, seed=job["seed"],
-            progress=bar if bar is not None else False,
+            progress=bar if bar is not None else False, compile=config.compile,
         )
         result["training"] = training_summary(history)
         if isinstance(bar, SharedEpochCount):
             result["epochs_counted"] = bar.n
-        result["state"] = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        result["state"] = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}  # CPU: back to the driver
     else:
         net.load_state_dict(job["state"])
         net.eval()
+    # evaluation stays eager (net.forward; only train_superres's step is compiled), on config.device
     for split in job["evaluate"]:
         data = context[split]
         # a generator's test noise is seeded apart from its training noise

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from ... import verification as metrics
+from ..._runtime import compile_backend
 from ...datasets import superres_split
 from ...reporting import aggregate, json_default
 from ...superres import conserve_mass, upsample
@@ -277,8 +278,10 @@ def run_superres_experiment(
     Returns
     -------
     dict
-        ``{"config", "data", "selection", "sweep", "models", "gaming",
-        "reference", "timing"}``; also written to ``output/superres.json``.
+        ``{"config", "data", "compile", "compile_backend", "device",
+        "selection", "sweep", "models", "gaming", "reference", "timing"}``
+        (``compile_backend`` None when eager; the wall time of the run is
+        ``timing["seconds"]``); also written to ``output/superres.json``.
 
     Examples
     --------
@@ -300,6 +303,10 @@ def run_superres_experiment(
         "data": {"train_files": train.names, "val_files": val.names, "test_files": test.names,
                  "train_patches": len(train), "val_patches": len(val), "test_patches": len(test)},
         "models": {},
+        # how it trained (config.compile and config.device; the backend is the environment's)
+        "compile": config.compile,
+        "compile_backend": compile_backend() if config.compile else None,
+        "device": config.device,
     }
     runner = _Runner(config, {"config": config, "train": train, "val": val, "test": test}, progress, log)
     sweep_seeds, tol = tuple(config.sweep_seeds), config.tolerance

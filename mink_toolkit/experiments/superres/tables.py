@@ -21,13 +21,21 @@ def _renamed_cap(results: dict) -> dict:
     return results
 
 
+def _training_mode(results: dict) -> str:
+    """How the run trained, for the header line (nothing for results written before it was recorded)."""
+    if "compile" not in results:
+        return ""
+    how = f"compiled ({results.get('compile_backend')})" if results["compile"] else "eager"
+    return f"; trained {how} on {results.get('device', 'cpu')}"
+
+
 def markdown_tables(results: dict) -> str:
     """Markdown tables of a :func:`run_superres_experiment` result (mean ± std over seeds)."""
     results = _renamed_cap(results)
     factor = results["config"]["factor"]
     data = results.get("data", {})
     lines = [f"#### Test: 2024 NIMBUS rain rate, ×{factor} ({data.get('test_patches', '?')} patches; "
-             f"mean ± std over seeds {results['config']['seeds']})", ""]
+             f"mean ± std over seeds {results['config']['seeds']}{_training_mode(results)})", ""]
     header = ["model", "MAE", "RMSE", "CRPS", "FSS 1mm/h 1px", "FSS 5mm/h 9px", "high-k ratio", "spectral error",
               "MF error", "W1 wet", "grid align", "max ratio"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
