@@ -156,18 +156,22 @@ def conv_norm_power_iteration(
             v = v / v.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(v.real.dtype).tiny)
         vectors.copy_(v.to(vectors.dtype))
         values = (symbol * v[..., None, :]).sum(-1).norm(dim=-1)  # (N1, N2 // 2 + 1)
-        top = int(values.argmax())
-        row, column = divmod(top, values.shape[1])
+        # The maximising frequency as tensors, not Python ints: a compiled training step
+        # (torch.compile(fullgraph=True)) cannot turn a tensor's value into a Python number.
+        top = values.argmax()
+        row = torch.div(top, values.shape[1], rounding_mode="floor")
+        column = top - row * values.shape[1]
     # The maximum's value and gradient are those of its frequency alone: build that one symbol with
     # gradient (a k1 x k2 sum) instead of all of them.
     n1, n2 = int(grid[0]), int(grid[1])
     k1, k2 = weight.shape[-2:]
     real = symbol.real.dtype
     on = {"dtype": real, "device": weight.device}
-    phase = (-2.0 * math.pi) * (row * torch.arange(k1, **on)[:, None] / n1
-                                + column * torch.arange(k2, **on)[None, :] / n2)
+    phase = (-2.0 * math.pi) * (row.to(real) * torch.arange(k1, **on)[:, None] / n1
+                                + column.to(real) * torch.arange(k2, **on)[None, :] / n2)
     at_top = (weight.to(real) * torch.polar(torch.ones_like(phase), phase)).sum(dim=(-2, -1))  # (c_out, c_in)
-    return (at_top @ v[row, column]).norm()
+    v_top = v.reshape(-1, v.shape[-1]).index_select(0, top.reshape(1))[0]  # v[row, column], by a tensor index
+    return (at_top @ v_top).norm()
 
 
 def matrix_norm(weight: torch.Tensor) -> torch.Tensor:
