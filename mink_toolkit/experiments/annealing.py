@@ -30,9 +30,11 @@ Starts (never a dry field)
 Temperature rules (relative, T/u)
     fixed values from 0.005 to 1; the paper's exponential 0.1·max(0.05,
     e^(−3 s/S)) with S = steps − 1, so it reaches its floor 0.005 at the
-    last step; a half-cosine from 0.1 to 0.005; notebook 02's exponential
-    0.5·max(0.01, e^(−3 s/steps)) (it never reaches its floor and ends at
-    about 0.025); a half-cosine from 0.5 to 0.005 (notebook 02's exercise).
+    last step; a half-cosine from 0.1 to 0.005; the exponential notebook 02
+    used before this study, 0.5·max(0.01, e^(−3 s/steps)) (it never reaches
+    its floor and ends at about 0.025); a half-cosine from 0.5 to 0.005
+    (notebook 02's exercise 1). Notebook 02 runs a small version of this
+    study with these functions.
 Reported
     per crop, start and rule: the final exact distance and the median of
     the exact distance over the trajectory (every ``eval_every`` steps, the
@@ -109,29 +111,11 @@ CONFIGS = {
         "annealed": ("exponential_paper", "cosine", "exponential_notebook", "cosine_hot"),
         "r2_temperatures": (1.0, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005),
         "r2_patches": 32,
-    },
-    "quick": {
-        "seed": 0,
-        "max_files": 1,
-        "crop": 32,
-        "patches": 2,
-        "crops_per_patch": 2,
-        "eligible": {"wet_fraction": (0.25, 0.75), "min_max": 2.0},
-        "levels": {"low": 0.2, "high": 5.0, "n": 8},
-        "starts": ("coarse", "blurred"),
-        "coarse_factor": 4,
-        "blur_sigma": 2.0,
-        "floor": 0.01,
-        "jitter": 0.05,
-        "steps": 30,
-        "lr": 0.05,
-        "eval_every": 5,
-        "fixed": (0.005, 0.05, 1.0),
-        "annealed": ("exponential_paper", "cosine", "exponential_notebook", "cosine_hot"),
-        "r2_temperatures": (0.1, 0.05, 0.01, 0.005),
-        "r2_patches": 4,
-    },
+    }
 }
+#: The smoke test: one file, 4 crops, few steps, the fixed temperatures' two ends and a moderate one.
+CONFIGS["quick"] = dict(CONFIGS["full"], max_files=1, patches=2, crops_per_patch=2, steps=30, fixed=(0.005, 0.05, 1.0),
+                        r2_temperatures=(0.1, 0.05, 0.01, 0.005), r2_patches=4)
 
 #: The annealed rules: a description and the schedule of the relative temperature over ``steps`` steps.
 ANNEALED = {
@@ -142,7 +126,7 @@ ANNEALED = {
         "half-cosine from 0.1 to 0.005 over S = steps − 1",
         lambda steps: (1.0, CosineSchedule(max(steps - 1, 1), start=0.1, end=0.005))),
     "exponential_notebook": (
-        "notebook 02's: 0.5 · max(0.01, exp(−3 s/steps)); never reaches its floor",
+        "notebook 02's former schedule: 0.5 · max(0.01, exp(−3 s/steps)); never reaches its floor",
         lambda steps: (0.5, ExponentialSchedule(steps, rate=3.0, floor=0.01))),
     "cosine_hot": (
         "half-cosine from 0.5 to 0.005 over S = steps − 1 (notebook 02's exercise 1)",
@@ -270,7 +254,7 @@ def _exact_distance(fields: np.ndarray, target_functionals: torch.Tensor, levels
 
 
 def optimise(start: np.ndarray, targets: np.ndarray, levels: np.ndarray, temperatures: np.ndarray, *, lr: float,
-             eval_every: int, bar=None) -> dict:
+             eval_every: int, tnorm: str = "product", bar=None) -> dict:
     """Adam on log rain: relaxed functionals of the field towards the targets' exact ones.
 
     The crops are optimised together, as one batch whose loss is the sum of
@@ -288,6 +272,9 @@ def optimise(start: np.ndarray, targets: np.ndarray, levels: np.ndarray, tempera
     lr : float
     eval_every : int
         Steps between evaluations of the exact distance.
+    tnorm : {"product", "godel", "lukasiewicz"}, default "product"
+        The relaxation's continuous logic (:func:`~mink_toolkit.losses.minkowski_loss`);
+        the experiment uses the product t-norm, notebook 02's exercise the others.
     bar : tqdm, optional
         Updated once per step.
 
@@ -309,7 +296,7 @@ def optimise(start: np.ndarray, targets: np.ndarray, levels: np.ndarray, tempera
     trajectory = []
     for step, temperature in enumerate(temperatures, start=1):
         loss = minkowski_loss(log_rain.exp(), target_tensor, levels, float(temperature), relative=True,
-                              min_temperature=None, reduction="sum")
+                              min_temperature=None, reduction="sum", tnorm=tnorm)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()

@@ -145,3 +145,9 @@ def test_starts_carry_structure_and_the_optimisation_is_deterministic(quick_run)
     # Batched crops follow the trajectories they follow alone (Adam is element-wise; the loss is a sum).
     alone = driver.optimise(starts["coarse"][1:2], crops[1:2], levels, temperatures, lr=0.05, eval_every=2)
     np.testing.assert_allclose(alone["field"][0], one["field"][1], rtol=1e-10)
+    # The t-norm reaches the loss (notebook 02's exercise 3); a bad one is refused by the loss, naming it.
+    godel = driver.optimise(starts["coarse"][:2], crops[:2], levels, temperatures, lr=0.05, eval_every=2,
+                            tnorm="godel")
+    assert not np.array_equal(godel["field"], one["field"])
+    with pytest.raises(ValueError, match="tnorm"):
+        driver.optimise(starts["coarse"][:2], crops[:2], levels, temperatures, lr=0.05, eval_every=2, tnorm="max")
