@@ -265,6 +265,11 @@ CASES = [
          "threshold", "nan"),
     case("csi-shape-mismatch", lambda tmp: mk.critical_success_index(square(), square()[:8], 0.5), ValueError,
          "pred", "target", "(8, 16)"),
+    case("rapsd-window-name", lambda tmp: mk.rapsd(square(), window="hamming"), ValueError, "window", "hamming"),
+    case("rapsd-window-array", lambda tmp: mk.rapsd(square(), window=np.ones((16, 16))), TypeError,
+         "window", "ndarray"),
+    case("hk-ratio-window", lambda tmp: mk.high_wavenumber_power_ratio(square(), square(), 0.25, window="Hann"),
+         ValueError, "window", "Hann"),
     # ---- OPERA preprocessing ---------------------------------------------
     case("patches-negative-ndarray", lambda tmp: mk.extract_patches(with_pixel(-1.0), size=8), ValueError,
          "field", "negative", "-1"),

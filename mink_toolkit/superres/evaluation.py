@@ -15,10 +15,19 @@ from .. import verification as metrics
 from .models import ResidualUNet
 from .training import predict
 
-__all__ = ["RAIN_PRECISION", "evaluate_generator", "evaluate_network", "training_summary"]
+__all__ = [
+    "RAIN_PRECISION",
+    "RANK_WET_THRESHOLD",
+    "evaluate_generator",
+    "evaluate_network",
+    "training_summary",
+]
 
 #: Reporting precision of OPERA rain rates (mm/h): the rank histogram compares members at it.
 RAIN_PRECISION = 0.01
+
+#: Wet-pixel threshold (mm/h) of the rank histogram restricted to where the truth rains.
+RANK_WET_THRESHOLD = 0.1
 
 
 def _mean_of(dicts: list):
@@ -54,8 +63,13 @@ def evaluate_generator(ensemble: np.ndarray, fine: np.ndarray, *, factor: int,
     ensemble_scores : dict
         ``crps`` (fair, mm/h), ``energy_score``, ``spread_skill``, ``mean_mae``,
         ``mean_rmse`` (of the ensemble mean), ``rank_histogram`` (M + 1
-        frequencies, members rounded to :data:`RAIN_PRECISION` like the
-        truth) and ``rank_histogram_raw`` (unrounded).
+        frequencies over all pixels, members rounded to
+        :data:`RAIN_PRECISION` like the truth), ``rank_histogram_raw``
+        (unrounded) and ``rank_histogram_wet``
+        (:func:`~mink_toolkit.verification.rank_histogram_wet`: only the
+        pixels where the truth is >= :data:`RANK_WET_THRESHOLD` mm/h, at
+        :data:`RAIN_PRECISION`; the dry pixels, tied in truth and members,
+        otherwise flatten the histogram; M + 1 NaN when no pixel is wet).
 
     Examples
     --------
@@ -64,6 +78,8 @@ def evaluate_generator(ensemble: np.ndarray, fine: np.ndarray, *, factor: int,
     >>> truth = rng.gamma(0.5, 2.0, (2, 16, 16)); ensemble = np.stack([truth, truth * 1.1, truth * 0.9])
     >>> members, ens = evaluate_generator(ensemble, truth, factor=4, scored_members=2)
     >>> len(ens["rank_histogram"]), bool(np.isclose(members["mae"], 0.05 * truth.mean()))
+    (4, True)
+    >>> len(ens["rank_histogram_wet"]), bool(np.isclose(sum(ens["rank_histogram_wet"]), 1.0))
     (4, True)
     """
     members = [metrics.superres_scores(m, fine, factor=factor) for m in ensemble[:scored_members]]
@@ -77,6 +93,12 @@ def evaluate_generator(ensemble: np.ndarray, fine: np.ndarray, *, factor: int,
         # at OPERA's reporting precision (0.01 mm/h): sub-precision drizzle is "dry", as in the truth
         "rank_histogram": metrics.rank_histogram(ensemble, fine, precision=RAIN_PRECISION).tolist(),
         "rank_histogram_raw": metrics.rank_histogram(ensemble, fine).tolist(),
+        # where it rains only: the dry pixels' random tie breaking would flatten it
+        "rank_histogram_wet": (
+            metrics.rank_histogram_wet(ensemble, fine, threshold=RANK_WET_THRESHOLD,
+                                       precision=RAIN_PRECISION).tolist()
+            if np.any(np.asarray(fine) >= RANK_WET_THRESHOLD) else [float("nan")] * (len(ensemble) + 1)
+        ),
     }
 
 

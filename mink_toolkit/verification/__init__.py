@@ -15,13 +15,15 @@ Modules
 :mod:`~mink_toolkit.verification.spatial`
     :func:`fractions_skill_score` (Roberts & Lean 2008).
 :mod:`~mink_toolkit.verification.spectral`
-    :func:`rapsd`, :func:`high_wavenumber_power_ratio`,
-    :func:`spectral_error`, :func:`high_wavenumber_share`,
+    :func:`rapsd` (optionally Hann-windowed for non-periodic crops),
+    :func:`high_wavenumber_power_ratio`, :func:`spectral_error` (per
+    annulus or per log-spaced wavenumber bin), :func:`high_wavenumber_share`,
     :func:`gradient_grid_alignment`, :func:`grid_alignment_terms`.
 :mod:`~mink_toolkit.verification.ensemble`
     :func:`crps_pixels` (the toolkit's one CRPS formula, also behind
     :func:`mink_toolkit.losses.fair_crps_loss`), :func:`crps_ensemble`,
-    :func:`energy_score`, :func:`spread_skill_ratio`, :func:`rank_histogram`.
+    :func:`energy_score`, :func:`spread_skill_ratio`, :func:`rank_histogram`,
+    :func:`rank_histogram_wet` (only where the truth rains).
 :mod:`~mink_toolkit.verification.geometry`
     :func:`minkowski_errors`, :func:`minkowski_error` (exact
     Minkowski-functional errors, in the loss space).
@@ -37,12 +39,21 @@ from .diagnostics import (
     FSS_THRESHOLDS,
     FSS_WINDOWS,
     GAMING_DIAGNOSTICS,
+    SPECTRAL_LOG_BINS,
+    SPECTRAL_WINDOW,
     bootstrap_interval,
     gaming_verdicts,
     noise_floors,
     superres_scores,
 )
-from .ensemble import crps_ensemble, crps_pixels, energy_score, rank_histogram, spread_skill_ratio
+from .ensemble import (
+    crps_ensemble,
+    crps_pixels,
+    energy_score,
+    rank_histogram,
+    rank_histogram_wet,
+    spread_skill_ratio,
+)
 from .geometry import minkowski_error, minkowski_errors
 from .spatial import fractions_skill_score
 from .spectral import (
@@ -73,6 +84,7 @@ __all__ = [
     "energy_score",
     "spread_skill_ratio",
     "rank_histogram",
+    "rank_histogram_wet",
     "minkowski_errors",
     "minkowski_error",
     "bootstrap_interval",
@@ -82,4 +94,6 @@ __all__ = [
     "FSS_THRESHOLDS",
     "FSS_WINDOWS",
     "GAMING_DIAGNOSTICS",
+    "SPECTRAL_LOG_BINS",
+    "SPECTRAL_WINDOW",
 ]

@@ -31,6 +31,8 @@ __all__ = [
     "FSS_THRESHOLDS",
     "FSS_WINDOWS",
     "GAMING_DIAGNOSTICS",
+    "SPECTRAL_LOG_BINS",
+    "SPECTRAL_WINDOW",
 ]
 
 
@@ -108,6 +110,18 @@ FSS_THRESHOLDS = (1.0, 5.0)
 FSS_WINDOWS = (1, 3, 9, 27)
 
 
+#: Taper of the spectra in :func:`superres_scores`: test patches are crops of a
+#: composite, not periodic fields, so the FFT needs a window
+#: (see :func:`~mink_toolkit.verification.rapsd`).
+SPECTRAL_WINDOW = "hann"
+
+
+#: Log-spaced wavenumber bins of :func:`superres_scores`' spectral error between the
+#: coarse grid's Nyquist frequency and 0.5 (every octave weighs the same;
+#: for factor 8 that is 3 octaves, two bins each).
+SPECTRAL_LOG_BINS = 6
+
+
 def superres_scores(
     pred,
     target,
@@ -119,6 +133,16 @@ def superres_scores(
     wet_threshold: float = 0.1,
 ) -> dict:
     """Every deterministic super-resolution score of the toolkit in one dictionary.
+
+    The two spectral scores are computed so that they do not flatter:
+    spectra of Hann-windowed samples (:data:`SPECTRAL_WINDOW`; without a
+    window the edge jumps of non-periodic patches leak the same spurious
+    power into the prediction's and the truth's high wavenumbers, see
+    :func:`~mink_toolkit.verification.rapsd`), and a spectral error
+    averaged over :data:`SPECTRAL_LOG_BINS` log-spaced wavenumber bins, so
+    that each octave above the cut-off counts equally instead of the
+    2–4 px scales dominating (see
+    :func:`~mink_toolkit.verification.spectral_error`).
 
     Parameters
     ----------
@@ -138,9 +162,12 @@ def superres_scores(
     -------
     dict
         ``mae``, ``rmse``, ``fss`` (``{"u=1": {"n=1": ...}}``), ``csi``
-        (``{"u=1": ...}``), ``rapsd_high_ratio`` (one-sided),
-        ``spectral_error`` (two-sided, :func:`spectral_error`), both above
-        the coarse grid's Nyquist frequency; ``minkowski_error`` (the MF
+        (``{"u=1": ...}``), ``rapsd_high_ratio`` (one-sided,
+        :func:`~mink_toolkit.verification.high_wavenumber_power_ratio`),
+        ``spectral_error`` (two-sided, :func:`spectral_error` over
+        :data:`SPECTRAL_LOG_BINS` log bins), both above the coarse grid's
+        Nyquist frequency and with the :data:`SPECTRAL_WINDOW` taper;
+        ``minkowski_error`` (the MF
         error of :func:`minkowski_error`: mean over log u per functional
         plus ``mean``),
         ``minkowski_error_per_threshold`` (lists), ``wasserstein_wet``,
@@ -168,8 +195,9 @@ def superres_scores(
             for u in fss_thresholds
         },
         "csi": {f"u={u:g}": critical_success_index(p, t, u) for u in fss_thresholds},
-        "rapsd_high_ratio": high_wavenumber_power_ratio(p, t, 1.0 / (2 * factor)),
-        "spectral_error": spectral_error(p, t, 1.0 / (2 * factor)),
+        "rapsd_high_ratio": high_wavenumber_power_ratio(p, t, 1.0 / (2 * factor), window=SPECTRAL_WINDOW),
+        "spectral_error": spectral_error(p, t, 1.0 / (2 * factor), window=SPECTRAL_WINDOW,
+                                         log_bins=SPECTRAL_LOG_BINS),
         "minkowski_error": _mean_over_log_u(errors, u),
         "minkowski_error_per_threshold": {
             "thresholds": u.tolist(),
@@ -223,11 +251,20 @@ def noise_floors(truth: np.ndarray, bicubic: np.ndarray, *, n_resamples: int = 2
     return out
 
 
-def gaming_verdicts(models: dict, floors: dict, *, baselines=()) -> dict:
+def gaming_verdicts(models: dict, floors: dict, *, baselines=(), max_ratio_intervals: dict | None = None) -> dict:
     """Per model and seed: the diagnostics, whether each exceeds its floor, and the verdict.
 
     A model is flagged for a diagnostic only when it exceeds the floor in
     most seeds (more than half).
+
+    The truth's max ratio is 1 by definition and has no sampling noise, so
+    the max-ratio "floor" of :func:`noise_floors` is 1 plus bicubic's
+    noise, not a noise floor of the diagnostic. Given
+    ``max_ratio_intervals`` (per model, the seeds' bootstrap intervals over
+    test patches of its own mean max ratio, :func:`bootstrap_interval`), a
+    seed instead exceeds when the lower end of its interval is above 1: the
+    maxima overshoot the truth's by more than the choice of test patches
+    explains.
 
     Parameters
     ----------
@@ -239,11 +276,26 @@ def gaming_verdicts(models: dict, floors: dict, *, baselines=()) -> dict:
         From :func:`noise_floors`.
     baselines : collection of str
         Names of deterministic baselines, which are not judged.
+    max_ratio_intervals : dict, optional
+        ``{name: [interval per seed]}``, each ``{"value", "low", "high"}``;
+        models without one are judged against the floor.
 
     Returns
     -------
     dict
-        ``{name: {diagnostic: {"per_seed", "exceeds_floor", "gaming"}, "gaming": bool}}``.
+        ``{name: {diagnostic: {"per_seed", "exceeds_floor", "gaming"}, "gaming": bool}}``; a max ratio
+        judged by its interval also has ``"intervals"`` and ``"rule": "interval above 1"``.
+
+    Examples
+    --------
+    >>> floors = {"grid_alignment": {"floor": 0.2}, "max_ratio": {"floor": 1.0}}
+    >>> seeds = [{"grid_alignment": 0.1, "max_ratio": 1.2}] * 3
+    >>> up = [{"value": 1.2, "low": 1.1, "high": 1.3}] * 3
+    >>> gaming_verdicts({"m": {"metrics": {"per_seed": seeds}}}, floors, max_ratio_intervals={"m": up})["m"]["gaming"]
+    True
+    >>> noisy = [{"value": 1.2, "low": 0.9, "high": 1.5}] * 3  # above 1, but within its sampling noise
+    >>> gaming_verdicts({"m": {"metrics": {"per_seed": seeds}}}, floors, max_ratio_intervals={"m": noisy})["m"]["gaming"]
+    False
     """
     out = {}
     for name, entry in models.items():
@@ -252,9 +304,18 @@ def gaming_verdicts(models: dict, floors: dict, *, baselines=()) -> dict:
         verdict = {}
         for diag in GAMING_DIAGNOSTICS:
             values = [s[diag] for s in entry["metrics"]["per_seed"]]
-            exceeds = [bool(v > floors[diag]["floor"]) for v in values]
+            intervals = (max_ratio_intervals or {}).get(name) if diag == "max_ratio" else None
+            if intervals is not None:
+                if len(intervals) != len(values):
+                    raise ValueError(f"max_ratio_intervals[{name!r}] has {len(intervals)} seeds; the model has "
+                                     f"{len(values)}")
+                exceeds = [bool(i["low"] > 1.0) for i in intervals]
+            else:
+                exceeds = [bool(v > floors[diag]["floor"]) for v in values]
             verdict[diag] = {"per_seed": values, "exceeds_floor": exceeds,
                              "gaming": sum(exceeds) > len(exceeds) / 2}
+            if intervals is not None:
+                verdict[diag].update(intervals=list(intervals), rule="interval above 1")
         verdict["gaming"] = any(verdict[d]["gaming"] for d in GAMING_DIAGNOSTICS)
         out[name] = verdict
     return out

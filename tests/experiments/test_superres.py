@@ -122,6 +122,12 @@ def test_quick_experiment_writes_schema(tmp_path, monkeypatch):
                     "grid_alignment"):
             assert set(m[key]) == {"mean", "std"}, (name, key)
         assert len(m["per_seed"]) == 2 and "spectral_error" in m["per_seed"][0]
+        # per seed, flat: {metric: [value per seed]}, the same numbers as the nested scores
+        flat = entry["per_seed"]
+        assert all(len(v) == 2 for v in flat.values()), name
+        assert flat["mae"] == [s["mae"] for s in m["per_seed"]]
+        assert flat["minkowski_error"] == [s["minkowski_error"]["mean"] for s in m["per_seed"]]
+        assert m["mae"]["mean"] == pytest.approx(np.mean(flat["mae"]))
         assert set(m["fss"]) == {"u=1", "u=5"} and set(m["fss"]["u=1"]) == {"n=1", "n=3", "n=9", "n=27"}
         assert set(m["minkowski_error"]) == {"area", "perimeter", "euler_characteristic", "mean"}
     models = on_disk["models"]
@@ -140,6 +146,40 @@ def test_quick_experiment_writes_schema(tmp_path, monkeypatch):
     for name in ("unet_minkowski", "unet_surrogate_lipschitz", "unet_surrogate_unconstrained"):
         g = models[name]["training"]["term_grad_norm"]["mean"]
         assert g is not None and np.isfinite(g) and g > 0, name
+    for name in exp.GENERATORS:
+        assert {"crps", "spread_skill"} <= set(models[name]["per_seed"])
+        wet = models[name]["ensemble"]["rank_histogram_wet"]
+        assert len(wet) == config.ensemble_members + 1 and sum(wet) == pytest.approx(1.0)
+    # the learning curve: validation gains over bicubic_mass at nested fractions and two widths
+    curve = on_disk["learning_curve"]
+    assert [(p["width"], p["fraction"]) for p in curve["points"]] == [
+        (w, f) for w in config.learning_curve_widths for f in config.learning_curve_fractions]
+    # one reference for every point (bicubic_mass on validation): MAE / (1 - gain) is the same number
+    references = [p["per_seed"]["mae"][0] / (1 - p["per_seed"]["mae_gain"][0]) for p in curve["points"]]
+    assert references == pytest.approx([references[0]] * len(references), rel=1e-9)
+    assert [p["patches"] for p in curve["points"][:2]] == [round(0.5 * data["train_patches"]), data["train_patches"]]
+    # the full-data point at the configured width is the architecture sweep's run of the selected output
+    full = next(p for p in curve["points"] if p["width"] == config.width and p["fraction"] == 1.0)
+    arch = next(r for r in on_disk["sweep"]["architecture"] if r["selected"])
+    assert full["per_seed"]["mae"] == [arch["mae"]]
+    other = next(p for p in curve["points"] if p["width"] != config.width and p["fraction"] == 1.0)
+    assert other["per_seed"]["mae"] != full["per_seed"]["mae"]  # trained, at its own width
+    assert on_disk["selection"]["seeds"] == list(config.sweep_seeds)
+    # paired differences over test patches, per seed; their values are the table's numbers
+    diffs = on_disk["differences"]
+    assert set(diffs) == {"unet_mse vs bicubic_mass", "unet_minkowski vs unet_mse",
+                          "unet_surrogate_lipschitz vs unet_mse", "unet_surrogate_unconstrained vs unet_mse"}
+    for k in range(2):
+        d = diffs["unet_mse vs bicubic_mass"]["mae"]["per_seed"][k]
+        expected = models["unet_mse"]["per_seed"]["mae"][k] / models["bicubic_mass"]["per_seed"]["mae"][0] - 1
+        assert d["value"] == pytest.approx(expected, rel=1e-9) and d["low"] <= d["high"]
+        d = diffs["unet_minkowski vs unet_mse"]["rmse"]["per_seed"][k]
+        expected = models["unet_minkowski"]["per_seed"]["rmse"][k] / models["unet_mse"]["per_seed"]["rmse"][k] - 1
+        assert d["value"] == pytest.approx(expected, rel=1e-9)
+        d = diffs["unet_mse vs bicubic_mass"]["minkowski_error"]["per_seed"][k]
+        expected = (models["unet_mse"]["per_seed"]["minkowski_error"][k]
+                    / models["bicubic_mass"]["per_seed"]["minkowski_error"][0] - 1)
+        assert d["value"] == pytest.approx(expected, rel=1e-9)
     # gaming: per-seed values against floors measured on the truth and bicubic
     gaming = on_disk["gaming"]
     assert set(gaming["floors"]) == {"grid_alignment", "max_ratio"}
@@ -147,6 +187,10 @@ def test_quick_experiment_writes_schema(tmp_path, monkeypatch):
     for name, verdict in gaming["models"].items():
         assert len(verdict["grid_alignment"]["per_seed"]) == 2
         assert verdict["grid_alignment"]["per_seed"] == [s["grid_alignment"] for s in models[name]["metrics"]["per_seed"]]
+        if name not in exp.GENERATORS:  # max ratio: the model's own interval over test patches, not a floor
+            intervals = verdict["max_ratio"]["intervals"]
+            assert verdict["max_ratio"]["exceeds_floor"] == [i["low"] > 1 for i in intervals]
+            assert [i["value"] for i in intervals] == pytest.approx(verdict["max_ratio"]["per_seed"])
     # the progress bar's length is the number of epochs actually trained (reused sweep runs are not retrained)
     assert exp.planned_epochs(config) == sum(j.get("epochs", 0) for j in on_disk["timing"]["jobs"].values())
     preds = results["predictions"]

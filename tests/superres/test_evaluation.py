@@ -9,7 +9,13 @@ import torch
 from mink_toolkit import superres as sr
 from mink_toolkit import verification
 from mink_toolkit.resample import block_mean
-from mink_toolkit.superres.evaluation import RAIN_PRECISION, evaluate_generator, evaluate_network, training_summary
+from mink_toolkit.superres.evaluation import (
+    RAIN_PRECISION,
+    RANK_WET_THRESHOLD,
+    evaluate_generator,
+    evaluate_network,
+    training_summary,
+)
 
 
 def test_a_deterministic_network_is_scored_on_its_prediction(rain):
@@ -39,6 +45,18 @@ def test_a_generator_is_scored_per_member_and_as_an_ensemble(rain):
     assert ens["crps"] == verification.crps_ensemble(ensemble, rain)
     assert len(ens["rank_histogram"]) == 4 and sum(ens["rank_histogram"]) == pytest.approx(1.0)
     assert ens["rank_histogram"] == verification.rank_histogram(ensemble, rain, precision=RAIN_PRECISION).tolist()
+    assert ens["rank_histogram_wet"] == verification.rank_histogram_wet(
+        ensemble, rain, threshold=RANK_WET_THRESHOLD, precision=RAIN_PRECISION).tolist()
+    assert RANK_WET_THRESHOLD == 0.1 and sum(ens["rank_histogram_wet"]) == pytest.approx(1.0)
+
+
+@pytest.mark.filterwarnings("ignore:Mean of empty slice")  # the member scores of a rainless truth (FSS) are NaN
+def test_the_wet_rank_histogram_of_a_dry_truth_is_nan(rain):
+    truth = np.minimum(rain, 0.09)  # drizzle only: no pixel reaches RANK_WET_THRESHOLD
+    ensemble = np.stack([truth, truth + 0.2, truth + 0.004])
+    _, ens = evaluate_generator(ensemble, truth, factor=4, scored_members=1)
+    assert len(ens["rank_histogram_wet"]) == 4 and np.isnan(ens["rank_histogram_wet"]).all()
+    assert sum(ens["rank_histogram"]) == pytest.approx(1.0)
 
 
 def test_training_summary_of_a_history(rain):

@@ -55,6 +55,19 @@ def test_superres_scores_schema(rain):
         verification.superres_scores(rain, rain, factor=1)
 
 
+def test_superres_scores_spectra_are_windowed_and_log_binned():
+    from scipy import ndimage
+
+    assert verification.SPECTRAL_WINDOW == "hann" and verification.SPECTRAL_LOG_BINS == 6
+    rng = np.random.default_rng(2)
+    truth = rng.gamma(0.4, 3.0, size=(3, 64, 64))
+    blurred = ndimage.uniform_filter(truth, size=(1, 3, 3))
+    s = verification.superres_scores(blurred, truth, factor=4)
+    assert s["rapsd_high_ratio"] == verification.high_wavenumber_power_ratio(blurred, truth, 1 / 8, window="hann")
+    assert s["spectral_error"] == verification.spectral_error(blurred, truth, 1 / 8, window="hann", log_bins=6)
+    assert s["spectral_error"] != verification.spectral_error(blurred, truth, 1 / 8)
+
+
 def test_noise_floors_bound_the_truth_and_bicubic_and_verdicts_need_most_seeds(rain):
     truth = rain
     bicubic = rain * 0.9

@@ -86,3 +86,81 @@ def test_ensemble_metrics_bad_input():
         verification.rank_histogram(np.full((3, 2, 2), np.nan), np.ones((2, 2)))
     with pytest.raises(TypeError, match="real numbers"):
         verification.crps_ensemble(np.ones((3, 2), dtype=bool), np.ones(2))
+
+
+def _shared_wet_area(rng, members=6, shape=(40, 60, 60)):
+    """Truth and a reliable ensemble that share the wet area (as members of one coarse input largely do).
+
+    40 % of the pixels rain (0.5 mm/h and more) in the truth and in every member, the rest is dry
+    everywhere; where it rains, members and truth are independent draws of the same distribution.
+    """
+    wet = rng.random(shape) < 0.4
+    truth = np.where(wet, 0.5 + rng.gamma(0.7, 3.0, shape), 0.0)
+    ensemble = np.where(wet[None], 0.5 + rng.gamma(0.7, 3.0, (members, *shape)), 0.0)
+    return truth, ensemble
+
+
+def test_rank_histogram_wet_shows_an_ensemble_too_dry_where_it_rains():
+    rng = np.random.default_rng(11)
+    truth, reliable = _shared_wet_area(rng)
+    flat = 1 / 7
+    np.testing.assert_allclose(verification.rank_histogram_wet(reliable, truth, precision=0.01), flat, atol=0.01)
+    np.testing.assert_allclose(verification.rank_histogram(reliable, truth, precision=0.01), flat, atol=0.01)
+    # too dry where it rains (0.3x): the truth lies above every member at most wet pixels
+    too_dry = 0.3 * reliable
+    wet_hist = verification.rank_histogram_wet(too_dry, truth, precision=0.01)
+    all_hist = verification.rank_histogram(too_dry, truth, precision=0.01)
+    assert wet_hist.shape == (7,) and wet_hist.sum() == pytest.approx(1.0)
+    assert wet_hist[-1] > 0.45 and wet_hist[:3].sum() < 0.1  # measured: 0.52 and 0.06
+    # over all pixels the 60 % dry ties are spread evenly over the bins and dilute it (measured: 0.29, 0.28)
+    assert all_hist[-1] < 0.35 and all_hist[:3].sum() > 0.25
+    assert np.abs(all_hist - flat).max() < 0.5 * np.abs(wet_hist - flat).max()
+
+
+def test_rank_histogram_wet_is_rank_histogram_on_the_wet_pixels():
+    rng = np.random.default_rng(12)
+    truth, ensemble = _shared_wet_area(rng, members=4, shape=(5, 30, 30))
+    ensemble = 0.8 * ensemble + 0.004  # drizzle below the precision where the truth is dry
+    # a threshold at or below every truth value keeps every pixel: the same ranks and ties, same seed
+    for precision in (None, 0.01):
+        np.testing.assert_array_equal(
+            verification.rank_histogram_wet(ensemble, truth, threshold=0.0, precision=precision, seed=3),
+            verification.rank_histogram(ensemble, truth, precision=precision, seed=3))
+    # the wet pixels only, by hand: the truth >= threshold, ranked without ties (continuous draws)
+    wet = truth >= 0.1
+    below = (ensemble < truth[None]).sum(0)[wet]
+    expected = np.bincount(below, minlength=5) / wet.sum()
+    np.testing.assert_allclose(verification.rank_histogram_wet(ensemble, truth), expected)
+
+
+def test_rank_histogram_wet_of_independent_rain_areas_leans_high():
+    # the pitfall of stratifying by the observation (Bellier et al. 2017): members drawn from the truth's own
+    # distribution, rain areas independent of the truth's, are reliable over all pixels, yet where the truth
+    # rains most members are dry and the truth ranks high
+    rng = np.random.default_rng(13)
+
+    def draw(shape):
+        return np.where(rng.random(shape) < 0.6, 0.0, rng.gamma(0.7, 2.0, shape))
+
+    truth, members = draw((100, 100)), draw((4, 100, 100))
+    np.testing.assert_allclose(verification.rank_histogram(members, truth, precision=0.01), 0.2, atol=0.02)
+    assert verification.rank_histogram_wet(members, truth, precision=0.01)[-1] > 0.4
+
+
+def test_rank_histogram_wet_bad_threshold():
+    members, truth = np.ones((3, 4, 4)), np.full((4, 4), 0.05)
+    with pytest.raises(ValueError, match="threshold"):
+        verification.rank_histogram_wet(members, truth)  # 0.05 < 0.1 everywhere: nothing to rank
+    with pytest.raises(ValueError, match="threshold"):
+        verification.rank_histogram_wet(members, truth, threshold=-0.1)
+    with pytest.raises(ValueError, match="threshold"):
+        verification.rank_histogram_wet(members, truth, threshold=float("nan"))
+    with pytest.raises(ValueError, match="threshold"):
+        verification.rank_histogram_wet(members, truth, threshold=float("inf"))
+    with pytest.raises(TypeError, match="threshold"):
+        verification.rank_histogram_wet(members, truth, threshold="0.1")
+    with pytest.raises(ValueError, match="precision"):
+        verification.rank_histogram_wet(members, truth, threshold=0.0, precision=-1.0)
+    with pytest.raises(ValueError, match="at least 2 members"):
+        verification.rank_histogram_wet(np.ones((1, 4, 4)), truth, threshold=0.0)
+    assert verification.rank_histogram_wet(members, truth, threshold=0.05).tolist() == [1.0, 0.0, 0.0, 0.0]

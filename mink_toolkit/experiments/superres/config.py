@@ -58,7 +58,11 @@ class SuperresConfig:
     # lipschitz_cap of the surrogate term's model (None: no cap)
     sweep_caps: tuple = (1.0, DEFAULT_LIPSCHITZ_CAP, None)
     generator_lambdas: tuple = (1e-2, 1e-1)
-    sweep_seeds: tuple = (0,)
+    sweep_seeds: tuple = (0, 1, 2)
+    # learning curve of unet_mse on validation: nested fractions of the training patches, at two widths
+    learning_curve_fractions: tuple = (0.25, 0.5, 1.0)
+    learning_curve_widths: tuple = (16, 32)
+    learning_curve_seeds: tuple = (0,)
     tolerance: float = 0.05
     # the two surrogate-term models (and the Lipschitz-cap sweep); notebook 04 leaves them to notebook 03
     surrogate_models: bool = True
@@ -107,6 +111,9 @@ QUICK = replace(
     scored_members=2,
     sweep_lambdas=(1e-3, 1e-1),
     sweep_caps=(1.0, None),
+    sweep_seeds=(0,),
+    learning_curve_fractions=(0.5, 1.0),
+    learning_curve_widths=(4, 8),
     generator_lambdas=(1e-2,),
     bootstrap_resamples=50,
     surrogate_quick=True,
@@ -119,8 +126,8 @@ def planned_epochs(config: SuperresConfig) -> int:
 
     Examples
     --------
-    >>> planned_epochs(QUICK)  # 15 deterministic and 6 generator trainings of 2 epochs each
-    42
+    >>> planned_epochs(QUICK)  # 15 deterministic, 3 learning-curve and 6 generator trainings of 2 epochs each
+    48
     """
     sweep, seeds = set(config.sweep_seeds), set(config.seeds)
     n_sweep, n_reused = len(sweep), len(sweep & seeds)
@@ -129,5 +136,7 @@ def planned_epochs(config: SuperresConfig) -> int:
     if config.surrogate_models:
         deterministic += len(config.sweep_caps) * n_sweep + fresh + len(seeds)
     generators = (1 + len(config.generator_lambdas)) * n_sweep + 2 * fresh
-    return deterministic * config.epochs + generators * config.generator_epochs
+    curve = sum(1 for w in config.learning_curve_widths for f in config.learning_curve_fractions
+                for s in config.learning_curve_seeds if not (w == config.width and f == 1.0 and s in sweep))
+    return (deterministic + curve) * config.epochs + generators * config.generator_epochs
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import torch
 
+from ... import verification as metrics
 from ...losses import MinkowskiLoss, SurrogateTerm
 from ...parallel import JobRunner, SharedEpochCount, worker_context
 from ...schedules import ExponentialSchedule, LambdaSchedule
@@ -22,7 +24,7 @@ from ...thresholds import DEFAULT_THRESHOLDS
 from ..surrogate import trained_surrogate
 from .config import GENERATORS, SuperresConfig, planned_epochs
 
-__all__ = ["build_surrogate"]
+__all__ = ["build_surrogate", "per_patch_scores", "training_subset"]
 
 
 def build_surrogate(config: SuperresConfig, *, lipschitz_cap: float | None, constrained: bool,
@@ -77,7 +79,7 @@ def _analytic_term(config: SuperresConfig, epochs: int) -> MinkowskiLoss:
 
 def _build_network(config: SuperresConfig, job: dict) -> ResidualUNet:
     torch.manual_seed(job["seed"])
-    return ResidualUNet(factor=config.factor, width=config.width, depth=config.depth,
+    return ResidualUNet(factor=config.factor, width=job.get("width") or config.width, depth=config.depth,
                         mass_conserving=job["mass_conserving"],
                         noise_channels=config.noise_channels if job["name"] in GENERATORS else 0)
 
@@ -90,6 +92,23 @@ def _term_of(config: SuperresConfig, job: dict):
         return _analytic_term(config, config.generator_epochs if job["name"] in GENERATORS else config.epochs).to(
             config.device)
     return SurrogateTerm(job["surrogate"]).to(config.device)
+
+
+def training_subset(n_patches: int, fraction: float) -> np.ndarray:
+    """Indices of the first ``fraction`` of the training patches in one fixed random order (seed 0).
+
+    The subsets of a learning curve are nested: the 25 % are part of the 50 %.
+
+    Examples
+    --------
+    >>> a, b = training_subset(8, 0.25), training_subset(8, 0.5)
+    >>> len(a), len(b), set(a) <= set(b), len(training_subset(8, 1.0))
+    (2, 4, True, 8)
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1]; got {fraction}")
+    order = np.random.default_rng(0).permutation(n_patches)
+    return np.sort(order[: max(1, int(round(fraction * n_patches)))])
 
 
 def _run_job(job: dict, bar=None) -> dict:
@@ -105,8 +124,12 @@ def _run_job(job: dict, bar=None) -> dict:
         generator = job["name"] in GENERATORS
         schedule = LambdaSchedule(final=float(job["lam"]), warmup=config.warmup, start=config.start)
         n_es = config.early_stopping_patches
+        coarse, fine = train.coarse, train.fine
+        if job.get("train_fraction", 1.0) < 1.0:  # a learning-curve point
+            keep = training_subset(len(train), job["train_fraction"])
+            coarse, fine = coarse[keep], fine[keep]
         history = train_superres(
-            net, train.coarse, train.fine, term=_term_of(config, job), schedule=schedule, loss=config.loss,
+            net, coarse, fine, term=_term_of(config, job), schedule=schedule, loss=config.loss,
             epochs=config.generator_epochs if generator else config.epochs,
             batch_size=config.generator_batch_size if generator else config.batch_size,
             lr=config.lr, crop=config.crop, members=config.train_members, crps_scales=config.crps_scales,
@@ -124,13 +147,41 @@ def _run_job(job: dict, bar=None) -> dict:
     # evaluation stays eager (net.forward; only train_superres's step is compiled), on config.device
     for split in job["evaluate"]:
         data = context[split]
+        per_patch = split == "test" and not net.stochastic
         # a generator's test noise is seeded apart from its training noise
         result[split] = evaluate_network(net, data.coarse, data.fine, members=config.ensemble_members,
                                          scored_members=config.scored_members, seed=10_000 + job["seed"],
-                                         keep=job.get("keep", False))
+                                         keep=job.get("keep", False) or per_patch)
+        if per_patch:
+            result[split]["per_patch"] = per_patch_scores(result[split]["prediction"], data.fine)
+            if not job.get("keep", False):
+                del result[split]["prediction"]
     result["cpu_seconds"] = time.process_time() - cpu0
     result["wall_seconds"] = time.perf_counter() - wall0
     return result
+
+
+def per_patch_scores(pred, fine) -> dict:
+    """Scores of every test patch, for bootstrap intervals over patches (:func:`~mink_toolkit.experiments.superres.protocol`).
+
+    ``abs_error`` and ``squared_error`` (patch means, mm/h and (mm/h)²: the
+    test MAE is the mean of the first, the RMSE the root of the mean of the
+    second), ``minkowski_error`` (the MF error of each patch,
+    :func:`~mink_toolkit.verification.minkowski_error`; the test value is
+    their mean) and ``max_ratio`` (max(pred)/max(truth) of each patch, NaN
+    for a dry truth; the test value is their mean over wet patches).
+    """
+    pred, fine = np.asarray(pred, dtype=np.float64), np.asarray(fine, dtype=np.float64)
+    diff = pred - fine
+    truth_max = fine.max(axis=(-2, -1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(truth_max > 0, pred.max(axis=(-2, -1)) / truth_max, np.nan)
+    return {
+        "abs_error": np.abs(diff).mean(axis=(-2, -1)),
+        "squared_error": (diff**2).mean(axis=(-2, -1)),
+        "minkowski_error": np.array([metrics.minkowski_error(p[None], t[None])["mean"] for p, t in zip(pred, fine)]),
+        "max_ratio": ratio,
+    }
 
 
 def _run_surrogate_job(config: SuperresConfig, key) -> tuple:

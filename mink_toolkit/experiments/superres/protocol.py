@@ -33,7 +33,7 @@ from ...reporting import aggregate, json_default
 from ...superres import conserve_mass, upsample
 from ...verification import gaming_verdicts, noise_floors
 from .config import BASELINES, DETERMINISTIC, FULL, GENERATORS, MODEL_NAMES, QUICK, SuperresConfig  # noqa: F401
-from .jobs import _Runner
+from .jobs import _Runner, per_patch_scores, training_subset
 from .selection import _mean_rows, _select_term, _sweep_row
 from .tables import markdown_tables
 
@@ -52,7 +52,8 @@ def _load_splits(config: SuperresConfig, log):
 
 
 def _baselines(config: SuperresConfig, val, test) -> dict:
-    """Baselines on validation (selection reference) and test (the table): ``{split: {name: (field, scores)}}``."""
+    """Baselines on validation (selection reference) and test (the table): ``{split: {name: (field, scores)}}``,
+    and ``"per_patch"``: ``{name: per-patch test scores}``."""
     baseline = {}
     for split, data in (("val", val), ("test", test)):
         c = data.coarse.astype(np.float64)
@@ -63,7 +64,72 @@ def _baselines(config: SuperresConfig, val, test) -> dict:
                                                 torch.from_numpy(c)[:, None], config.factor)[:, 0].numpy()}
         baseline[split] = {name: (field, metrics.superres_scores(field, data.fine, factor=config.factor))
                            for name, field in fields.items()}
+    baseline["per_patch"] = {name: per_patch_scores(field, test.fine) for name, (field, _) in baseline["test"].items()}
     return baseline
+
+
+def _flat_scores(scores: dict, ensemble: dict | None = None) -> dict:
+    """The headline numbers of one seed's scores, flat (``per_seed`` of a model)."""
+    flat = {"mae": scores["mae"], "rmse": scores["rmse"], "minkowski_error": scores["minkowski_error"]["mean"],
+            "spectral_error": scores["spectral_error"], "rapsd_high_ratio": scores["rapsd_high_ratio"],
+            "fss_u1_n1": scores["fss"]["u=1"]["n=1"], "fss_u5_n9": scores["fss"]["u=5"]["n=9"],
+            "csi_u5": scores["csi"]["u=5"], "wasserstein_wet": scores["wasserstein_wet"],
+            "grid_alignment": scores["grid_alignment"], "max_ratio": scores["max_ratio"]}
+    if ensemble is not None:
+        flat.update({k: ensemble[k] for k in ("crps", "energy_score", "spread_skill", "mean_mae", "mean_rmse")})
+    return flat
+
+
+#: Paired differences the tables and notebook 04 rely on: (model, reference); relative, model/reference - 1.
+DIFFERENCES = (("unet_mse", "bicubic_mass"), ("unet_minkowski", "unet_mse"),
+               ("unet_surrogate_lipschitz", "unet_mse"), ("unet_surrogate_unconstrained", "unet_mse"))
+
+
+def _relative_difference(metric):
+    """model/reference - 1 of a pooled score from per-patch values (a, b): MAE, RMSE, MF error."""
+    def mean(x):
+        return np.sqrt(x.mean()) if metric == "squared_error" else x.mean()
+    return lambda a, b: float(mean(a) / mean(b) - 1)
+
+
+def _differences(per_patch: dict, seeds, n_resamples: int) -> dict:
+    """Bootstrap intervals (95 %, over test patches, paired) of the relative differences in :data:`DIFFERENCES`.
+
+    ``per_patch[name]`` is one dict of per-patch arrays (a baseline) or a
+    list of them (one per seed); seed s of a network is compared with seed
+    s of a network reference. Per seed: ``{"value", "low", "high", "std"}``
+    of model/reference − 1 for ``mae``, ``rmse`` and ``minkowski_error``.
+    """
+    out = {}
+    for name, ref in DIFFERENCES:
+        if name not in per_patch or ref not in per_patch:
+            continue
+        entry = {}
+        for metric, key in (("mae", "abs_error"), ("rmse", "squared_error"), ("minkowski_error", "minkowski_error")):
+            rows = []
+            for k, _ in enumerate(seeds):
+                a = per_patch[name][k][key]
+                b = per_patch[ref][k][key] if isinstance(per_patch[ref], list) else per_patch[ref][key]
+                rows.append(metrics.bootstrap_interval(_relative_difference(key), a, b, n_resamples=n_resamples,
+                                                       seed=k))
+            entry[metric] = {"per_seed": rows,
+                             "below_zero_every_seed": all(r["high"] < 0 for r in rows),
+                             "above_zero_every_seed": all(r["low"] > 0 for r in rows)}
+        out[f"{name} vs {ref}"] = entry
+    return out
+
+
+def _max_ratio_intervals(per_patch: dict, seeds, n_resamples: int) -> dict:
+    """Per network and seed, the bootstrap interval over test patches of the mean max ratio (wet patches)."""
+    out = {}
+    for name, rows in per_patch.items():
+        if not isinstance(rows, list):
+            continue
+        out[name] = []
+        for k, row in enumerate(rows):
+            r = row["max_ratio"][np.isfinite(row["max_ratio"])]
+            out[name].append(metrics.bootstrap_interval(np.mean, r, n_resamples=n_resamples, seed=k))
+    return out
 
 
 def _job(name, seed, *, keep_predictions, mass_conserving, term=None, lam=0.0, surrogate=None, evaluate=("val",),
@@ -101,16 +167,60 @@ def _select_architecture(config, runner, surrogates, baseline, job, log):
     return mc, chosen, arch, arch_rows
 
 
-def _select_lambdas(config, runner, job, mc, chosen, log) -> dict:
-    """Selection 2: λ of the analytic term (U-Net) and of the generator's term; the generator itself (reference)."""
+def _learning_curve_jobs(config, job, mc) -> list:
+    """``unet_mse`` on nested fractions of the training patches at each width (validation only).
+
+    The point at the full data and the configured width is the architecture
+    sweep's run of the selected output (not trained again).
+    """
+    jobs = []
+    for width in config.learning_curve_widths:
+        for fraction in config.learning_curve_fractions:
+            for s in config.learning_curve_seeds:
+                if width == config.width and fraction == 1.0 and s in config.sweep_seeds:
+                    continue
+                j = job("unet_mse", s, mass_conserving=mc, setting={"width": width, "train_fraction": fraction})
+                j.update(width=width, train_fraction=fraction)
+                jobs.append(j)
+    return jobs
+
+
+def _learning_curve(config, done, mc, n_train, baseline) -> dict:
+    """Validation gain of ``unet_mse`` over ``bicubic_mass`` (1 − MAE/MAE_bicubic_mass, same for RMSE) per point."""
+    ref = baseline["val"]["bicubic_mass"][1]
+    rows = []
+    for width in config.learning_curve_widths:
+        for fraction in config.learning_curve_fractions:
+            scores = []
+            for s in config.learning_curve_seeds:
+                key = (f"unet_mse[mass_conserving={mc}]/seed{s}" if width == config.width and fraction == 1.0
+                       and s in config.sweep_seeds else f"unet_mse[width={width}][train_fraction={fraction:g}]/seed{s}")
+                scores.append(done[key]["val"]["scores"])
+            mae_gain = [1 - x["mae"] / ref["mae"] for x in scores]
+            rmse_gain = [1 - x["rmse"] / ref["rmse"] for x in scores]
+            rows.append({"width": width, "fraction": fraction,
+                         "patches": len(training_subset(n_train, fraction)),
+                         "seeds": list(config.learning_curve_seeds),
+                         "mae_gain": float(np.mean(mae_gain)), "rmse_gain": float(np.mean(rmse_gain)),
+                         "per_seed": {"mae_gain": mae_gain, "rmse_gain": rmse_gain,
+                                      "mae": [x["mae"] for x in scores], "rmse": [x["rmse"] for x in scores]}})
+    return {"split": "validation", "model": "unet_mse", "reference": "bicubic_mass",
+            "gain": "1 - score / score of bicubic_mass (MAE, RMSE)", "points": rows}
+
+
+def _select_lambdas(config, runner, job, mc, chosen, log, extra=()) -> dict:
+    """Selection 2: λ of the analytic term (U-Net) and of the generator's term; the generator itself (reference).
+
+    ``extra`` jobs (the learning curve) run beside them; their results are in ``"stage2"``."""
     sweep_seeds, tol = tuple(config.sweep_seeds), config.tolerance
-    log("selection 2/3 on validation: λ of the Minkowski term (U-Net and generator)")
+    log("selection 2/3 on validation: λ of the Minkowski term (U-Net and generator)"
+        + (", and the learning curve of unet_mse" if extra else ""))
     lam_jobs = [job("unet_minkowski", s, mass_conserving=mc, term="minkowski", lam=lam, setting={"lambda": lam})
                 for lam in config.sweep_lambdas for s in sweep_seeds]
     gen_ref_jobs = [job("generator", s, mass_conserving=mc) for s in sweep_seeds]
     gen_lam_jobs = [job("generator_minkowski", s, mass_conserving=mc, term="minkowski", lam=lam,
                         setting={"lambda": lam}) for lam in config.generator_lambdas for s in sweep_seeds]
-    stage2 = runner.run(lam_jobs + gen_ref_jobs + gen_lam_jobs)
+    stage2 = runner.run(lam_jobs + gen_ref_jobs + gen_lam_jobs + list(extra))
     lam_rows = _rows_of(lam_jobs, stage2, "lambda")
     lam_minkowski = _select_term(lam_rows, "lambda", chosen, tol)
     lam_rows.insert(0, {**{k: v for k, v in chosen.items() if k not in ("mass_conserving", "score")},
@@ -204,12 +314,14 @@ def _model_entries(config, baseline, test, runs, mc, return_predictions) -> tupl
     models = {}
     predictions = {"coarse": test.coarse.astype(np.float64), "truth": test.fine.astype(np.float64)}
     ensembles = {}
+    per_patch = dict(baseline["per_patch"])
     for name in BASELINES:
         field, scores = baseline["test"][name]
         predictions[name] = field
         agg = aggregate([scores] * len(seeds))
         models[name] = {"seeds": list(seeds), "deterministic": True,
-                        "metrics": {**agg, "per_seed": [scores] * len(seeds)}}
+                        "metrics": {**agg, "per_seed": [scores] * len(seeds)},
+                        "per_seed": {k: [v] * len(seeds) for k, v in _flat_scores(scores).items()}}
     for name, kwargs in settings.items():
         jobs = [j for j in final_jobs if j["name"] == name]
         per_seed = [final[j["id"]]["test"]["scores"] for j in jobs]
@@ -219,14 +331,18 @@ def _model_entries(config, baseline, test, runs, mc, return_predictions) -> tupl
                               **({"lipschitz_cap": cap} if name == "unet_surrogate_lipschitz" else {})},
                  "metrics": {**aggregate(per_seed), "per_seed": per_seed},
                  "training": aggregate(training)}
+        ens = [final[j["id"]]["test"]["ensemble"] for j in jobs] if name in GENERATORS else [None] * len(jobs)
+        flat = [_flat_scores(s, e) for s, e in zip(per_seed, ens)]
+        entry["per_seed"] = {k: [f[k] for f in flat] for k in flat[0]}
         if name in GENERATORS:
-            ens = [final[j["id"]]["test"]["ensemble"] for j in jobs]
+            histograms = ("rank_histogram", "rank_histogram_raw", "rank_histogram_wet")
             entry["ensemble"] = {**aggregate([{k: v for k, v in e.items() if not k.startswith("rank_histogram")}
                                               for e in ens]),
-                                 "rank_histogram": np.mean([e["rank_histogram"] for e in ens], 0).tolist(),
-                                 "rank_histogram_raw": np.mean([e["rank_histogram_raw"] for e in ens], 0).tolist(),
+                                 **{h: np.mean([e[h] for e in ens], 0).tolist() for h in histograms if h in ens[0]},
                                  "members": config.ensemble_members, "per_seed": ens}
             entry["metrics"]["level"] = "member"
+        else:
+            per_patch[name] = [final[j["id"]]["test"]["per_patch"] for j in jobs]
         models[name] = entry
         if return_predictions:
             preds = [final[j["id"]]["test"]["prediction"].astype(np.float64) for j in jobs]
@@ -236,7 +352,7 @@ def _model_entries(config, baseline, test, runs, mc, return_predictions) -> tupl
             else:
                 predictions[name] = preds[0]
                 ensembles[name] = np.stack(preds)
-    return models, predictions, ensembles
+    return models, predictions, ensembles, per_patch
 
 
 def run_superres_experiment(
@@ -309,15 +425,20 @@ def run_superres_experiment(
         "device": config.device,
     }
     runner = _Runner(config, {"config": config, "train": train, "val": val, "test": test}, progress, log)
-    sweep_seeds, tol = tuple(config.sweep_seeds), config.tolerance
+    seeds, sweep_seeds, tol = tuple(config.seeds), tuple(config.sweep_seeds), config.tolerance
     job = partial(_job, keep_predictions=return_predictions)
     try:
         baseline = _baselines(config, val, test)
         mc, chosen, arch, arch_rows = _select_architecture(config, runner, surrogates, baseline, job, log)
-        lambdas = _select_lambdas(config, runner, job, mc, chosen, log)
+        curve_jobs = _learning_curve_jobs(config, job, mc)
+        lambdas = _select_lambdas(config, runner, job, mc, chosen, log, extra=curve_jobs)
+        if config.learning_curve_fractions:
+            results["learning_curve"] = _learning_curve(config, {**arch, **lambdas["stage2"]}, mc, len(train),
+                                                        baseline)
         runs = _final_runs(config, runner, surrogates, job, mc, chosen, arch, lambdas, log)
         results["selection"] = {
             "split": "validation",
+            "seeds": list(sweep_seeds),
             "rule": ("architecture: lowest MAE/MAE_bicubic + RMSE/RMSE_bicubic; loss-term settings: lowest MF "
                      f"error among settings within {tol:.0%} of the model without the term on MAE and RMSE "
                      "(generator: CRPS and ensemble-mean MAE), else the lowest MAE (CRPS); mean over "
@@ -336,13 +457,21 @@ def run_superres_experiment(
     finally:
         runner.close()
 
-    results["models"], predictions, ensembles = _model_entries(config, baseline, test, runs, mc, return_predictions)
+    results["models"], predictions, ensembles, per_patch = _model_entries(config, baseline, test, runs, mc,
+                                                                          return_predictions)
+    results["differences"] = _differences(per_patch, seeds, config.bootstrap_resamples)
     truth = test.fine.astype(np.float64)
     floors = noise_floors(truth, baseline["test"]["bicubic"][0], n_resamples=config.bootstrap_resamples)
-    results["gaming"] = {"floors": floors, "models": gaming_verdicts(results["models"], floors, baselines=BASELINES),
+    max_ratio = _max_ratio_intervals(per_patch, seeds, config.bootstrap_resamples)
+    results["gaming"] = {"floors": floors,
+                         "models": gaming_verdicts(results["models"], floors, baselines=BASELINES,
+                                                   max_ratio_intervals=max_ratio),
                          "rule": "a diagnostic flags gaming only when it exceeds its floor in more than half "
-                                 "of the seeds; floor = the larger upper end of the 95 % bootstrap intervals "
-                                 "(over test patches) of the truth and of bicubic"}
+                                 "of the seeds; grid alignment: floor = the larger upper end of the 95 % "
+                                 "bootstrap intervals (over test patches) of the truth and of bicubic; max ratio "
+                                 "(1 for the truth by definition, so no floor from it): the lower end of the "
+                                 "model's own 95 % bootstrap interval over test patches above 1 (maxima "
+                                 "overshoot the truth's beyond sampling noise)"}
     results["reference"] = {"truth_grid_alignment": metrics.gradient_grid_alignment(truth)}
     results["timing"] = {
         "seconds": time.perf_counter() - t0,
