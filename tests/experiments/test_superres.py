@@ -200,6 +200,9 @@ def test_quick_experiment_writes_schema(tmp_path, monkeypatch):
     assert "; trained eager on cpu)" in table.splitlines()[0]
     assert "generator_minkowski (members)" in table and "±" in table and "spread/skill" in table
     assert "Selection on validation" in table and "none" in table  # the None bound of the sweep
+    cap = on_disk["selection"]["lipschitz_cap"]
+    assert f"| unet_surrogate_lipschitz (cap {'none' if cap is None else f'{cap:g}'}) |" in table
+    assert "#### Paired differences on test" in table and "#### Learning curve of unet_mse" in table
 
 
 def test_markdown_tables_and_readme_block(tmp_path, capsys):

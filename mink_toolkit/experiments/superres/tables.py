@@ -44,6 +44,9 @@ def markdown_tables(results: dict) -> str:
         ens = entry.get("ensemble")
         crps = _pm(ens["crps"]) if ens else _pm(m["mae"])
         label = f"{name} (members)" if ens else name
+        if "lipschitz_cap" in entry.get("settings", {}):  # the row says which surrogate it contains
+            cap = entry["settings"]["lipschitz_cap"]
+            label = f"{name} (cap {'none' if cap is None else f'{cap:g}'})"
         cells = [label, _pm(m["mae"]), _pm(m["rmse"]), crps, _pm(m["fss"]["u=1"]["n=1"]),
                  _pm(m["fss"]["u=5"]["n=9"]), _pm(m["rapsd_high_ratio"]), _pm(m["spectral_error"]),
                  _pm(m["minkowski_error"]["mean"]), _pm(m["wasserstein_wet"]), _pm(m["grid_alignment"]),
@@ -52,7 +55,9 @@ def markdown_tables(results: dict) -> str:
     lines += ["", "CRPS (mm/h): fair ensemble CRPS for the generators, the MAE for deterministic models. "
               "Generator rows are member-level (each member scored as a prediction, then averaged over members). "
               "High-k ratio: power above the coarse grid's Nyquist frequency relative to the truth (1 = truth); "
-              "spectral error: mean |ln(P_pred/P_true)| over those wavenumbers (0 = truth); MF error: exact "
+              "spectral error: mean |ln(P_pred/P_true)| over those wavenumbers (0 = truth; results written from "
+              "2026-12-07 on: Hann-windowed spectra, six log-spaced wavenumber bins, so every octave counts the "
+              "same); MF error: exact "
               "functionals' log1p error averaged over log u (0.1–10 mm/h).", ""]
     gens = {n: e for n, e in results["models"].items() if e.get("ensemble")}
     if gens:
@@ -68,8 +73,10 @@ def markdown_tables(results: dict) -> str:
                          f"{_pm(ens['spread_skill'])} | {_pm(ens['mean_mae'])} | {_pm(ens['mean_rmse'])} | {hist} | "
                          f"{wet} |")
         lines += ["", "Rank histograms: all pixels (dry ties broken at random, so dry pixels fill every bin evenly) "
-                  "and wet pixels only (truth ≥ 0.1 mm/h); flat = reliable, a pile in the last bin = members too "
-                  "dry where it rains.", ""]
+                  "and wet pixels only (truth ≥ 0.1 mm/h); flat = reliable. On wet pixels, high ranks = the truth "
+                  "above most members where it rains; choosing pixels by the observed value tilts even a reliable "
+                  "ensemble that way when its members rain elsewhere (Bellier et al. 2017), so compare, do not "
+                  "expect flat.", ""]
     differences = results.get("differences")
     if differences:
         lines += ["#### Paired differences on test (model / reference − 1, per seed, 95 % bootstrap over test "
@@ -99,11 +106,15 @@ def markdown_tables(results: dict) -> str:
         lines += ["| model | grid alignment per seed | max ratio per seed | gaming |", "|---|---|---|---|"]
         for name, v in gaming["models"].items():
             def cells(diag):
+                if "intervals" in v[diag]:  # the value with its own 95 % interval over test patches
+                    return ", ".join(f"{i['value']:.3f} [{i['low']:.3f}, {i['high']:.3f}]{'*' if e else ''}"
+                                     for i, e in zip(v[diag]["intervals"], v[diag]["exceeds_floor"]))
                 return ", ".join(f"{x:.3f}{'*' if e else ''}" for x, e in
                                  zip(v[diag]["per_seed"], v[diag]["exceeds_floor"]))
             lines.append(f"| {name} | {cells('grid_alignment')} | {cells('max_ratio')} | "
                          f"{'yes' if v['gaming'] else 'no'} |")
-        lines += ["", "`*` = above the noise floor.", ""]
+        lines += ["", "`*` = above the noise floor (max ratio with an interval: the whole interval above 1; "
+                  "without: above 1).", ""]
     selection, sweep = results.get("selection"), results.get("sweep")
     if selection and sweep:
         lines += [f"#### Selection on validation ({selection['split']}, seeds {sweep['seeds']})", "",
