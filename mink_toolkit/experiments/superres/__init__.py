@@ -44,7 +44,13 @@ ensemble-mean MAE within 5 % of ``generator``'s), else the one with the
 lowest MAE (CRPS).
 
 Every network is trained with every seed; each seed's test metrics are kept
-(``per_seed``) next to mean and std. Training jobs run in ``workers``
+(``per_seed``, ``{metric: [value per seed]}``) next to mean and std, and the
+differences the README's text relies on (``unet_mse`` against ``bicubic_mass``,
+each loss term against ``unet_mse``) get paired 95 % bootstrap intervals over
+the test patches, seed by seed (``differences``). A learning curve of
+``unet_mse`` (its validation gain over ``bicubic_mass`` at 25, 50 and 100 % of
+the training patches, at two widths) says whether more data of the same kind
+would help (``learning_curve``). Training jobs run in ``workers``
 processes (one thread each; results do not depend on the number of workers).
 Their training steps, and those of the loss terms' surrogates, run compiled
 (``compile=True`` of :class:`SuperresConfig`, the command's default) unless

@@ -395,9 +395,16 @@ def run_superres_experiment(
     -------
     dict
         ``{"config", "data", "compile", "compile_backend", "device",
-        "selection", "sweep", "models", "gaming", "reference", "timing"}``
-        (``compile_backend`` None when eager; the wall time of the run is
-        ``timing["seconds"]``); also written to ``output/superres.json``.
+        "selection", "sweep", "learning_curve", "models", "differences",
+        "gaming", "reference", "timing"}`` (``compile_backend`` None when
+        eager; the wall time of the run is ``timing["seconds"]``); also
+        written to ``output/superres.json``. ``models[name]["per_seed"]``
+        is ``{metric: [value per seed]}``; ``differences`` holds the paired
+        bootstrap intervals over test patches of
+        :data:`DIFFERENCES`; ``learning_curve`` the validation gain of
+        ``unet_mse`` over ``bicubic_mass`` per width and share of the
+        training patches (absent when ``learning_curve_fractions`` is
+        empty).
 
     Examples
     --------
