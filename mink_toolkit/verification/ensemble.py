@@ -310,19 +310,15 @@ def rank_histogram_wet(members, truth, *, threshold: float = 0.1, precision: flo
 
     Parameters
     ----------
-    members : array_like, shape (M, ...)
-    truth : array_like, shape (...)
+    members, truth, precision, seed
+        As in :func:`rank_histogram` (``precision`` 0.01 mm/h for OPERA rain rates).
     threshold : float
         Wet-pixel threshold (mm/h), finite and >= 0.
-    precision : float, optional
-        As in :func:`rank_histogram` (0.01 mm/h for OPERA rain rates).
-    seed : int
-        Seeds the tie breaking.
 
     Returns
     -------
     ndarray, shape (M + 1,)
-        Frequencies summing to 1.
+        Frequencies of the wet pixels' ranks, summing to 1.
 
     Raises
     ------

@@ -34,7 +34,7 @@ from ...superres import conserve_mass, upsample
 from ...verification import gaming_verdicts, noise_floors
 from .config import BASELINES, DETERMINISTIC, FULL, GENERATORS, MODEL_NAMES, QUICK, SuperresConfig  # noqa: F401
 from .jobs import _Runner, per_patch_scores, training_subset
-from .selection import _mean_rows, _select_term, _sweep_row
+from .selection import _flat_scores, _mean_rows, _select_term, _sweep_row
 from .tables import markdown_tables
 
 __all__ = ["run_superres_experiment"]
@@ -66,18 +66,6 @@ def _baselines(config: SuperresConfig, val, test) -> dict:
                            for name, field in fields.items()}
     baseline["per_patch"] = {name: per_patch_scores(field, test.fine) for name, (field, _) in baseline["test"].items()}
     return baseline
-
-
-def _flat_scores(scores: dict, ensemble: dict | None = None) -> dict:
-    """The headline numbers of one seed's scores, flat (``per_seed`` of a model)."""
-    flat = {"mae": scores["mae"], "rmse": scores["rmse"], "minkowski_error": scores["minkowski_error"]["mean"],
-            "spectral_error": scores["spectral_error"], "rapsd_high_ratio": scores["rapsd_high_ratio"],
-            "fss_u1_n1": scores["fss"]["u=1"]["n=1"], "fss_u5_n9": scores["fss"]["u=5"]["n=9"],
-            "csi_u5": scores["csi"]["u=5"], "wasserstein_wet": scores["wasserstein_wet"],
-            "grid_alignment": scores["grid_alignment"], "max_ratio": scores["max_ratio"]}
-    if ensemble is not None:
-        flat.update({k: ensemble[k] for k in ("crps", "energy_score", "spread_skill", "mean_mae", "mean_rmse")})
-    return flat
 
 
 #: Paired differences the tables and notebook 04 rely on: (model, reference); relative, model/reference - 1.

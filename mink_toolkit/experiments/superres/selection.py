@@ -7,19 +7,20 @@ import numpy as np
 __all__: list[str] = []
 
 
+def _flat_scores(scores: dict, ensemble: dict | None = None) -> dict:
+    """The headline numbers of one seed's scores, flat: a sweep row's and a model's ``per_seed``."""
+    flat = {"mae": scores["mae"], "rmse": scores["rmse"], "minkowski_error": scores["minkowski_error"]["mean"],
+            "spectral_error": scores["spectral_error"], "rapsd_high_ratio": scores["rapsd_high_ratio"],
+            "fss_u1_n1": scores["fss"]["u=1"]["n=1"], "fss_u5_n9": scores["fss"]["u=5"]["n=9"],
+            "csi_u5": scores["csi"]["u=5"], "wasserstein_wet": scores["wasserstein_wet"],
+            "grid_alignment": scores["grid_alignment"], "max_ratio": scores["max_ratio"]}
+    if ensemble is not None:
+        flat.update({k: ensemble[k] for k in ("crps", "energy_score", "spread_skill", "mean_mae", "mean_rmse")})
+    return flat
+
+
 def _sweep_row(setting: dict, result: dict) -> dict:
-    s = result["val"]["scores"]
-    row = {
-        **setting,
-        "mae": s["mae"], "rmse": s["rmse"], "minkowski_error": s["minkowski_error"]["mean"],
-        "spectral_error": s["spectral_error"], "rapsd_high_ratio": s["rapsd_high_ratio"],
-        "fss_u1_n1": s["fss"]["u=1"]["n=1"], "fss_u5_n9": s["fss"]["u=5"]["n=9"],
-        "max_ratio": s["max_ratio"], "grid_alignment": s["grid_alignment"],
-    }
-    if "ensemble" in result["val"]:
-        e = result["val"]["ensemble"]
-        row.update({"crps": e["crps"], "spread_skill": e["spread_skill"], "mean_mae": e["mean_mae"],
-                    "mean_rmse": e["mean_rmse"]})
+    row = {**setting, **_flat_scores(result["val"]["scores"], result["val"].get("ensemble"))}
     t = result["training"]
     if t is not None:
         row.update({k: t[k] for k in ("step_loss_std", "grad_norm_mean", "grad_norm_max", "term_grad_norm",
