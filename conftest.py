@@ -1,4 +1,8 @@
-"""pytest settings for validating the tutorials with nbval (``make test``)."""
+"""pytest settings for validating the tutorials with nbval (``make test``).
+
+At the repository root, not in notebooks/: ``--doctest-modules`` would collect a conftest.py there as a
+module, and its name clashes with tests/conftest.py.
+"""
 
 from __future__ import annotations
 
