@@ -119,6 +119,7 @@ from .surrogate import (
     load_surrogate as load_surrogate,
     save_surrogate as save_surrogate,
     train_surrogate as train_surrogate,
+    train_surrogates as train_surrogates,
 )
 
 # --- verification ---

@@ -99,6 +99,9 @@ class SharedEpochCount:
         with self.shared.get_lock():
             self.shared.value += n
 
+    def set_postfix(self, *args, **kwargs) -> None:  # a trainer's losses: only the main process's bar shows text
+        pass
+
     def close(self) -> None:  # the main process owns the bar
         pass
 

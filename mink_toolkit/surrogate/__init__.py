@@ -103,7 +103,7 @@ from .models import (
 )
 from .norms import conv_norm_power_iteration, conv_operator_norm
 from .gradients import SCALE_DEPENDENT_MEASURES, SCALE_FREE_MEASURES, gradient_maps, gradient_smoothness
-from .training import TrainingResult, predict_functionals, train_surrogate
+from .training import TrainingResult, predict_functionals, train_surrogate, train_surrogates
 
 __all__ = [
     "RAIN_OFFSET",
@@ -121,6 +121,7 @@ __all__ = [
     "project_feasible",
     "geometric_violations",
     "train_surrogate",
+    "train_surrogates",
     "predict_functionals",
     "TrainingResult",
     "save_surrogate",

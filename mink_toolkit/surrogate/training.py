@@ -20,7 +20,7 @@ from ..losses.surrogate import surrogate_loss
 from .conventional import ConventionalSurrogate
 from .models import MinkowskiSurrogate
 
-__all__ = ["TrainingResult", "predict_functionals", "train_surrogate"]
+__all__ = ["TrainingResult", "predict_functionals", "train_surrogate", "train_surrogates"]
 
 
 @dataclass
@@ -209,3 +209,99 @@ def train_surrogate(
     model.eval()
     result.train_seconds = time.perf_counter() - start
     return result
+
+
+def _train_job(job: dict, bar=None) -> dict:
+    """One (model, seed) of :func:`train_surrogates`, in this process or a worker: build, seed, train."""
+    from ..parallel import SharedEpochCount, worker_context
+    from .checkpoint import _build
+
+    context = worker_context()
+    if bar is None and context.get("epochs_done") is not None:
+        bar = SharedEpochCount(context["epochs_done"])
+    torch.manual_seed(job["seed"])  # the initial weights, as a user's torch.manual_seed before the constructor
+    model = _build(dict(job["config"]))
+    result = train_surrogate(model, context["train"], context["val"], seed=job["seed"],
+                             progress=bar if bar is not None else False, **context["settings"])
+    out = {"state": model.state_dict(), "result": result}
+    if isinstance(bar, SharedEpochCount):
+        out["epochs_counted"] = bar.n
+    return out
+
+
+def train_surrogates(models: dict, train, val, *, seeds=(0,), workers: int = 1, progress=True,
+                     desc: str = "training surrogates (steps)", **settings) -> tuple[dict, dict]:
+    """Train several surrogates over several seeds, optionally in worker processes; one progress bar.
+
+    Each untrained model of ``models`` serves as a template: for every seed
+    a fresh model of the same configuration (:meth:`config`) is built after
+    ``torch.manual_seed(seed)`` and trained by :func:`train_surrogate` with
+    ``seed=seed`` and ``settings``. With ``workers > 1`` the (model, seed)
+    runs are spread over that many spawned processes with one torch thread
+    each (:class:`~mink_toolkit.parallel.JobRunner`; on a few cores more
+    throughput than one process with several threads). Every run seeds
+    itself, so the results do not depend on ``workers``.
+
+    Parameters
+    ----------
+    models : dict of str to MinkowskiSurrogate or ConventionalSurrogate
+        Templates by name (their weights are not used).
+    train, val : mink_toolkit.datasets.PatchSet
+    seeds : sequence of int
+    workers : int
+        Processes (1: train here, in turn).
+    progress : bool
+        One tqdm bar over the steps of all runs (a run that stops early moves
+        it by the steps it skipped).
+    desc : str
+        The bar's label.
+    **settings
+        :func:`train_surrogate`'s keywords (``steps``, ``batch_size``, ...;
+        not ``seed``, ``progress``).
+
+    Returns
+    -------
+    trained : dict
+        ``{(name, seed): model}``, trained, in eval mode, on the CPU.
+    results : dict
+        ``{(name, seed): TrainingResult}``.
+
+    """
+    from ..parallel import JobRunner
+
+    if not isinstance(models, dict) or not models:
+        raise TypeError("models must be a non-empty dict {name: untrained surrogate}")
+    for name, model in models.items():
+        if not isinstance(model, (MinkowskiSurrogate, ConventionalSurrogate)):
+            raise TypeError(f"models[{name!r}] must be a MinkowskiSurrogate or ConventionalSurrogate; "
+                            f"got {type(model).__name__}")
+    seeds = tuple(seeds)
+    if not seeds or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in seeds):
+        raise TypeError(f"seeds must be a non-empty sequence of ints; got {seeds!r}")
+    if not isinstance(workers, (int, np.integer)) or isinstance(workers, bool) or workers < 1:
+        raise ValueError(f"workers must be an int >= 1; got {workers!r}")
+    for key in ("seed", "progress", "compile"):
+        if key in settings:
+            raise TypeError(f"train_surrogates sets {key!r} itself; do not pass it")
+    steps = int(settings.get("steps", 1500))
+    jobs = [{"id": (name, int(seed)), "config": model.config(), "seed": int(seed)}
+            for seed in seeds for name, model in models.items()]
+    context = {"train": train, "val": val, "settings": settings}
+    threads = torch.get_num_threads()  # the runner sets one thread here too (its in-process jobs); restored below
+    runner = JobRunner(_train_job, context, workers=int(workers), total=steps * len(jobs), desc=desc,
+                       progress=bool(progress))
+    try:
+        outputs = runner.run(jobs, lambda job: steps)
+    finally:
+        runner.close()
+        torch.set_num_threads(threads)
+    from .checkpoint import _build
+
+    trained, results = {}, {}
+    for job in jobs:
+        out = outputs[job["id"]]
+        model = _build(dict(job["config"]))
+        model.load_state_dict(out["state"])
+        trained[job["id"]] = model.eval()
+        results[job["id"]] = out["result"]
+    return trained, results

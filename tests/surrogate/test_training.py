@@ -105,3 +105,45 @@ def test_compiled_training_follows_the_eager_run(monkeypatch, kind):
         torch.testing.assert_close(p_c, p_e, rtol=1e-3, atol=1e-4)
     with pytest.raises(TypeError, match="compile must be True or False"):
         train_surrogate(model_e, train, val, steps=1, progress=False, compile="no")
+
+
+def test_train_surrogates_equals_seeded_single_trainings_in_any_number_of_workers():
+    """Each (model, seed) run seeds itself: the same weights in this process, in two workers, and by hand."""
+    from mink_toolkit.surrogate import train_surrogates
+
+    train, val = synthetic_patches(8, 16, 0), synthetic_patches(2, 16, 1)
+    templates = {"additive": MinkowskiSurrogate(THRESHOLDS, width=4, depth=1, levels=2),
+                 "cnn": small_conventional(lipschitz_cap=None)}
+    settings = dict(steps=4, batch_size=2, crop_size=16, eval_every=2, patience=5, val_patches=2)
+    threads = torch.get_num_threads()
+    here, results = train_surrogates(templates, train, val, seeds=(0, 3), progress=False, **settings)
+    assert torch.get_num_threads() == threads  # the caller's thread count is left as it was
+    pooled, _ = train_surrogates(templates, train, val, seeds=(0, 3), workers=2, progress=False, **settings)
+    assert set(here) == set(pooled) == {(n, s) for n in templates for s in (0, 3)}
+    torch.manual_seed(3)
+    by_hand = MinkowskiSurrogate(THRESHOLDS, width=4, depth=1, levels=2)
+    expected = train_surrogate(by_hand, train, val, seed=3, progress=False, **settings)
+    assert results["additive", 3].best_val_loss == expected.best_val_loss
+    for key, model in here.items():
+        assert not model.training
+        for name, value in model.state_dict().items():
+            assert torch.equal(value, pooled[key].state_dict()[name]), (key, name)
+    for name, value in by_hand.state_dict().items():
+        assert torch.equal(value, here["additive", 3].state_dict()[name]), name
+    # Different seeds give different models.
+    assert not torch.equal(here["cnn", 0].state_dict()["head.weight"], here["cnn", 3].state_dict()["head.weight"])
+
+
+def test_train_surrogates_rejects_bad_arguments():
+    from mink_toolkit.surrogate import train_surrogates
+
+    train = synthetic_patches(2, 16, 0)
+    model = MinkowskiSurrogate(THRESHOLDS, width=4, depth=1, levels=2)
+    with pytest.raises(TypeError, match="models"):
+        train_surrogates({"x": object()}, train, train)
+    with pytest.raises(ValueError, match="workers"):
+        train_surrogates({"x": model}, train, train, workers=0)
+    with pytest.raises(TypeError, match="seeds"):
+        train_surrogates({"x": model}, train, train, seeds=())
+    with pytest.raises(TypeError, match="seed"):
+        train_surrogates({"x": model}, train, train, seed=1)
