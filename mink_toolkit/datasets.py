@@ -49,10 +49,18 @@ from ._validation import check_array_field, check_choice, check_integer
 from .functionals import DEFAULT_CONNECTIVITY, DEFAULT_PERIMETER, betti_numbers, minkowski_functionals
 from .thresholds import DEFAULT_THRESHOLDS, check_thresholds
 from .io.atomic import atomic_write
-from .io.opera import load_opera
 from .io.registry import cache_dir, opera_files, registry
 from .preprocess import extract_patches
 from .resample import block_mean
+
+
+def _load_opera(name: str):
+    """:func:`mink_toolkit.io.opera.load_opera`, imported when a file is read: the reader pulls in xarray
+    and pandas (about 0.9 s), which a process that only gets patches from the cache, such as a worker
+    of :func:`~mink_toolkit.surrogate.train_surrogates`, does not need."""
+    from .io.opera import load_opera
+
+    return load_opera(name)
 
 __all__ = [
     "SPLITS",
@@ -308,7 +316,7 @@ def load_patches(
     if data is None:
         rains, funcs, comps, times, sources, origins = [], [], [], [], [], []
         for name in tqdm(files, desc=f"{split} patches", unit="file", disable=not progress):
-            patches = extract_patches(load_opera(name), size=size, min_wet_fraction=min_wet_fraction)
+            patches = extract_patches(_load_opera(name), size=size, min_wet_fraction=min_wet_fraction)
             rain = patches.values.astype(np.float32)
             f, b0 = exact_targets(rain, thresholds, connectivity=connectivity, perimeter=perimeter)
             rains.append(rain)
@@ -519,7 +527,7 @@ def _superres_from_files(names, *, files, size, factor, min_wet_fraction, max_pa
         names = [names[i] for i in pick]
     fine, origin = [], []
     for k, name in enumerate(names):
-        patches = extract_patches(load_opera(name), size=size, min_coverage=1.0, min_wet_fraction=min_wet_fraction)
+        patches = extract_patches(_load_opera(name), size=size, min_coverage=1.0, min_wet_fraction=min_wet_fraction)
         fine.append(np.asarray(patches.values, dtype=np.float32))
         origin += [(k, r, c) for r, c in zip(patches.origin_row.values, patches.origin_col.values)]
     fine_arr = np.concatenate(fine, axis=0)

@@ -7,7 +7,6 @@ leading dims are samples).
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import wasserstein_distance
 
 from .._validation import check_positive
 from ._common import _pair, _stack
@@ -103,6 +102,10 @@ def wet_wasserstein(pred, target, wet_threshold: float = 0.1) -> float:
     wp, wt = p[p >= wet_threshold], t[t >= wet_threshold]
     if wp.size == 0 or wt.size == 0:
         return float("nan")
+    # Imported here: scipy.stats takes about 1.4 s to import, which every process importing the
+    # surrogate package (the drivers' and notebooks' worker processes) would otherwise pay.
+    from scipy.stats import wasserstein_distance
+
     return float(wasserstein_distance(wp, wt))
 
 
