@@ -8,6 +8,7 @@ losses — is trained by :func:`train_surrogate`.
 from __future__ import annotations
 
 import copy
+import inspect
 import time
 from dataclasses import dataclass, field
 
@@ -15,8 +16,10 @@ import numpy as np
 import torch
 
 from .._runtime import check_compile
+from .._validation import check_integer
 from ..datasets import exact_targets, random_crops, random_d4
 from ..losses.surrogate import surrogate_loss
+from .checkpoint import _build
 from .conventional import ConventionalSurrogate
 from .models import MinkowskiSurrogate
 
@@ -214,7 +217,6 @@ def train_surrogate(
 def _train_job(job: dict, bar=None) -> dict:
     """One (model, seed) of :func:`train_surrogates`, in this process or a worker: build, seed, train."""
     from ..parallel import SharedEpochCount, worker_context
-    from .checkpoint import _build
 
     context = worker_context()
     if bar is None and context.get("epochs_done") is not None:
@@ -265,7 +267,6 @@ def train_surrogates(models: dict, train, val, *, seeds=(0,), workers: int = 1, 
         ``{(name, seed): model}``, trained, in eval mode, on the CPU.
     results : dict
         ``{(name, seed): TrainingResult}``.
-
     """
     from ..parallel import JobRunner
 
@@ -275,28 +276,25 @@ def train_surrogates(models: dict, train, val, *, seeds=(0,), workers: int = 1, 
         if not isinstance(model, (MinkowskiSurrogate, ConventionalSurrogate)):
             raise TypeError(f"models[{name!r}] must be a MinkowskiSurrogate or ConventionalSurrogate; "
                             f"got {type(model).__name__}")
-    seeds = tuple(seeds)
-    if not seeds or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in seeds):
-        raise TypeError(f"seeds must be a non-empty sequence of ints; got {seeds!r}")
-    if not isinstance(workers, (int, np.integer)) or isinstance(workers, bool) or workers < 1:
-        raise ValueError(f"workers must be an int >= 1; got {workers!r}")
+    seeds = tuple(check_integer(seed, "seeds") for seed in seeds)
+    if not seeds:
+        raise TypeError("seeds must be a non-empty sequence of ints; got an empty one")
+    workers = check_integer(workers, "workers", minimum=1)
     for key in ("seed", "progress", "compile"):
         if key in settings:
             raise TypeError(f"train_surrogates sets {key!r} itself; do not pass it")
-    steps = int(settings.get("steps", 1500))
-    jobs = [{"id": (name, int(seed)), "config": model.config(), "seed": int(seed)}
+    steps = int(settings.get("steps", inspect.signature(train_surrogate).parameters["steps"].default))
+    jobs = [{"id": (name, seed), "config": model.config(), "seed": seed}
             for seed in seeds for name, model in models.items()]
     context = {"train": train, "val": val, "settings": settings}
     threads = torch.get_num_threads()  # the runner sets one thread here too (its in-process jobs); restored below
-    runner = JobRunner(_train_job, context, workers=int(workers), total=steps * len(jobs), desc=desc,
+    runner = JobRunner(_train_job, context, workers=workers, total=steps * len(jobs), desc=desc,
                        progress=bool(progress))
     try:
         outputs = runner.run(jobs, lambda job: steps)
     finally:
         runner.close()
         torch.set_num_threads(threads)
-    from .checkpoint import _build
-
     trained, results = {}, {}
     for job in jobs:
         out = outputs[job["id"]]
