@@ -37,6 +37,7 @@ from .thresholds import (
 from .functionals import (
     FUNCTIONAL_NAMES as FUNCTIONAL_NAMES,
     betti_numbers as betti_numbers,
+    component_counts as component_counts,
     combine_terms as combine_terms,
     compress_functionals as compress_functionals,
     expand_functionals as expand_functionals,
@@ -112,6 +113,7 @@ from .datasets import (
     superres_patches as superres_patches,
 )
 from .surrogate import (
+    ConfigurationSurrogate as ConfigurationSurrogate,
     ConventionalSurrogate as ConventionalSurrogate,
     MinkowskiSurrogate as MinkowskiSurrogate,
     geometric_violations as geometric_violations,

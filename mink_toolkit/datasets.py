@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from ._validation import check_array_field, check_choice, check_integer
-from .functionals import DEFAULT_CONNECTIVITY, DEFAULT_PERIMETER, betti_numbers, minkowski_functionals
+from .functionals import DEFAULT_CONNECTIVITY, DEFAULT_PERIMETER, component_counts, minkowski_functionals
 from .thresholds import DEFAULT_THRESHOLDS, check_thresholds
 from .io.atomic import atomic_write
 from .io.registry import cache_dir, opera_files, registry
@@ -193,7 +193,7 @@ def exact_targets(rain, thresholds, *, connectivity: int = DEFAULT_CONNECTIVITY,
     functionals : ndarray, shape (N, n, 3), float64
         :func:`mink_toolkit.minkowski_functionals` (pixel units).
     components : ndarray, shape (N, n), float64
-        β0 from :func:`mink_toolkit.betti_numbers`.
+        β0 from :func:`mink_toolkit.functionals.component_counts`.
 
     Examples
     --------
@@ -214,7 +214,7 @@ def exact_targets(rain, thresholds, *, connectivity: int = DEFAULT_CONNECTIVITY,
     starts = range(0, arr.shape[0], chunk)
     for start in tqdm(starts, desc="beta0", unit="chunk", disable=not progress, leave=False):
         block = arr[start : start + chunk]
-        components[start : start + chunk] = betti_numbers(block, thresholds, connectivity=connectivity)[..., 0]
+        components[start : start + chunk] = component_counts(block, thresholds, connectivity=connectivity)
     return functionals, components
 
 

@@ -374,3 +374,28 @@ def test_compress_and_expand_are_inverse_on_numpy_and_torch():
     assert compress_functionals(np.array([-3.0, -1.0, 0.0])).tolist() == [0.0, 0.0, 0.0]
     with pytest.raises(ValueError, match=r"\(\.\.\., 3\)"):
         compress_functionals(np.zeros((2, 4)))
+
+
+@pytest.mark.parametrize("connectivity", [8, 4])
+def test_component_counts_label_every_set_on_its_own(connectivity):
+    """One 3-D labelling per chunk counts what skimage counts mask by mask, across chunk boundaries."""
+    from skimage.measure import label
+
+    from mink_toolkit import component_counts
+    from mink_toolkit.functionals import _count_components
+
+    rng = np.random.default_rng(7)
+    rain = rng.gamma(0.5, 2.0, (5, 2, 13, 11)) * (rng.random((5, 2, 13, 11)) > 0.4)
+    thresholds = [0.2, 1.0, 3.0]
+    expected = np.array([[label(np.pad(x >= u, 1), connectivity=connectivity // 4, return_num=True)[1]
+                          for u in thresholds] for x in rain.reshape(-1, 13, 11)]).reshape(5, 2, 3)
+    got = component_counts(rain, thresholds, connectivity=connectivity)
+    assert got.shape == (5, 2, 3) and got.dtype == np.int64
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(betti_numbers(rain, thresholds, connectivity=connectivity)[..., 0], expected)
+    # Chunks of 2 masks: sets touching in the stack (identical masks one above the other) stay apart.
+    masks = np.pad(rain.reshape(-1, 13, 11)[:, None] >= np.array(thresholds)[:, None, None], ((0, 0), (0, 0), (1, 1), (1, 1)))
+    masks = masks.reshape(-1, 15, 13)
+    np.testing.assert_array_equal(_count_components(masks, connectivity, max_elements=2 * 15 * 13),
+                                  expected.reshape(-1))
+    assert component_counts(np.zeros((4, 4)), [1.0]).tolist() == [0]
