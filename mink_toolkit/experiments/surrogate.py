@@ -1,7 +1,7 @@
 r"""``python -m mink_toolkit reproduce surrogate [--quick] [--output DIR] [--no-compile] [--device D]``: the ablation.
 
 What does a surrogate of the Minkowski functionals learn, and what is built
-in? Eight rows, each differing from its neighbour in one factor; the
+in? Nine rows, each differing from its neighbour in one factor; the
 trained ones by the one trainer (:func:`~mink_toolkit.surrogate.train_surrogate`),
 all on the same split — train 2018-08-24 Odyssey 18:00–21:45, validate (early
 stopping) on its last two hours, test on the 2024-11-26 NIMBUS rain rate
@@ -26,6 +26,12 @@ stopping) on its last two hours, test on the 2024-11-26 NIMBUS rain rate
     soft steps, global sum pooling, linear head) **without** the
     hand-computed order statistics and with a random head: the knowledge
     built in is additivity and locality; the local features are learnt.
+``additive_configurations``
+    additivity and locality as above, but the local features are the
+    relaxation's: learnt soft steps per pixel combined by the product t-norm
+    into soft counts of the 15 non-background 2×2 configurations
+    (:class:`~mink_toolkit.surrogate.ConfigurationSurrogate`); a random
+    linear head learns the combination (every 2×2-local estimator is one).
 ``conventional_unconstrained``
     a conventional CNN of the paper's kind (strided convolutions, global
     mean pooling, dense layers), no bound, no constrained head.
@@ -164,6 +170,12 @@ MODELS = {
         "the same without the order statistics and with a random head: every level feature learnt by the "
         "2×2 MaxMin local network (soft steps, sum pooling); Lipschitz caps, constrained head",
         lipschitz_cap=DEFAULT_LIPSCHITZ_CAP, constrained=True, use_order_statistics=False),
+    "additive_configurations": _model(
+        "configurations", True,
+        "additivity and locality without an estimator: learnt soft steps per pixel combined by the product "
+        "t-norm into soft counts of the 15 non-background 2×2 configurations (sum pooling, background "
+        "contributes 0), a random linear head; step slope and head capped, constrained head",
+        lipschitz_cap=DEFAULT_LIPSCHITZ_CAP, constrained=True),
     "conventional_unconstrained": _model(
         "conventional", True,
         "conventional CNN (strided convolutions, mean pooling, dense layers), no bound, no constrained head",
@@ -192,7 +204,7 @@ MODELS = {
 #: what runs have measured); only used to start the longest runs first so that the worker processes
 #: finish together. Results do not depend on the order.
 EXPECTED_SECONDS = {NO_INPUT: 1, "estimator": 10, "additive": 100, "additive_learnt": 215,
-                    "conventional_unconstrained": 70, "conventional_plain": 70, "conventional_sn": 70,
+                    "additive_configurations": 60, "conventional_unconstrained": 70, "conventional_plain": 70, "conventional_sn": 70,
                     "conventional_certified": 160}
 
 #: Reference (full) and quick configurations. Per architecture (and per model where it differs):
@@ -204,6 +216,7 @@ CONFIGS = {
         "model": {
             "additive": {"width": 16, "depth": 3, "levels": 4},
             "additive_learnt": {"width": 16, "depth": 3, "levels": 8},
+            "configurations": {},
             "conventional": {"channels": (16, 32, 64, 64), "hidden": (128,)},
         },
         "train": {
@@ -211,6 +224,9 @@ CONFIGS = {
                          "patience": 3, "val_patches": 32},
             "additive_learnt": {"steps": 1500, "batch_size": 32, "crop_size": 32, "lr": 5e-3, "eval_every": 100,
                                 "patience": 4, "val_patches": 32, "weights": (1.0, 1.0, 1.0)},
+            # The same trainer settings as additive_learnt, its neighbour in the ablation.
+            "configurations": {"steps": 1500, "batch_size": 32, "crop_size": 32, "lr": 5e-3, "eval_every": 100,
+                               "patience": 4, "val_patches": 32},
             # The conventional CNN sees whole 128 x 128 patches (it is tied to one field size).
             "conventional": {"steps": 1500, "batch_size": 32, "crop_size": 128, "lr": 5e-3, "eval_every": 100,
                              "patience": 4, "val_patches": 32},
@@ -225,6 +241,7 @@ CONFIGS = {
         "model": {
             "additive": {"width": 4, "depth": 2, "levels": 2},
             "additive_learnt": {"width": 4, "depth": 2, "levels": 4},
+            "configurations": {},
             "conventional": {"channels": (4, 8), "hidden": (8,)},
         },
         "train": {
@@ -232,6 +249,8 @@ CONFIGS = {
                          "patience": 2, "val_patches": 4},
             "additive_learnt": {"steps": 10, "batch_size": 8, "crop_size": 24, "lr": 5e-3, "eval_every": 5,
                                 "patience": 2, "val_patches": 4},
+            "configurations": {"steps": 10, "batch_size": 8, "crop_size": 24, "lr": 5e-3, "eval_every": 5,
+                               "patience": 2, "val_patches": 4},
             "conventional": {"steps": 6, "batch_size": 4, "crop_size": 128, "lr": 5e-3, "eval_every": 3,
                              "patience": 2, "val_patches": 4},
         },

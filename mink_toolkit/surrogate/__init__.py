@@ -49,6 +49,12 @@ additivity that the architecture above has built in
 (``python -m mink_toolkit reproduce surrogate`` compares accuracy,
 parameter count and training time).
 
+:class:`ConfigurationSurrogate` (:mod:`~mink_toolkit.surrogate.configurations`)
+keeps additivity and locality but no estimator: soft counts of the 15
+non-background 2×2 configurations (product t-norm of learnt soft steps, as
+the relaxation builds them) read by a random linear head that learns the
+combination.
+
 Lipschitz certificate
 ---------------------
 With a ``lipschitz_cap`` (the default; :data:`DEFAULT_LIPSCHITZ_CAP` for
@@ -91,6 +97,7 @@ constrained head that meets them for every input and every weight setting.
 
 from .certify import attack_starts, empirical_lipschitz, lipschitz_upper_bound
 from .checkpoint import ARCHITECTURES, load_surrogate, save_surrogate
+from .configurations import ConfigurationSurrogate, configuration_head
 from .constraints import geometric_violations, project_feasible
 from .conventional import CONVENTIONAL_LIPSCHITZ_CAP, ConventionalSurrogate
 from .models import (
@@ -113,6 +120,8 @@ __all__ = [
     "CONVENTIONAL_LIPSCHITZ_CAP",
     "MinkowskiSurrogate",
     "ConventionalSurrogate",
+    "ConfigurationSurrogate",
+    "configuration_head",
     "normalise_rain",
     "conv_operator_norm",
     "conv_norm_power_iteration",

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .._validation import check_choice, check_integer
+from .configurations import ConfigurationSurrogate
 from .constraints import head_lipschitz_constant
 from .conventional import ConventionalSurrogate, _conv_grids
 from .models import STATISTIC_TERMS, MinkowskiSurrogate
@@ -52,8 +53,14 @@ def _additive_feature_bound(model: MinkowskiSurrogate, h: int, w: int) -> float:
     return math.sqrt(squared) * math.sqrt((h + 1) * (w + 1)) * math.sqrt(len(model.thresholds))
 
 
+def _configuration_feature_bound(model: ConfigurationSurrogate, h: int, w: int) -> float:
+    with torch.no_grad():
+        slope = float(model.layer_weights()["slope"].double().max())
+    return math.sqrt(2.0) * slope * math.sqrt((h + 1) * (w + 1)) * math.sqrt(len(model.thresholds))
+
+
 def lipschitz_upper_bound(
-    model: MinkowskiSurrogate | ConventionalSurrogate,
+    model: MinkowskiSurrogate | ConfigurationSurrogate | ConventionalSurrogate,
     input_shape: tuple[int, int] = (128, 128),
     *,
     of: str = "outputs",
@@ -96,6 +103,17 @@ def lipschitz_upper_bound(
 
     The raw outputs are :math:`F W^\top` per threshold: times :math:`\|W\|_2`.
 
+    **Configuration model** (:class:`~mink_toolkit.surrogate.configurations.ConfigurationSurrogate`).
+    At a vertex, the derivative of the configuration indicators with
+    respect to one soft pixel indicator :math:`p_i` is :math:`\pm` the product
+    of the other three pixels' factors, once for each of their 8 states
+    with each sign; those products are non-negative and sum to 1, so the
+    column has norm :math:`\le \sqrt 2`, and the vertex's Jacobian (4
+    columns) has norm :math:`\le \sqrt 8`. Each pixel lies in 4 blocks
+    (:math:`\sqrt 4`), the soft step is :math:`a/4`-Lipschitz, and sum pooling
+    and thresholds add :math:`\sqrt P \sqrt n` as above:
+    :math:`\|\Delta F\| \le \sqrt 2\, a \sqrt P \sqrt n\, \|\Delta z\|`.
+
     **Conventional model.** The features' bound is the product of
 
     * each convolution's exact norm on its circular grid: a stride-2
@@ -123,7 +141,7 @@ def lipschitz_upper_bound(
 
     Parameters
     ----------
-    model : MinkowskiSurrogate or ConventionalSurrogate
+    model : MinkowskiSurrogate, ConfigurationSurrogate or ConventionalSurrogate
     input_shape : (int, int), default (128, 128)
     of : {"outputs", "features"}
 
@@ -137,8 +155,9 @@ def lipschitz_upper_bound(
     >>> round(lipschitz_upper_bound(model, (3, 3), of="features"), 3)  # 4 * (1/2) * sqrt(1+2+2+2+2+4+4)
     8.246
     """
-    if not isinstance(model, (MinkowskiSurrogate, ConventionalSurrogate)):
-        raise TypeError(f"model must be a MinkowskiSurrogate or ConventionalSurrogate; got {type(model).__name__}")
+    if not isinstance(model, (MinkowskiSurrogate, ConfigurationSurrogate, ConventionalSurrogate)):
+        raise TypeError("model must be a MinkowskiSurrogate, ConfigurationSurrogate or ConventionalSurrogate; "
+                        f"got {type(model).__name__}")
     check_choice(of, ("outputs", "features"), "of")
     if len(input_shape) != 2:
         raise ValueError(f"input_shape must be (H, W); got {input_shape}")
@@ -151,6 +170,8 @@ def lipschitz_upper_bound(
     try:
         if isinstance(model, ConventionalSurrogate):
             bound = _conventional_feature_bound(model, (h, w))
+        elif isinstance(model, ConfigurationSurrogate):
+            bound = _configuration_feature_bound(model, h, w)
         else:
             bound = _additive_feature_bound(model, h, w)
         with torch.no_grad():

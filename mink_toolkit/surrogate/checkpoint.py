@@ -6,13 +6,15 @@ from pathlib import Path
 
 from ..thresholds import check_thresholds
 from ..checkpoint import load_checkpoint, save_checkpoint
+from .configurations import ConfigurationSurrogate
 from .conventional import ConventionalSurrogate
 from .models import MinkowskiSurrogate
 
 __all__ = ["ARCHITECTURES", "save_surrogate", "load_surrogate"]
 
 #: Surrogate classes by the ``architecture`` of their configuration (checkpoints without one are additive).
-ARCHITECTURES = {"additive": MinkowskiSurrogate, "conventional": ConventionalSurrogate}
+ARCHITECTURES = {"additive": MinkowskiSurrogate, "configurations": ConfigurationSurrogate,
+                 "conventional": ConventionalSurrogate}
 
 
 def save_surrogate(model: MinkowskiSurrogate | ConventionalSurrogate, path, *, metadata: dict | None = None) -> Path:

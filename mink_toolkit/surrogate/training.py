@@ -21,7 +21,7 @@ from ..datasets import exact_targets, random_crops, random_d4
 from ..losses.surrogate import surrogate_loss
 from .checkpoint import _build
 from .conventional import ConventionalSurrogate
-from .models import MinkowskiSurrogate
+from .models import MinkowskiSurrogate, SurrogateBase
 
 __all__ = ["TrainingResult", "predict_functionals", "train_surrogate", "train_surrogates"]
 
@@ -273,8 +273,9 @@ def train_surrogates(models: dict, train, val, *, seeds=(0,), workers: int = 1, 
     if not isinstance(models, dict) or not models:
         raise TypeError("models must be a non-empty dict {name: untrained surrogate}")
     for name, model in models.items():
-        if not isinstance(model, (MinkowskiSurrogate, ConventionalSurrogate)):
-            raise TypeError(f"models[{name!r}] must be a MinkowskiSurrogate or ConventionalSurrogate; "
+        if not isinstance(model, SurrogateBase):
+            raise TypeError(f"models[{name!r}] must be a surrogate (MinkowskiSurrogate, ConfigurationSurrogate or "
+                            "ConventionalSurrogate); "
                             f"got {type(model).__name__}")
     seeds = tuple(check_integer(seed, "seeds") for seed in seeds)
     if not seeds:

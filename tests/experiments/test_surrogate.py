@@ -9,7 +9,7 @@ import pytest
 
 
 def test_reproduce_writes_the_ablation(tmp_path, monkeypatch):
-    """All eight rows with the fields of the issue's format (a trimmed quick configuration, one seed)."""
+    """All nine rows with the fields of the issue's format (a trimmed quick configuration, one seed)."""
     from mink_toolkit.__main__ import main
     from mink_toolkit.experiments import surrogate as driver
 
@@ -22,7 +22,7 @@ def test_reproduce_writes_the_ablation(tmp_path, monkeypatch):
     assert (results["compile"], results["compile_backend"], results["device"]) == (False, None, "cpu")
     assert results["seconds"] > 0
     assert list(results["models"]) == ["no_input", "estimator", "additive", "additive_learnt",
-                                       "conventional_unconstrained", "conventional_plain", "conventional_sn",
+                                       "additive_configurations", "conventional_unconstrained", "conventional_plain", "conventional_sn",
                                        "conventional_certified"]
     functionals = {"area", "perimeter", "euler_characteristic"}
     for name, m in results["models"].items():
@@ -40,8 +40,8 @@ def test_reproduce_writes_the_ablation(tmp_path, monkeypatch):
         assert 0 < m["lipschitz_attacked"] <= m["lipschitz_certified"]
         assert list(m["gradient"]) == list(driver.GRADIENT_MEASURES) and m["gradient"]["rms"]["std"] == 0.0
         assert m["parameters"] > 0
-    for name in ("estimator", "additive", "additive_learnt", "conventional_plain", "conventional_sn",
-                 "conventional_certified"):
+    for name in ("estimator", "additive", "additive_learnt", "additive_configurations", "conventional_plain",
+                 "conventional_sn", "conventional_certified"):
         for group in ("empty_truth", "nonempty_truth"):  # the constrained head: no continuous violation
             assert results["models"][name]["violations"][group]["any"] == 0.0
     assert results["models"]["conventional_sn"]["settings"]["spectral_norm"]
@@ -49,6 +49,7 @@ def test_reproduce_writes_the_ablation(tmp_path, monkeypatch):
     assert plain["constrained"] and not unconstrained["constrained"]
     assert plain["lipschitz_cap"] is None and unconstrained["lipschitz_cap"] is None
     assert not results["models"]["additive_learnt"]["settings"]["use_order_statistics"]
+    assert results["models"]["additive_configurations"]["parameters"] == 62
     assert set(results["models"]["additive"]["gain_over_estimator"]) == functionals
     table = (tmp_path / "surrogate.md").read_text()
     assert "| `additive_learnt` |" in table and "certified L" in table and "relative gradient Lipschitz" in table
