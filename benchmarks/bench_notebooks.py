@@ -67,7 +67,15 @@ def _slow_cells(nb) -> str:
 
 
 def main(argv: list[str]) -> int:
-    paths = [Path(p) for p in argv] or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to run (default: every tutorial)")
+    args = parser.parse_args(argv)
+    paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        parser.error(f"no such notebook: {', '.join(missing)}")
     print(f"{os.cpu_count()} CPUs; load average (1, 5, 15 min) at start: {_load()}")
     print(f"{'notebook':<40s} {'time':>8s} {'budget':>7s}  {'':4s} {'kernel CPU':>10s}  load (1, 5, 15 min)   "
           f"cells > {SLOW_CELL_S:.0f} s")
