@@ -37,7 +37,7 @@ LAYERS = [
     # surrogate/, inside: the architectures over their norms and head, the tools over the architectures.
     ("surrogate.norms", "surrogate.constraints"),
     ("surrogate.models",),
-    ("surrogate.conventional",),
+    ("surrogate.conventional", "surrogate.configurations"),
     ("surrogate.certify", "surrogate.checkpoint", "surrogate.training", "surrogate.gradients"),
     ("surrogate",),
     # superres/, inside: the network over its baselines, training and checkpoints over the network,
