@@ -33,7 +33,7 @@ from torch import nn
 
 from .._validation import check_positive
 from ..functionals import DEFAULT_CONNECTIVITY, DEFAULT_PERIMETER
-from .models import DEFAULT_LIPSCHITZ_CAP, SurrogateBase, exact_head, normalise_rain, order_statistics
+from .models import DEFAULT_LIPSCHITZ_CAP, SoftStepSurrogate, exact_head, order_statistics
 from .norms import cap_norm, matrix_norm
 
 __all__ = ["ConfigurationSurrogate", "CONFIGURATIONS", "configuration_head"]
@@ -84,7 +84,7 @@ def configuration_head(connectivity: int = DEFAULT_CONNECTIVITY, perimeter: str 
     return exact_head(connectivity, perimeter) @ statistics.T
 
 
-class ConfigurationSurrogate(SurrogateBase):
+class ConfigurationSurrogate(SoftStepSurrogate):
     r"""Additive surrogate on soft 2×2 configuration counts with a learnt linear head.
 
     Maps rain rate ``(B, 1, H, W)`` in mm/h to ``(B, n_thresholds, 3)``
@@ -156,9 +156,7 @@ class ConfigurationSurrogate(SurrogateBase):
         super().__init__()
         self._set_common(thresholds, connectivity, perimeter, lipschitz_cap, constrained, pixel_size, compile)
         self.head_norm_cap = check_positive(head_norm_cap, "head_norm_cap")
-        self.register_buffer(
-            "threshold_levels", normalise_rain(torch.as_tensor(self.thresholds, dtype=torch.float32)), persistent=False
-        )
+        self._register_threshold_levels()
         # Initial slope 20 per unit z (a step half a threshold spacing wide), as MinkowskiSurrogate's.
         self.log_slope = nn.Parameter(torch.full((1,), math.log(20.0)))
         self.step_offset = nn.Parameter(torch.zeros(1))
@@ -168,11 +166,6 @@ class ConfigurationSurrogate(SurrogateBase):
     def config(self) -> dict:
         """Settings that define the model (stored in checkpoints)."""
         return {"architecture": self.architecture, **self._common_config(), "head_norm_cap": self.head_norm_cap}
-
-    @property
-    def max_slope(self) -> float | None:
-        """Largest step slope allowed: :math:`2L` for ``lipschitz_cap`` L (None without a cap)."""
-        return None if self.lipschitz_cap is None else 2.0 * self.lipschitz_cap
 
     def layer_weights(self) -> dict:
         """Effective weights: ``slope`` (1,) and ``head`` (4, 15), capped unless ``lipschitz_cap`` is None."""

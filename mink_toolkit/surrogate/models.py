@@ -342,7 +342,25 @@ def _surrogate_outputs(model: SurrogateBase, rain: torch.Tensor, config: str = "
     return model.normalised_outputs(normalise_rain(rain))
 
 
-class MinkowskiSurrogate(SurrogateBase):
+class SoftStepSurrogate(SurrogateBase):
+    """What the surrogates built on soft steps of the normalised field share (additive, configurations).
+
+    The thresholds in units of z (the buffer ``threshold_levels``) and the
+    cap on the steps' slopes that ``lipschitz_cap`` implies.
+    """
+
+    def _register_threshold_levels(self) -> None:
+        self.register_buffer(
+            "threshold_levels", normalise_rain(torch.as_tensor(self.thresholds, dtype=torch.float32)), persistent=False
+        )
+
+    @property
+    def max_slope(self) -> float | None:
+        """Largest step slope allowed: :math:`2L` for ``lipschitz_cap`` L (None without a cap)."""
+        return None if self.lipschitz_cap is None else 2.0 * self.lipschitz_cap
+
+
+class MinkowskiSurrogate(SoftStepSurrogate):
     r"""Neural emulator of :func:`mink_toolkit.minkowski_functionals` for rain fields.
 
     Maps rain rate ``(B, 1, H, W)`` in mm/h to ``(B, n_thresholds, 3)``
@@ -485,9 +503,7 @@ class MinkowskiSurrogate(SurrogateBase):
         self.head_norm_cap = check_positive(head_norm_cap, "head_norm_cap")
         self.activation = activation
         self.norm_grid = check_grid(norm_grid, "norm_grid", minimum=2)  # the 2×2 entry kernel
-        self.register_buffer(
-            "threshold_levels", normalise_rain(torch.as_tensor(self.thresholds, dtype=torch.float32)), persistent=False
-        )
+        self._register_threshold_levels()
         m = self.width
         self.entry_weight = nn.Parameter(torch.randn(m, 1, 2, 2) * 0.5)
         self.entry_bias = nn.Parameter(torch.zeros(m))
@@ -526,11 +542,6 @@ class MinkowskiSurrogate(SurrogateBase):
             "activation": self.activation,
             "norm_grid": list(self.norm_grid),
         }
-
-    @property
-    def max_slope(self) -> float | None:
-        """Largest step slope allowed: :math:`2L` for ``lipschitz_cap`` L (None without a cap)."""
-        return None if self.lipschitz_cap is None else 2.0 * self.lipschitz_cap
 
     # -- weights ----------------------------------------------------------
     def layer_weights(self) -> dict[str, object]:
