@@ -524,31 +524,24 @@ def _functionals_xarray(field, thresholds, connectivity, perimeter, pixel_size, 
 # --------------------------------------------------------------------------
 
 
-def _count_components(masks: np.ndarray, connectivity: int, max_elements: int = 1 << 22) -> np.ndarray:
+def _count_components(masks: np.ndarray, connectivity: int) -> np.ndarray:
     """Connected components of each 2-D boolean mask of a (M, H, W) stack, as (M,) int64.
 
-    One :func:`scipy.ndimage.label` call per chunk of masks instead of one
-    per mask (the per-call overhead dominated for small crops): the stack
-    is labelled as a 3-D array whose structuring element links pixels only
-    within a plane (``connectivity`` 8 or 4 there), so no component spans
-    two masks; each label is then assigned to its plane and counted.
+    One :func:`scipy.ndimage.label` call for the stack instead of one per
+    mask (the per-call overhead dominated for small crops): it is labelled
+    as a 3-D array whose structuring element links pixels only within a
+    plane (``connectivity`` 8 or 4 there), so no component spans two masks;
+    each label is then assigned to its plane and counted.
     """
     from scipy import ndimage
 
     structure = np.zeros((3, 3, 3), dtype=bool)
     structure[1] = ndimage.generate_binary_structure(2, 2 if connectivity == 8 else 1)
-    counts = np.zeros(masks.shape[0], dtype=np.int64)
-    per_chunk = max(1, max_elements // max(1, masks.shape[1] * masks.shape[2]))
-    for start in range(0, masks.shape[0], per_chunk):
-        chunk = masks[start : start + per_chunk]
-        labels, n = ndimage.label(chunk, structure=structure)
-        if n == 0:
-            continue
-        plane_of = np.zeros(n + 1, dtype=np.int64)
-        planes = np.broadcast_to(np.arange(chunk.shape[0])[:, None, None], chunk.shape)
-        plane_of[labels[chunk]] = planes[chunk]  # every pixel of a label lies in its one plane
-        counts[start : start + len(chunk)] = np.bincount(plane_of[1:], minlength=len(chunk))
-    return counts
+    labels, n = ndimage.label(masks, structure=structure)
+    plane_of = np.zeros(n + 1, dtype=np.int64)
+    planes = np.broadcast_to(np.arange(masks.shape[0])[:, None, None], masks.shape)
+    plane_of[labels[masks]] = planes[masks]  # every pixel of a label lies in its one plane
+    return np.bincount(plane_of[1:], minlength=masks.shape[0])
 
 
 def _excursion_masks(arr: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
@@ -601,13 +594,14 @@ def betti_numbers(field, thresholds, *, connectivity: int = DEFAULT_CONNECTIVITY
     return _betti(arr, thresholds, connectivity, holes=True)
 
 
-def _betti(arr: np.ndarray, thresholds: np.ndarray, connectivity: int, holes: bool) -> np.ndarray:
+def _betti(arr: np.ndarray, thresholds: np.ndarray, connectivity: int, holes: bool,
+           max_elements: int = 1 << 22) -> np.ndarray:
     """β0 (and β1 with ``holes``) of checked fields (..., H, W): (..., n, 2) or (..., n), chunk by chunk."""
     lead, (h, w) = arr.shape[:-2], arr.shape[-2:]
     flat = arr.reshape(-1, h, w)
     out = np.empty((flat.shape[0], thresholds.size, 2 if holes else 1), dtype=np.int64)
-    # Masks of a few million pixels at a time: memory stays small for any stack.
-    per_chunk = max(1, (1 << 22) // (thresholds.size * (h + 2) * (w + 2)))
+    # Masks (and labels) of a few million pixels at a time: memory stays small for any stack.
+    per_chunk = max(1, max_elements // (thresholds.size * (h + 2) * (w + 2)))
     for start in range(0, flat.shape[0], per_chunk):
         masks = _excursion_masks(flat[start : start + per_chunk], thresholds).reshape(-1, h + 2, w + 2)
         rows = slice(start, start + per_chunk)

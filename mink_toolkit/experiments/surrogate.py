@@ -204,8 +204,8 @@ MODELS = {
 #: what runs have measured); only used to start the longest runs first so that the worker processes
 #: finish together. Results do not depend on the order.
 EXPECTED_SECONDS = {NO_INPUT: 1, "estimator": 10, "additive": 100, "additive_learnt": 215,
-                    "additive_configurations": 60, "conventional_unconstrained": 70, "conventional_plain": 70, "conventional_sn": 70,
-                    "conventional_certified": 160}
+                    "additive_configurations": 60, "conventional_unconstrained": 70, "conventional_plain": 70,
+                    "conventional_sn": 70, "conventional_certified": 160}
 
 #: Reference (full) and quick configurations. Per architecture (and per model where it differs):
 #: the model's size and the trainer's settings.

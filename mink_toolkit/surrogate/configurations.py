@@ -33,7 +33,7 @@ from torch import nn
 
 from .._validation import check_positive
 from ..functionals import DEFAULT_CONNECTIVITY, DEFAULT_PERIMETER
-from .models import DEFAULT_LIPSCHITZ_CAP, SoftStepSurrogate, exact_head, order_statistics
+from .models import DEFAULT_LIPSCHITZ_CAP, SoftStepSurrogate, block_statistics, exact_head, order_statistics
 from .norms import cap_norm, matrix_norm
 
 __all__ = ["ConfigurationSurrogate", "CONFIGURATIONS", "configuration_head"]
@@ -41,15 +41,6 @@ __all__ = ["ConfigurationSurrogate", "CONFIGURATIONS", "configuration_head"]
 #: The 15 configurations of a 2×2 block (a b / c d) that are not all background, as (a, b, c, d)
 #: bits in the order of :meth:`ConfigurationSurrogate.features` (binary a b c d, 0001 to 1111).
 CONFIGURATIONS = tuple(tuple((k >> (3 - i)) & 1 for i in range(4)) for k in range(1, 16))
-
-
-def _binary_statistic(name: str, a: int, b: int, c: int, d: int) -> int:
-    """An order statistic of :data:`~mink_toolkit.surrogate.models.STATISTIC_TERMS` on a binary block."""
-    pairs = {"row": (a, b), "column": (a, c), "block": (a, b, c, d), "diagonal": (a, d), "antidiagonal": (b, c)}
-    if name == "pixel":
-        return a
-    kind, op = name.rsplit("_", 1)
-    return max(pairs[kind]) if op == "max" else min(pairs[kind])
 
 
 def configuration_head(connectivity: int = DEFAULT_CONNECTIVITY, perimeter: str = DEFAULT_PERIMETER) -> torch.Tensor:
@@ -78,9 +69,8 @@ def configuration_head(connectivity: int = DEFAULT_CONNECTIVITY, perimeter: str 
     >>> configuration_head()[:, -1].tolist()  # an all-set block (interior): one pixel of area, nothing else
     [1.0, 0.0, 0.0, 0.0]
     """
-    names = order_statistics(perimeter)
-    statistics = torch.tensor([[_binary_statistic(n, *config) for n in names] for config in CONFIGURATIONS],
-                              dtype=torch.float64)  # (15, n_statistics)
+    configurations = torch.tensor(CONFIGURATIONS, dtype=torch.float64)  # (15, 4): bits a b c d
+    statistics = torch.stack(block_statistics(configurations, order_statistics(perimeter)), dim=-1)
     return exact_head(connectivity, perimeter) @ statistics.T
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "ORDER_STATISTICS",
     "STATISTIC_TERMS",
     "order_statistics",
+    "block_statistics",
     "exact_head",
     "normalise_rain",
     "SurrogateBase",
@@ -121,6 +122,44 @@ def order_statistics(perimeter: str = DEFAULT_PERIMETER) -> tuple[str, ...]:
     """Names of the order statistics a surrogate with this perimeter estimator uses."""
     check_choice(perimeter, PERIMETERS, "perimeter")
     return ORDER_STATISTICS + (DIAGONAL_STATISTICS if perimeter == "crofton" else ())
+
+
+def block_statistics(blocks: torch.Tensor, names) -> list[torch.Tensor]:
+    """Order statistics of 2×2 blocks: the one definition of :data:`STATISTIC_TERMS`' statistics.
+
+    Parameters
+    ----------
+    blocks : torch.Tensor, shape (..., 4)
+        The blocks' pixels in the order a b / c d (top row, then bottom row).
+    names : sequence of str
+        Keys of :data:`STATISTIC_TERMS`.
+
+    Returns
+    -------
+    list of torch.Tensor, each of shape (...)
+
+    Examples
+    --------
+    >>> [int(s) for s in block_statistics(torch.tensor([1.0, 0.0, 1.0, 1.0]), ("row_max", "row_min", "block_min"))]
+    [1, 0, 0]
+    """
+    a, b, c, d = blocks.unbind(-1)
+    # Every horizontal (vertical, diagonal) pair of the padded grid is the top row (left
+    # column, diagonal) of exactly one block (see STATISTIC_TERMS).
+    compute = {
+        "pixel": lambda: a,
+        "row_max": lambda: torch.maximum(a, b),
+        "row_min": lambda: torch.minimum(a, b),
+        "column_max": lambda: torch.maximum(a, c),
+        "column_min": lambda: torch.minimum(a, c),
+        "block_max": lambda: blocks.amax(-1),
+        "block_min": lambda: blocks.amin(-1),
+        "diagonal_max": lambda: torch.maximum(a, d),
+        "diagonal_min": lambda: torch.minimum(a, d),
+        "antidiagonal_max": lambda: torch.maximum(b, c),
+        "antidiagonal_min": lambda: torch.minimum(b, c),
+    }
+    return [compute[name]() for name in names]
 
 
 def exact_head(connectivity: int = DEFAULT_CONNECTIVITY, perimeter: str = DEFAULT_PERIMETER) -> torch.Tensor:
@@ -572,23 +611,7 @@ class MinkowskiSurrogate(SoftStepSurrogate):
         weights = self.layer_weights() if weights is None else weights
         # The 2×2 blocks (a b / c d) around every lattice vertex, background (z = 0) outside.
         blocks = F.unfold(F.pad(z, (1, 1, 1, 1)), kernel_size=2).transpose(1, 2)  # (B, P, 4)
-        a, b, c, d = blocks.unbind(-1)
-        # Every horizontal (vertical, diagonal) pair of the padded grid is the top row (left
-        # column, diagonal) of exactly one block (see STATISTIC_TERMS).
-        compute = {
-            "pixel": lambda: a,
-            "row_max": lambda: torch.maximum(a, b),
-            "row_min": lambda: torch.minimum(a, b),
-            "column_max": lambda: torch.maximum(a, c),
-            "column_min": lambda: torch.minimum(a, c),
-            "block_max": lambda: blocks.amax(-1),
-            "block_min": lambda: blocks.amin(-1),
-            "diagonal_max": lambda: torch.maximum(a, d),
-            "diagonal_min": lambda: torch.minimum(a, d),
-            "antidiagonal_max": lambda: torch.maximum(b, c),
-            "antidiagonal_min": lambda: torch.minimum(b, c),
-        }
-        stats = [compute[name]() for name in self.statistics]
+        stats = block_statistics(blocks, self.statistics)
         if self.levels == 0:
             return torch.stack(stats, dim=-1)
         # Learnt features: unfold + matmul is the 2×2 convolution with padding 1, channels last.
