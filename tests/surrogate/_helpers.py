@@ -12,6 +12,12 @@ from mink_toolkit.surrogate import ConventionalSurrogate
 THRESHOLDS = np.array([0.2, 0.5, 1.0, 3.0])
 
 
+def jacobian_norm(fn, z):
+    """Spectral norm of the Jacobian of fn at the field z (H, W), flattened output."""
+    jac = torch.autograd.functional.jacobian(lambda t: fn(t[None, None]).reshape(-1), z)
+    return float(torch.linalg.matrix_norm(jac.reshape(jac.shape[0], -1), 2))
+
+
 def dense_matrix(fn, shape) -> torch.Tensor:
     """Matrix of a linear map of (H, W) inputs, one basis vector at a time."""
     n = shape[0] * shape[1]

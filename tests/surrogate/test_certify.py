@@ -16,13 +16,7 @@ from mink_toolkit.surrogate import (
 )
 from mink_toolkit.surrogate.certify import attack_starts
 from mink_toolkit.surrogate.constraints import head_lipschitz_constant
-from ._helpers import THRESHOLDS, small_conventional
-
-
-def jacobian_norm(fn, z):
-    """Spectral norm of the Jacobian of fn at the field z (H, W), flattened output."""
-    jac = torch.autograd.functional.jacobian(lambda t: fn(t[None, None]).reshape(-1), z)
-    return float(torch.linalg.matrix_norm(jac.reshape(jac.shape[0], -1), 2))
+from ._helpers import THRESHOLDS, jacobian_norm, small_conventional
 
 
 @pytest.mark.parametrize("lipschitz_cap, constrained", [(8.0, True), (8.0, False), (None, True), (None, False)])

@@ -22,12 +22,7 @@ from mink_toolkit.surrogate import (
 )
 from mink_toolkit.surrogate.certify import attack_starts
 from mink_toolkit.surrogate.configurations import CONFIGURATIONS
-from ._helpers import THRESHOLDS, synthetic_patches
-
-
-def jacobian_norm(fn, z):
-    jac = torch.autograd.functional.jacobian(lambda t: fn(t[None, None]).reshape(-1), z)
-    return float(torch.linalg.matrix_norm(jac.reshape(jac.shape[0], -1), 2))
+from ._helpers import THRESHOLDS, jacobian_norm, synthetic_patches
 
 
 def brute_force_features(model, z):
