@@ -4,7 +4,8 @@ The ``conventional_certified`` row of ``python -m mink_toolkit reproduce
 surrogate`` caps every convolution of a :class:`~mink_toolkit.surrogate.ConventionalSurrogate`
 (channels 16, 32, 64, 64; 128 × 128 fields) by its operator norm. This
 prints, in one run, the median time of one training step (forward,
-backward, Adam; batch 32, one thread, as in the driver's worker processes)
+backward, Adam; by default the driver's batch size, one thread, as in the
+driver's worker processes)
 
 * with the exact norms (``training_norms="exact"``: eigenvalues of the
   Fourier symbol's Gram matrices at every frequency, with backward),
@@ -18,7 +19,7 @@ every few steps. The fields are log-normal "rain" with dry pixels and the
 loss a stand-in (squared log1p outputs), so the weights move as in early
 training; timings do not depend on the data.
 
-Run: ``.venv/bin/python benchmarks/bench_surrogate_norms.py [--repeats R] [--steps S]``
+Run: ``.venv/bin/python benchmarks/bench_surrogate_norms.py [--repeats R] [--steps S] [--batch B]``
 """
 
 from __future__ import annotations
@@ -87,15 +88,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed steps per variant (median kept)")
     parser.add_argument("--steps", type=int, default=60, help="training steps for the tracking check")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="fields per step (default: the full run's conventional batch size)")
     args = parser.parse_args()
+    from mink_toolkit.experiments.surrogate import CONFIGS
+
+    batch = args.batch or CONFIGS["full"]["train"]["conventional"]["batch_size"]
     torch.set_num_threads(1)
-    x = _fields(32, 128)
+    x = _fields(batch, 128)
     seconds = {
         "exact": _median_step(_model(training_norms="exact"), x, args.repeats),
         "power_iteration": _median_step(_model(training_norms="power_iteration"), x, args.repeats),
         "no caps": _median_step(_model(lipschitz_cap=None), x, args.repeats),
     }
-    print("training step of the certified conventional surrogate (batch 32, 128 x 128, 1 thread), median of "
+    print(f"training step of the certified conventional surrogate (batch {batch}, 128 x 128, 1 thread), median of "
           f"{args.repeats}:")
     for name, value in seconds.items():
         print(f"  {name:<16} {value:.3f} s")

@@ -28,9 +28,10 @@ def conv_symbol(weight: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
     (the layout of ``torch.fft.rfft2``): a real kernel's symbol is Hermitian
     symmetric, :math:`\hat K(-\omega) = \overline{\hat K(\omega)}`, so these
     carry every singular value. Computed as a sum over the kernel's taps
-    (two small DFT matrices) rather than an FFT of the padded kernel: for
-    the 2×2 and 3×3 kernels of the surrogates that is several times faster,
-    forward and backward.
+    (one product of the taps' DFT factors with the weights) rather than an
+    FFT of the padded kernel: for the 2×2 and 3×3 kernels of the surrogates
+    that is several times faster, forward and backward, and the result is
+    contiguous in (frequency, c_out, c_in).
 
     Parameters
     ----------
@@ -54,7 +55,13 @@ def conv_symbol(weight: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
     phase2 = torch.outer(torch.arange(n2 // 2 + 1, **on), torch.arange(k2, **on)) * (-2.0 * math.pi / n2)
     dft1 = torch.polar(torch.ones_like(phase1), phase1)  # (N1, k1)
     dft2 = torch.polar(torch.ones_like(phase2), phase2)  # (N2 // 2 + 1, k2)
-    return torch.einsum("oiab,xa,yb->xyoi", weight.to(dft1.dtype), dft1, dft2)
+    # One matrix product (frequencies x taps) @ (taps x channel pairs): the result is contiguous in
+    # (frequency, c_out, c_in), the layout the batched products of conv_norm_power_iteration read
+    # without copies (an einsum over the taps returned a strided view that every use had to copy).
+    taps = (dft1[:, None, :, None] * dft2[None, :, None, :]).reshape(n1 * (n2 // 2 + 1), k1 * k2)
+    c_out, c_in = weight.shape[:2]
+    symbol = taps @ weight.to(dft1.dtype).reshape(c_out * c_in, k1 * k2).T
+    return symbol.reshape(n1, n2 // 2 + 1, c_out, c_in)
 
 
 def conv_operator_norm(weight: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
@@ -148,14 +155,19 @@ def conv_norm_power_iteration(
         if vectors.shape != (*symbol.shape[:2], symbol.shape[-1]):
             raise ValueError(f"vectors must be shaped {(*symbol.shape[:2], symbol.shape[-1])}; "
                              f"got {tuple(vectors.shape)}")
-        v = vectors.to(symbol.dtype)
+        n_freq = symbol.shape[0] * symbol.shape[1]
+        matrices = symbol.reshape(n_freq, *symbol.shape[-2:])  # (F, c_out, c_in), no copy
+        v = vectors.to(symbol.dtype).reshape(n_freq, 1, -1)  # row vectors (F, 1, c_in)
         for _ in range(int(n_iter)):
-            # Elementwise products and sums: batched complex matrix-vector products (bmm) are far slower on CPU.
-            u = (symbol * v[..., None, :]).sum(-1)
-            v = (symbol.conj() * u[..., :, None]).sum(-2)
+            # Batched products on the contiguous symbol: K v as a column, then K^H u as the
+            # conjugate of the row u^H K, so that neither the symbol nor its conjugate is copied
+            # (about 3x faster on CPU than elementwise products and sums).
+            u = matrices @ v.mT  # (F, c_out, 1)
+            v = (u.mH @ matrices).conj()  # (F, 1, c_in)
             v = v / v.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(v.real.dtype).tiny)
+        v = v.reshape(vectors.shape)
         vectors.copy_(v.to(vectors.dtype))
-        values = (symbol * v[..., None, :]).sum(-1).norm(dim=-1)  # (N1, N2 // 2 + 1)
+        values = (matrices @ v.reshape(n_freq, -1, 1)).norm(dim=(-2, -1)).reshape(symbol.shape[:2])
         # The maximising frequency as tensors, not Python ints: a compiled training step
         # (torch.compile(fullgraph=True)) cannot turn a tensor's value into a Python number.
         top = values.argmax()
